@@ -1,0 +1,49 @@
+# Two entry points for a newcomer (see README.md):
+#   make lab    set up .venv with the tested pins and open the course in JupyterLab
+#   make test   set up .venv the same way and run every test (unit, doctests, notebooks)
+# and a headless one for teachers:
+#   make course execute every chapter under the active profile into build/course/
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+# Real photos for the chapters and tests: MATTINGLIB_DATA if set, else a
+# ../shared/data folder next to the checkout when there is one.
+ifeq ($(origin MATTINGLIB_DATA), undefined)
+  ifneq ($(wildcard ../shared/data),)
+    export MATTINGLIB_DATA := $(abspath ../shared/data)
+  endif
+endif
+
+.PHONY: setup lab test test-fast course notebooks clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[course,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mattinglib)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab course/
+
+test: setup
+	$(PY) -m pytest tests mattinglib data_scripts --doctest-modules
+	$(PY) -m pytest --nbval course/ solutions/ -p no:cacheprovider --nbval-cell-timeout=900
+
+# Unit tests only, for quick iteration.
+test-fast: setup
+	$(PY) -m pytest tests mattinglib data_scripts --doctest-modules -m "not slow" -x -q
+
+# Regenerate the student copies in course/ from solutions/.
+notebooks: setup
+	$(PY) tools/make_course.py
+
+course: setup
+	$(PY) tools/run_course.py --out build/course
+
+clean:
+	rm -rf build .pytest_cache

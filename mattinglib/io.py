@@ -1,0 +1,216 @@
+"""Reading and writing images, alphas and trimaps, with validation.
+
+Conventions: images are returned as float32 ``(H, W, 3)`` RGB in [0, 1];
+alphas as float32 ``(H, W)`` in [0, 1]; trimaps as uint8 ``(H, W)`` with values
+{0, 128, 255} (checked, never rounded).
+
+>>> import numpy as np, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "a.png")
+>>> write_alpha(path, np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4))
+>>> read_alpha(path).shape
+(3, 4)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ._checks import as_float01, check_trimap_values
+
+__all__ = [
+    "read_image",
+    "read_alpha",
+    "read_trimap",
+    "write_image",
+    "write_alpha",
+    "write_trimap",
+    "to_uint8",
+    "to_float",
+    "MattingSample",
+    "load_alphamatting",
+    "ALPHAMATTING_NAMES",
+]
+
+#: The 27 low-resolution training images of the alphamatting.com benchmark.
+ALPHAMATTING_NAMES = tuple(f"GT{i:02d}" for i in range(1, 28))
+
+
+def _imread(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no such image file: {path}")
+    arr = cv2.imread(str(path), flags)
+    if arr is None:
+        raise ValueError(f"path: could not decode {path} as an image (corrupt or unsupported)")
+    return arr
+
+
+def to_float(x: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """uint8 0..255 -> float32 0..1 (a float array in [0, 1] passes through)."""
+    return as_float01(x, name=name).astype(np.float32)
+
+
+def to_uint8(x: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """float in [0, 1] -> uint8 with rounding (uint8 passes through).
+
+    >>> to_uint8(np.array([0.0, 0.5, 1.0]))
+    array([  0, 128, 255], dtype=uint8)
+    """
+    if isinstance(x, np.ndarray) and x.dtype == np.uint8:
+        return x
+    f = as_float01(x, name=name)
+    return np.round(f * 255.0).astype(np.uint8)
+
+
+def read_image(path) -> np.ndarray:
+    """An RGB image as float32 ``(H, W, 3)`` in [0, 1] (alpha channel dropped, grey expanded)."""
+    arr = _imread(path)
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.float32) / 65535.0)
+    else:
+        arr = arr.astype(np.float32) / 255.0
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
+    else:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(arr)
+
+
+def read_alpha(path) -> np.ndarray:
+    """An alpha matte as float32 ``(H, W)`` in [0, 1].
+
+    Files stored with three identical channels (as the alphamatting.com ground
+    truth) use channel 0; an RGBA file uses its alpha channel.
+    """
+    arr = _imread(path)
+    if arr.ndim == 3:
+        arr = arr[:, :, 3] if arr.shape[2] == 4 else arr[:, :, 0]
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    return np.ascontiguousarray(arr.astype(np.float32) / scale)
+
+
+def read_trimap(path) -> np.ndarray:
+    """A trimap as uint8 ``(H, W)``; any value outside {0, 128, 255} is an error."""
+    arr = _imread(path, cv2.IMREAD_GRAYSCALE)
+    try:
+        return check_trimap_values(arr, name="trimap")
+    except ValueError as err:
+        raise ValueError(f"{err} (file {path})") from None
+
+
+def _imwrite(path, arr: np.ndarray) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), arr):
+        raise ValueError(f"path: could not write an image to {path} (unknown extension?)")
+
+
+def write_image(path, image: np.ndarray) -> None:
+    """Write an RGB ``(H, W, 3)`` image (float in [0, 1] or uint8)."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image: expected shape (H,W,3), got {image.shape}")
+    _imwrite(path, cv2.cvtColor(to_uint8(image, name="image"), cv2.COLOR_RGB2BGR))
+
+
+def write_alpha(path, alpha: np.ndarray) -> None:
+    """Write an ``(H, W)`` alpha (float in [0, 1] or uint8) as an 8-bit grey image."""
+    if alpha.ndim != 2:
+        raise ValueError(f"alpha: expected shape (H,W), got {alpha.shape}")
+    _imwrite(path, to_uint8(alpha, name="alpha"))
+
+
+def write_trimap(path, trimap: np.ndarray) -> None:
+    """Write a validated uint8 trimap as a grey PNG (never JPEG: it would add values)."""
+    check_trimap_values(trimap, name="trimap")
+    if Path(path).suffix.lower() in {".jpg", ".jpeg"}:
+        raise ValueError("path: a trimap must be stored losslessly (PNG); JPEG adds values other than 0/128/255")
+    _imwrite(path, trimap)
+
+
+@dataclass
+class MattingSample:
+    """One benchmark image: ``image`` (H,W,3) float32, ``alpha`` (H,W) float32, ``trimap`` (H,W) uint8."""
+
+    name: str
+    image: np.ndarray
+    alpha: np.ndarray
+    trimap: np.ndarray
+
+
+def _downscale(sample: MattingSample, max_side: int) -> MattingSample:
+    h, w = sample.alpha.shape
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return sample
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = cv2.resize(sample.image, size, interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(sample.alpha, size, interpolation=cv2.INTER_AREA)
+    # Nearest keeps the trimap's three values; the unknown band is widened by
+    # one pixel so it still covers every fractional alpha after resampling.
+    trimap = cv2.resize(sample.trimap, size, interpolation=cv2.INTER_NEAREST)
+    frac = (alpha > 0) & (alpha < 1)
+    trimap = trimap.copy()
+    trimap[frac & (trimap != 128)] = 128
+    return MattingSample(sample.name, np.clip(image, 0, 1), np.clip(alpha, 0, 1), trimap)
+
+
+def load_alphamatting(
+    root=None,
+    *,
+    trimap: str = "trimap1",
+    names=None,
+    max_side: int | None = None,
+) -> list[MattingSample]:
+    """Load the alphamatting.com low-resolution training images found under ``root``.
+
+    Args:
+        root: the folder with ``input/``, ``gt/``, ``trimap1/`` and ``trimap2/``
+            (as written by ``data_scripts/download_alphamatting.py``). ``None``
+            looks for ``alphamatting_lowres`` under :func:`mattinglib.config.data_root`.
+        trimap: ``"trimap1"`` (fine) or ``"trimap2"`` (coarse).
+        names: which images (e.g. ``["GT01", "GT04"]``); ``None`` = every one present.
+        max_side: downscale so that the longer side is at most this (area
+            interpolation; the trimap's unknown band is kept covering every
+            fractional alpha). ``None`` keeps the original size.
+
+    Returns:
+        a list of :class:`MattingSample`, sorted by name.
+
+    Raises:
+        FileNotFoundError: when the folder or a requested image is missing, with
+            the command that downloads the data.
+    """
+    from .config import find_dataset
+
+    if trimap not in ("trimap1", "trimap2"):
+        raise ValueError(f"trimap: expected 'trimap1' or 'trimap2', got {trimap!r}")
+    if root is None:
+        root = find_dataset("alphamatting_lowres")
+        if root is None:
+            raise FileNotFoundError(
+                "alphamatting_lowres not found under MATTINGLIB_DATA (or <repo>/data). "
+                "Download it with: python data_scripts/download_alphamatting.py"
+            )
+    root = Path(root)
+    if names is None:
+        names = sorted(p.stem for p in (root / "input").glob("GT*.png"))
+        if not names:
+            raise FileNotFoundError(f"root: no GT*.png images in {root / 'input'}")
+    samples = []
+    for name in names:
+        sample = MattingSample(
+            name=name,
+            image=read_image(root / "input" / f"{name}.png"),
+            alpha=read_alpha(root / "gt" / f"{name}.png"),
+            trimap=read_trimap(root / trimap / f"{name}.png"),
+        )
+        if max_side is not None:
+            sample = _downscale(sample, max_side)
+        samples.append(sample)
+    return samples
