@@ -1,0 +1,572 @@
+"""The supervised trainer that every chapter uses.
+
+A model plugs in through one small function, ``loss_fn(model, batch)``, that
+returns a dict of named scalar tensors with a ``"total"`` key (the term that is
+back-propagated; the others are recorded for plotting). Validation is another
+small function, ``val_fn(model, val_data) -> {"sad": ..., "mse": ...}``.
+
+Data loading, explicitly
+------------------------
+``train_data`` is a map-style dataset (``__len__`` and ``__getitem__``). The
+trainer builds its ``DataLoader`` itself, one per epoch, so that the order of
+the batches is a pure function of ``(seed, epoch)``:
+
+* a ``DistributedSampler`` shuffles with ``seed + epoch`` (in a one-process run
+  it is simply a seeded shuffler; under ``torchrun`` it also shards the data
+  between the processes);
+* every epoch has ``len(sampler) // batch_size`` full batches (``drop_last``), so
+  the step number alone says where the data stream is: epoch
+  ``step // steps_per_epoch``, batch ``step % steps_per_epoch``;
+* resuming mid-epoch skips the samples already consumed in that epoch;
+* the loader gets its own ``torch.Generator`` seeded from ``(seed, epoch)``, so
+  creating it does not draw from the global generator (which would shift every
+  later random number of a resumed run), and worker seeds are reproducible.
+
+Randomness drawn inside ``__getitem__`` from the global generators (a random
+flip with ``torch.rand``) is restored exactly with ``num_workers=0``, the
+notebook default. With worker processes, a dataset should derive its randomness
+from ``(seed, index)`` for a resume to be exact.
+
+Exact resume
+------------
+A checkpoint holds the model, optimiser and scheduler states, the step, the
+history, the trainer's settings and the state of every global random
+generator. ``fit(resume=True)`` loads the latest one, checks that the data
+order would be the same (seed, batch size, dataset size, number of processes),
+restores everything and rebuilds the data stream at the saved step. On CPU an
+interrupted and resumed run gives bit-identical per-step losses to an
+uninterrupted one (``tests/test_trainer.py`` checks it).
+
+Several processes
+-----------------
+Launched by ``torchrun`` (see :mod:`mattinglib.train.distributed`), the model is
+wrapped in ``DistributedDataParallel`` and each process reads its own shard of
+every epoch. Logged losses are averaged over the processes. Only rank 0 shows
+the progress bar, validates, and writes checkpoints. BatchNorm statistics stay
+per process (convert the model with ``nn.SyncBatchNorm.convert_sync_batchnorm``
+first to share them), and every parameter must take part in each forward pass.
+
+Example:
+
+>>> import torch
+>>> from torch import nn
+>>> data = torch.utils.data.TensorDataset(torch.rand(16, 3, 8, 8), torch.rand(16, 1, 8, 8))
+>>> model = nn.Conv2d(3, 1, 3, padding=1)
+>>> def loss_fn(model, batch):
+...     image, alpha = batch
+...     l1 = (model(image) - alpha).abs().mean()
+...     return {"l1": l1, "total": l1}
+>>> trainer = Trainer(model, torch.optim.Adam(model.parameters(), 1e-2), loss_fn, data,
+...                   batch_size=4, max_steps=6, device="cpu", progress=False)
+>>> history = trainer.fit()
+>>> history.train_steps, sorted(history.train)
+([1, 2, 3, 4, 5, 6], ['l1', 'total'])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
+from tqdm.auto import tqdm
+
+from ..config import get_device
+from .checkpoint import (
+    checkpoint_path,
+    get_rng_state,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from .distributed import all_mean, setup_distributed
+from .history import History
+
+__all__ = ["Trainer", "NonFiniteLossError", "seed_everything"]
+
+LossFn = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
+ValFn = Callable[[nn.Module, Any], Mapping[str, float]]
+Callback = Callable[["Trainer", int, dict[str, float]], None]
+
+#: Bumped when the layout of the checkpoint dict changes.
+CHECKPOINT_FORMAT = 1
+
+
+class NonFiniteLossError(ValueError):
+    """A loss term (or, at a checkpoint, a parameter) became NaN or infinite.
+
+    Raised before the update of that step is applied and before anything is
+    saved, so the last checkpoint on disk is still a good one to resume from
+    (with a smaller learning rate, say).
+    """
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), NumPy's global generator and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class _SkipSampler(Sampler[int]):
+    """The indices of ``base`` after the first ``skip`` (the part of an epoch still to do)."""
+
+    def __init__(self, base: Sampler[int], skip: int) -> None:
+        self.base, self.skip = base, skip
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.base), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(len(self.base) - self.skip, 0)  # type: ignore[arg-type]
+
+
+def _check_int(value: Any, name: str, *, minimum: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or None" if optional else ""
+        raise ValueError(f"{name}: expected an integer >= {minimum}{extra}, got {value!r}")
+
+
+def _check_optional_bool(value: Any, name: str) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name}: expected True, False or None (automatic), got {value!r}")
+
+
+class Trainer:
+    """Supervised training for a fixed number of steps, with validation and checkpoints.
+
+    Args:
+        model: the network; moved to ``device`` (and to channels_last when enabled).
+        optimizer: built on ``model.parameters()``.
+        loss_fn: ``loss_fn(model, batch) -> {"total": tensor, name: tensor, ...}``,
+            scalar tensors; ``batch`` is what the ``DataLoader`` yields, moved to the
+            device. Under ``torchrun`` ``model`` is the DDP wrapper: call ``model(...)``,
+            not its submodules, so that gradients are synchronised.
+        train_data: map-style dataset (see "Data loading" in the module docstring).
+        batch_size: samples per step and process.
+        max_steps: optimisation steps of the whole run (a resumed run counts the
+            steps before the interruption).
+        val_data: passed unchanged to ``val_fn`` (a dataset, a loader, a list of images).
+        val_fn: ``val_fn(model, val_data) -> {name: float}``; called in eval mode under
+            ``torch.no_grad()`` and in float32 (no autocast), so metrics are exact.
+        val_every: validate after every this many steps; validation also runs after
+            the last step whenever ``val_fn`` is given.
+        scheduler: a learning-rate scheduler, stepped once per optimisation step
+            (so give its periods in steps, not epochs). ``ReduceLROnPlateau``, which
+            needs a metric, is stepped by the caller instead (e.g. in a callback).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        amp: bfloat16 autocast for the forward pass and the loss. ``None``: on for
+            CUDA (when the GPU supports bf16), off for CPU; ``True`` on CPU uses CPU
+            bf16 autocast. bf16 has float32's exponent range, so no GradScaler.
+        channels_last: NHWC memory layout for the model and 4-D float inputs
+            (faster convolutions on tensor cores). ``None``: on for CUDA only.
+        checkpoint_dir: where ``step_XXXXXXXX.pt`` files go; ``None``: no checkpoints.
+        checkpoint_every: save after every this many steps; with ``checkpoint_dir``
+            set, the last step is always saved too.
+        keep_checkpoints: how many recent checkpoints to keep (``None``: all).
+        seed: seeds the data order and, at the start of a fresh run, the global
+            generators (torch, NumPy, ``random``), so the same seed gives the same
+            losses on CPU. Seed before building the model for identical weights.
+        shuffle: shuffle the training data each epoch.
+        num_workers: ``DataLoader`` worker processes (0, the safe notebook default).
+        collate_fn: how samples become a batch (PyTorch's default collate when ``None``).
+        grad_clip: clip the global gradient norm to this value (``None``: no clipping).
+        callbacks: functions ``callback(trainer, step, losses)`` called after every step
+            (after validation and checkpointing); an exception stops the run.
+        progress: show a tqdm progress bar (only rank 0 does under ``torchrun``).
+
+    Attributes:
+        step: optimisation steps done so far.
+        history: the :class:`~mattinglib.train.history.History` of the run.
+        device, amp, channels_last: the resolved settings.
+        steps_per_epoch: full batches per epoch and process.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        train_data: Any,
+        *,
+        batch_size: int,
+        max_steps: int,
+        val_data: Any = None,
+        val_fn: ValFn | None = None,
+        val_every: int | None = None,
+        scheduler: Any = None,
+        device: str | torch.device = "auto",
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        keep_checkpoints: int | None = 3,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_workers: int = 0,
+        collate_fn: Callable | None = None,
+        grad_clip: float | None = None,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ValueError(
+                f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        if not callable(loss_fn):
+            raise ValueError(
+                f"loss_fn: expected a function (model, batch) -> dict, got {loss_fn!r}"
+            )
+        if isinstance(train_data, (IterableDataset, DataLoader)) or not (
+            hasattr(train_data, "__len__") and hasattr(train_data, "__getitem__")
+        ):
+            raise ValueError(
+                "train_data: expected a map-style dataset (with __len__ and __getitem__), got "
+                f"{type(train_data).__name__}; the trainer builds the DataLoader itself so that "
+                "the data order can be resumed exactly"
+            )
+        _check_int(batch_size, "batch_size", minimum=1)
+        _check_int(max_steps, "max_steps", minimum=1)
+        _check_int(val_every, "val_every", minimum=1, optional=True)
+        _check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
+        _check_int(keep_checkpoints, "keep_checkpoints", minimum=1, optional=True)
+        _check_int(num_workers, "num_workers", minimum=0)
+        _check_int(seed, "seed", minimum=0)
+        _check_optional_bool(amp, "amp")
+        _check_optional_bool(channels_last, "channels_last")
+        if val_fn is not None and not callable(val_fn):
+            raise ValueError(
+                f"val_fn: expected a function (model, val_data) -> dict, got {val_fn!r}"
+            )
+        if val_fn is None and (val_data is not None or val_every is not None):
+            raise ValueError(
+                "val_fn: val_data or val_every given but no val_fn to compute the metrics"
+            )
+        if checkpoint_every is not None and checkpoint_dir is None:
+            raise ValueError("checkpoint_dir: checkpoint_every given but no folder to write to")
+        if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and grad_clip > 0):
+            raise ValueError(f"grad_clip: expected a positive number or None, got {grad_clip!r}")
+        if not all(callable(cb) for cb in callbacks):
+            raise ValueError("callbacks: expected functions (trainer, step, losses) -> None")
+
+        self.dist, self.device = setup_distributed(get_device(str(device)))
+        on_cuda = self.device.type == "cuda"
+        if amp and on_cuda and not torch.cuda.is_bf16_supported():
+            raise ValueError("amp: bf16 autocast asked for, but this GPU does not support bfloat16")
+        self.amp = (on_cuda and torch.cuda.is_bf16_supported()) if amp is None else amp
+        self.channels_last = on_cuda if channels_last is None else channels_last
+
+        self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # loss_fn sees the DDP wrapper (gradient all-reduce), val_fn and checkpoints the bare model.
+        self._forward_model: nn.Module = self.model
+        if self.dist.is_distributed:
+            self._forward_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if on_cuda else None
+            )
+
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.loss_fn, self.train_data = loss_fn, train_data
+        self.val_fn, self.val_data, self.val_every = val_fn, val_data, val_every
+        self.batch_size, self.max_steps = batch_size, max_steps
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
+        self.seed, self.shuffle, self.num_workers = seed, shuffle, num_workers
+        self.collate_fn, self.grad_clip = collate_fn, grad_clip
+        self.callbacks, self.progress = list(callbacks), progress
+
+        self._sampler = DistributedSampler(
+            train_data, num_replicas=self.dist.world_size, rank=self.dist.rank,
+            shuffle=shuffle, seed=seed, drop_last=False,
+        )
+        self.steps_per_epoch = len(self._sampler) // batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"train_data: {len(self._sampler)} samples per process cannot fill one batch "
+                f"of batch_size={batch_size}"
+            )
+        self.step = 0
+        self.history = History()
+
+    # -- settings stored with every checkpoint -----------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The trainer's settings as plain values (saved in checkpoints, checked on resume)."""
+        return {
+            "batch_size": self.batch_size, "max_steps": self.max_steps,
+            "val_every": self.val_every, "checkpoint_every": self.checkpoint_every,
+            "seed": self.seed, "shuffle": self.shuffle, "num_workers": self.num_workers,
+            "grad_clip": None if self.grad_clip is None else float(self.grad_clip),
+            "amp": self.amp, "channels_last": self.channels_last, "device": str(self.device),
+            "world_size": self.dist.world_size, "num_samples": len(self.train_data),
+            "steps_per_epoch": self.steps_per_epoch,
+        }
+
+    # -- data -------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch: int, skip_batches: int) -> DataLoader:
+        self._sampler.set_epoch(epoch)
+        # Its own generator: building the loader must not draw from the global one.
+        generator = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+        )
+        return DataLoader(
+            self.train_data,
+            batch_size=self.batch_size,
+            sampler=_SkipSampler(self._sampler, skip_batches * self.batch_size),
+            drop_last=True,
+            num_workers=self.num_workers,
+            collate_fn=self.collate_fn,
+            pin_memory=self.device.type == "cuda",
+            generator=generator,
+        )
+
+    def batches(self, start_step: int = 0) -> Iterator[Any]:
+        """The endless stream of training batches, starting at the batch of ``start_step``."""
+        epoch, offset = divmod(start_step, self.steps_per_epoch)
+        while True:
+            yield from self._epoch_batches(epoch, offset)
+            epoch, offset = epoch + 1, 0
+
+    def _to_device(self, batch: Any) -> Any:
+        if isinstance(batch, torch.Tensor):
+            batch = batch.to(self.device, non_blocking=True)
+            if self.channels_last and batch.ndim == 4 and batch.is_floating_point():
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            return batch
+        if isinstance(batch, Mapping):
+            return {k: self._to_device(v) for k, v in batch.items()}
+        if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+            return type(batch)(*(self._to_device(v) for v in batch))
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self._to_device(v) for v in batch)
+        return batch
+
+    # -- one step ---------------------------------------------------------------------------
+    @staticmethod
+    def _check_terms(terms: Any) -> None:
+        if not isinstance(terms, Mapping):
+            raise ValueError("loss_fn: expected a dict of named scalar tensors with a 'total' key, "
+                             f"got {type(terms).__name__}")
+        if "total" not in terms:
+            raise ValueError(f"loss_fn: expected a 'total' term (the one to minimise), "
+                             f"got the keys {sorted(terms)}")
+        for name, value in terms.items():
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                is_tensor = isinstance(value, torch.Tensor)
+                got = tuple(value.shape) if is_tensor else type(value).__name__
+                raise ValueError(f"loss_fn: term {name!r} should be a scalar tensor, got {got}")
+        if not terms["total"].requires_grad:
+            raise ValueError("loss_fn: the 'total' term does not require grad "
+                             "(computed under torch.no_grad() or detached?)")
+
+    def train_step(self, batch: Any) -> dict[str, float]:
+        """One optimisation step on ``batch``; returns the loss terms as floats.
+
+        Under ``torchrun`` the returned terms are averaged over the processes, so
+        every process sees the same numbers and stops together on a non-finite loss.
+        """
+        batch = self._to_device(batch)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            terms = self.loss_fn(self._forward_model, batch)
+        self._check_terms(terms)
+        names = list(terms)
+        values = all_mean(torch.stack([terms[n].detach().float().reshape(()) for n in names]))
+        losses = dict(zip(names, values.tolist()))  # one device sync per step
+        bad = {n: v for n, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            last = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+            raise NonFiniteLossError(
+                f"step {self.step + 1}: non-finite loss terms {bad} (all terms: {losses}); "
+                f"the update was not applied and nothing was saved; last checkpoint: "
+                f"{last if last else 'none'}"
+            )
+        terms["total"].backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)  # frees the gradients before the next forward
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return losses
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        """Run ``val_fn`` on the bare model (eval mode, no grad) and record its metrics.
+
+        Under ``torchrun`` only rank 0 validates; the other ranks return ``{}``.
+        """
+        if self.val_fn is None:
+            raise ValueError("val_fn: no validation function was given to the trainer")
+        if not self.dist.is_main:
+            return {}
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                metrics = self.val_fn(self.model, self.val_data)
+        finally:
+            self.model.train(was_training)
+        if not isinstance(metrics, Mapping):
+            raise ValueError(
+                f"val_fn: expected a dict of named floats, got {type(metrics).__name__}"
+            )
+        try:
+            metrics = {str(k): float(v) for k, v in metrics.items()}
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"val_fn: every metric must be a number: {err}") from err
+        self.history.log_val(self.step, metrics)
+        return metrics
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, as tensors and plain containers."""
+        epoch, batch_in_epoch = divmod(self.step, self.steps_per_epoch)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "config": self.config,
+            "history": self.history.to_dict(),
+            "rng": get_rng_state(),
+            "data": {"epoch": epoch, "batch_in_epoch": batch_in_epoch,
+                     "steps_per_epoch": self.steps_per_epoch},
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Write a checkpoint of the current step (rank 0 only); returns its path.
+
+        Refuses (``NonFiniteLossError``) to save non-finite parameters, so the last
+        checkpoint on disk is always one worth resuming from.
+        """
+        finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()])
+        if not bool(finite.all()):
+            named = self.model.named_parameters()
+            names = [n for (n, _), ok in zip(named, finite.tolist()) if not ok]
+            raise NonFiniteLossError(f"step {self.step}: parameters became non-finite {names[:5]}; "
+                                     "the checkpoint was not written")
+        if path is None:
+            if self.checkpoint_dir is None:
+                raise ValueError("path: no path given and the trainer has no checkpoint_dir")
+            path = checkpoint_path(self.checkpoint_dir, self.step)
+        written = save_checkpoint(path, self.state_dict()) if self.dist.is_main else None
+        if self.dist.is_main and self.checkpoint_dir is not None and self.keep_checkpoints:
+            self._prune_checkpoints()
+        if self.dist.is_distributed:
+            torch.distributed.barrier()  # the file exists for every rank once save() returns
+        return written
+
+    def _prune_checkpoints(self) -> None:
+        older = [p for p in list_checkpoints(self.checkpoint_dir)
+                 if int(p.stem.split("_")[1]) <= self.step]
+        for stale in older[: -self.keep_checkpoints]:
+            stale.unlink(missing_ok=True)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a checkpoint made by :meth:`state_dict` (model, optimiser, RNG, ...)."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"state: checkpoint format {state.get('format')!r}, "
+                             f"this trainer reads format {CHECKPOINT_FORMAT}")
+        saved, mine = state["config"], self.config
+        for key in ("seed", "batch_size", "shuffle", "world_size", "num_samples"):
+            if saved[key] != mine[key]:
+                raise ValueError(
+                    f"state: the checkpoint was written with {key}={saved[key]!r}, this trainer "
+                    f"has {key}={mine[key]!r}; resuming needs the same data order"
+                )
+        if (state["scheduler"] is None) != (self.scheduler is None):
+            raise ValueError(
+                "scheduler: the checkpoint and the trainer disagree on having a scheduler"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.history = History.from_dict(state["history"])
+        self.step = int(state["step"])
+        set_rng_state(state["rng"])
+
+    def resume(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Load ``path``, or the latest checkpoint of ``checkpoint_dir``; returns what was loaded.
+
+        Returns ``None`` (and changes nothing) when ``path`` is ``None`` and the folder
+        holds no checkpoint yet.
+        """
+        if path is None:
+            if self.checkpoint_dir is None:
+                raise ValueError("resume: resuming from the latest checkpoint needs checkpoint_dir")
+            path = latest_checkpoint(self.checkpoint_dir)
+            if path is None:
+                return None
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        return Path(path)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _due(self, every: int | None) -> bool:
+        return self.step == self.max_steps or (every is not None and self.step % every == 0)
+
+    def fit(self, resume: bool | str | os.PathLike = False) -> History:
+        """Train until ``max_steps``; returns the history.
+
+        Args:
+            resume: ``False``: continue from the trainer's current state (a fresh run
+                seeds the global generators first). ``True``: load the latest checkpoint
+                of ``checkpoint_dir`` when there is one, else start fresh. A path: load
+                that checkpoint. A finished run returns at once, so ``fit(resume=True)``
+                is also "load the trained model, or train it".
+        """
+        if resume is True:
+            loaded = self.resume()
+        elif resume is not False:
+            loaded = self.resume(resume)
+        else:
+            loaded = None
+        if loaded is None and self.step == 0:
+            seed_everything(self.seed)
+        if self.step >= self.max_steps:
+            return self.history
+
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        bar = tqdm(total=self.max_steps, initial=self.step, desc="train", dynamic_ncols=True,
+                   disable=not (self.progress and self.dist.is_main))
+        stream = self.batches(self.step)
+        shown: dict[str, str] = {}
+        try:
+            for batch in stream:
+                losses = self.train_step(batch)
+                self.step += 1
+                self.history.log_train(self.step, losses)
+                shown["loss"] = f"{losses['total']:.4g}"
+                if self.val_fn is not None and self._due(self.val_every):
+                    metrics = self.validate()
+                    shown.update({k: f"{v:.4g}" for k, v in metrics.items()})
+                if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
+                    self.save()
+                bar.update(1)
+                bar.set_postfix(shown, refresh=False)
+                for callback in self.callbacks:
+                    callback(self, self.step, losses)
+                if self.step >= self.max_steps:
+                    break
+        finally:
+            stream.close()
+            bar.close()
+        return self.history
