@@ -82,7 +82,7 @@ def check_same_hw(**arrays: Any) -> None:
 
 def check_finite(x: Any, *, name: str) -> None:
     """Reject NaN and infinity (numpy or torch)."""
-    finite = np.isfinite(x).all() if isinstance(x, np.ndarray) else bool(x.isfinite().all())
+    finite = np.isfinite(x).all() if isinstance(x, np.ndarray) else bool(x.detach().isfinite().all())
     if not finite:
         raise ValueError(f"{name}: contains NaN or infinite values")
 
@@ -90,6 +90,8 @@ def check_finite(x: Any, *, name: str) -> None:
 def check_range(x: Any, lo: float, hi: float, *, name: str) -> None:
     """Reject values outside ``[lo, hi]`` (numpy or torch); NaN is rejected too."""
     check_finite(x, name=name)
+    if not isinstance(x, np.ndarray):
+        x = x.detach()
     xmin, xmax = float(x.min()), float(x.max())
     if xmin < lo or xmax > hi:
         raise ValueError(f"{name}: expected values in [{lo}, {hi}], got min {xmin:.4g}, max {xmax:.4g}")
