@@ -139,7 +139,8 @@ def check_trimap_values(trimap: Any, *, name: str = "trimap") -> np.ndarray:
         raise ValueError(f"{name}: expected shape (H,W), got {trimap.shape}")
     if trimap.dtype != np.uint8:
         raise ValueError(f"{name}: expected dtype uint8 with values {{0, 128, 255}}, got {trimap.dtype}")
-    present = np.unique(trimap)
+    # bincount is ~3x faster than np.unique on a full-size trimap.
+    present = np.flatnonzero(np.bincount(trimap.ravel(), minlength=256))
     bad = np.setdiff1d(present, TRIMAP_VALUES)
     if bad.size:
         shown = bad[:8].tolist()
