@@ -3,6 +3,7 @@
 Commands:
     compose    I = aF + (1-a)B from a foreground, an alpha and a background image
     evaluate   the official metrics of predicted mattes against ground truth
+    predict-bgm  Background Matting on real photos with a captured background plate
 
 Each command prints ``--help``. Long jobs (training, prediction) add their own
 commands here as the course introduces them.
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trimap", required=True, help="folder of trimap PNGs (same names)")
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p.set_defaults(func=_cmd_evaluate)
+
+    from .inference.bgm import add_predict_bgm_command
+
+    add_predict_bgm_command(sub)
     return parser
 
 
