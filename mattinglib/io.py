@@ -151,6 +151,10 @@ def _downscale(sample: MattingSample, max_side: int) -> MattingSample:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     image = cv2.resize(sample.image, size, interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(sample.alpha, size, interpolation=cv2.INTER_AREA)
+    # Area averaging of an all-opaque block returns 0.99999994 in float32: snap
+    # such rounding back so that "alpha == 1" still finds the solid foreground.
+    alpha[alpha > 1 - 1e-5] = 1.0
+    alpha[alpha < 1e-5] = 0.0
     # Nearest keeps the trimap's three values; the unknown band is widened by
     # one pixel so it still covers every fractional alpha after resampling.
     trimap = cv2.resize(sample.trimap, size, interpolation=cv2.INTER_NEAREST)

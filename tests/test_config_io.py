@@ -146,3 +146,5 @@ class TestIO:
         assert max(small.alpha.shape) == 200
         frac = (small.alpha > 0) & (small.alpha < 1)
         assert (small.trimap[frac] == 128).all(), "downscaling keeps every fractional alpha in the unknown band"
+        # Area resizing must not turn solid foreground into 0.99999994.
+        assert ((small.alpha > 1 - 1e-5) & (small.alpha < 1)).sum() == 0

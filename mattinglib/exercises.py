@@ -1,0 +1,462 @@
+"""Checkers for the course's exercises: they say what is wrong, not only that it is.
+
+Each ``check_*`` function calls the student's function on several cases
+(ordinary ones and edge cases: alpha exactly 0 or 1, non-square images,
+backgrounds that agree in some channels, an empty unknown region, ...),
+compares with the library's implementation, and either prints a one-line
+success message or raises :class:`ExerciseError` (an ``AssertionError``) whose
+message names the case and gives a hint for the typical mistake it recognises.
+
+>>> from mattinglib.compositing import compose
+>>> check_compose(compose)
+Correct: compose matches the library on 5 cases (random, alpha = 0, alpha = 1, float32, 1x1 image).
+>>> check_compose(lambda fg, bg, alpha: bg)
+Traceback (most recent call last):
+...
+mattinglib.exercises.ExerciseError: compose, case 'random': ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = [
+    "ExerciseError",
+    "check_compose",
+    "check_premultiply",
+    "check_alpha_from_two_backgrounds",
+    "check_trimap_from_alpha",
+    "check_onehot",
+    "check_sad",
+]
+
+
+class ExerciseError(AssertionError):
+    """An exercise's answer is wrong; the message says where and suggests why."""
+
+
+_BROADCAST_HINT = ("alpha is (H, W) while the images are (H, W, 3): give alpha a channel axis, "
+                   "alpha[..., None], so that it multiplies all three colours of a pixel")
+
+
+def _call(fn: Callable, args: tuple, *, task: str, case: str):
+    """Run the student's function on copies of ``args``; turn crashes into hints."""
+    copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    try:
+        out = fn(*copies)
+    except NotImplementedError:
+        raise ExerciseError(f"{task}: not implemented yet: replace the line "
+                            "`raise NotImplementedError(...)` with your code") from None
+    except Exception as err:  # any crash of the student's code becomes a hint
+        text = f"{type(err).__name__}: {err}"
+        hint = ""
+        if "broadcast" in str(err):
+            hint = f"\nHint: {_BROADCAST_HINT}."
+        raise ExerciseError(f"{task}, case {case!r}: your function raised {text}{hint}") from err
+    for a, c in zip(args, copies):
+        if isinstance(a, np.ndarray) and not np.array_equal(a, c, equal_nan=True):
+            raise ExerciseError(f"{task}, case {case!r}: your function changed one of its inputs "
+                                "in place; compute a new array instead (e.g. `x = x * a`, not `x *= a`)")
+    if out is None:
+        raise ExerciseError(f"{task}, case {case!r}: your function returned None: did you forget `return`?")
+    if not isinstance(out, (np.ndarray, float, int, np.floating, np.integer)):
+        try:
+            import torch
+
+            if isinstance(out, torch.Tensor):
+                raise ExerciseError(f"{task}, case {case!r}: return a numpy array, not a torch tensor")
+        except ImportError:  # pragma: no cover - torch is a dependency
+            pass
+    return out
+
+
+def _array(out, *, task: str, case: str, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.asarray(out)
+    if arr.shape != shape:
+        raise ExerciseError(f"{task}, case {case!r}: expected an array of shape {shape}, got {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ExerciseError(f"{task}, case {case!r}: expected numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: float = 1e-5) -> bool:
+    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(np.abs(a - b).max() <= tol)
+
+
+def _worst(got: np.ndarray, expected: np.ndarray) -> str:
+    diff = np.abs(got - expected)
+    diff = np.where(np.isfinite(diff), diff, np.inf)
+    idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    return (f"largest difference {diff[idx]:.4g} at index {tuple(int(i) for i in idx)}: "
+            f"got {got[idx]:.4g}, expected {expected[idx]:.4g}")
+
+
+def _success(task: str, cases: list[str]) -> None:
+    print(f"Correct: {task} matches the library on {len(cases)} cases ({', '.join(cases)}).")
+
+
+# --------------------------------------------------------------------------- compositing
+
+
+def _compose_cases():
+    rng = np.random.default_rng(1)
+    h, w = 5, 7  # non-square, and w != 3 so a missing channel axis cannot broadcast by luck
+    fg, bg = rng.random((h, w, 3)), rng.random((h, w, 3))
+    alpha = rng.random((h, w))
+    alpha[0, 0], alpha[0, 1] = 0.0, 1.0
+    return [
+        ("random", fg, bg, alpha),
+        ("alpha = 0", fg, bg, np.zeros((h, w))),
+        ("alpha = 1", fg, bg, np.ones((h, w))),
+        ("float32", fg.astype(np.float32), bg.astype(np.float32), alpha.astype(np.float32)),
+        ("1x1 image", fg[:1, :1], bg[:1, :1], alpha[:1, :1]),
+    ]
+
+
+def check_compose(fn: Callable) -> None:
+    """Check ``fn(fg, bg, alpha) -> image``: ``I = alpha F + (1 - alpha) B``.
+
+    ``fg``, ``bg``: ``(H, W, 3)`` float in [0, 1]; ``alpha``: ``(H, W)`` float in [0, 1].
+    """
+    from .compositing import compose
+
+    task = "compose"
+    names = []
+    for case, fg, bg, alpha in _compose_cases():
+        got = _array(_call(fn, (fg, bg, alpha), task=task, case=case), task=task, case=case,
+                     shape=fg.shape)
+        expected = compose(fg, bg, alpha).astype(np.float64)
+        if not _close(got, expected):
+            a = alpha[..., None].astype(np.float64)
+            if _close(got, a * bg + (1 - a) * fg):
+                hint = "you swapped F and B: alpha weights the foreground, (1 - alpha) the background"
+            elif _close(got, a * fg + bg):
+                hint = "the background must be weighted by (1 - alpha), not added as it is"
+            elif _close(got, a * fg):
+                hint = "the background term (1 - alpha) * B is missing"
+            elif case == "alpha = 0":
+                hint = "where alpha = 0 the pixel must be exactly the background"
+            elif case == "alpha = 1":
+                hint = "where alpha = 1 the pixel must be exactly the foreground"
+            else:
+                hint = "compare with I = alpha * F + (1 - alpha) * B, pixel by pixel"
+            raise ExerciseError(f"{task}, case {case!r}: {_worst(got, expected)}.\nHint: {hint}.")
+        names.append(case)
+    _success(task, names)
+
+
+def check_premultiply(fn: Callable) -> None:
+    """Check ``fn(fg, alpha) -> alpha * fg`` (the premultiplied colour, ``(H, W, 3)``)."""
+    from .compositing import premultiply
+
+    task = "premultiply"
+    names = []
+    for case, fg, _bg, alpha in _compose_cases():
+        out = _call(fn, (fg, alpha), task=task, case=case)
+        shape = np.shape(out)
+        if shape == fg.shape[:2] + (4,):
+            raise ExerciseError(f"{task}, case {case!r}: you returned 4 channels (RGBA?); return only "
+                                "the three premultiplied colour channels alpha * F, shape (H, W, 3)")
+        got = _array(out, task=task, case=case, shape=fg.shape)
+        expected = premultiply(fg, alpha).astype(np.float64)
+        if not _close(got, expected):
+            a = alpha[..., None].astype(np.float64)
+            if _close(got, fg):
+                hint = ("you returned F unchanged; premultiplied colour is alpha * F, "
+                        "so a fully transparent pixel becomes black")
+            elif _close(got, (1 - a) * fg):
+                hint = "multiply by alpha, not by (1 - alpha)"
+            elif case == "alpha = 0" and not np.all(np.isfinite(got)):
+                hint = "you divided by alpha: that is un-premultiplying; premultiplying multiplies"
+            else:
+                hint = "each colour channel is multiplied by the pixel's alpha"
+            raise ExerciseError(f"{task}, case {case!r}: {_worst(got, expected)}.\nHint: {hint}.")
+        names.append(case)
+    _success(task, names)
+
+
+def _two_background_cases():
+    rng = np.random.default_rng(2)
+    h, w = 6, 8
+    fg = rng.random((h, w, 3))
+    alpha = rng.random((h, w))
+    alpha[0, :3] = 0.0
+    alpha[1, :3] = 1.0
+    b1 = rng.random((h, w, 3))
+    b2 = np.clip(b1 + rng.choice([-0.5, 0.5], size=(h, w, 3)), 0, 1)
+    blue, black = np.zeros((h, w, 3)), np.zeros((h, w, 3))
+    blue[..., 2] = 1.0
+    green = np.zeros((h, w, 3))
+    green[..., 1] = 1.0
+    return [
+        ("random backgrounds", fg, alpha, b1, b2),
+        # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
+        ("blue vs black", fg, alpha, blue, black),
+        ("green vs blue", fg, alpha, green, blue),
+    ]
+
+
+def check_alpha_from_two_backgrounds(fn: Callable) -> None:
+    """Check ``fn(image1, image2, background1, background2) -> alpha`` (triangulation matting).
+
+    The same foreground photographed over two known backgrounds (Smith & Blinn
+    1996): ``I_k = alpha F + (1 - alpha) B_k``. Images and backgrounds are
+    ``(H, W, 3)`` float in [0, 1]; the answer is ``(H, W)`` alpha, recovered
+    exactly (to 1e-5) from noise-free composites.
+    """
+    from .classical import triangulation_matting
+    from .compositing import compose
+
+    task = "alpha_from_two_backgrounds"
+    names = []
+    for case, fg, alpha, b1, b2 in _two_background_cases():
+        i1, i2 = compose(fg, b1, alpha), compose(fg, b2, alpha)
+        out = _call(fn, (i1, i2, b1, b2), task=task, case=case)
+        shape = np.shape(out)
+        if shape == alpha.shape + (3,):
+            raise ExerciseError(f"{task}, case {case!r}: you returned one value per channel, shape "
+                                f"{shape}; alpha is one number per pixel: combine the three channels "
+                                "(least squares: sum over channels of (I1-I2)(B1-B2) divided by the "
+                                "sum of (B1-B2)^2)")
+        if shape == alpha.shape + (1,):
+            raise ExerciseError(f"{task}, case {case!r}: return shape {alpha.shape}, not {shape} "
+                                "(drop the channel axis, e.g. `[..., 0]`)")
+        got = _array(out, task=task, case=case, shape=alpha.shape)
+        expected = triangulation_matting(i1, i2, b1, b2)[0].astype(np.float64)
+        if not _close(got, expected):
+            if not np.all(np.isfinite(got)):
+                hint = ("your alpha has NaN or infinite values where the two backgrounds have the "
+                        "same value in a channel (in this case they differ in "
+                        f"{_differing_channels(b1, b2)} only). Do not divide channel by channel: "
+                        "divide the sums over the three channels, "
+                        "sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2, which is 1 - alpha")
+            elif _close(got, 1 - expected):
+                hint = "you returned 1 - alpha: the ratio of the differences is (1 - alpha)"
+            elif _close(got, 2 - expected) or _close(got, expected - 1):
+                hint = ("a sign is off: I1 - I2 = (1 - alpha)(B1 - B2); subtract the images and the "
+                        "backgrounds in the same order")
+            else:
+                hint = ("from I1 - I2 = (1 - alpha)(B1 - B2) in each channel, solve for alpha using "
+                        "all three channels")
+            raise ExerciseError(f"{task}, case {case!r}: {_worst(got, expected)}.\nHint: {hint}.")
+        names.append(case)
+    _success(task, names)
+
+
+def _differing_channels(b1: np.ndarray, b2: np.ndarray) -> str:
+    names = np.array(["red", "green", "blue"])
+    differs = np.abs(b1 - b2).reshape(-1, 3).max(axis=0) > 0
+    return " and ".join(names[differs]) or "no channel"
+
+
+# --------------------------------------------------------------------------- trimaps
+
+
+def _soft_disc(h: int = 48, w: int = 60, *, centre=(24, 27), radius: float = 12.0,
+               edge: float = 3.0) -> np.ndarray:
+    """A disc whose alpha falls from 1 to 0 over ``edge`` pixels (float64 in [0, 1])."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    dist = np.hypot(yy - centre[0], xx - centre[1])
+    return np.clip((radius + edge / 2 - dist) / edge, 0.0, 1.0)
+
+
+def _band_reach(trimap: np.ndarray, alpha: np.ndarray, row: int, col: int) -> tuple[int, int]:
+    """How far the unknown band reaches beyond the soft edge, going right from ``(row, col)``.
+
+    Returns ``(into the foreground, into the background)`` in pixels, counted
+    along the row: unknown pixels with alpha == 1 inside the edge, and unknown
+    pixels with alpha == 0 outside it.
+    """
+    line_t, line_a = trimap[row, col:], alpha[row, col:]
+    unknown = line_t == 128
+    return int((unknown & (line_a >= 1)).sum()), int((unknown & (line_a <= 0)).sum())
+
+
+def check_trimap_from_alpha(fn: Callable) -> None:
+    """Check ``fn(alpha, kernel_size, iterations) -> trimap`` against ``trimap_from_alpha``.
+
+    ``alpha``: ``(H, W)`` float in [0, 1] (one case passes uint8 0..255);
+    the answer: uint8 ``(H, W)`` with 0 background, 128 unknown, 255 foreground,
+    unknown = dilate(alpha > 0) minus erode(alpha == 1), elliptical kernel.
+    """
+    import cv2
+
+    from .trimap import band_width, trimap_from_alpha, trimap_from_mask
+
+    task = "trimap_from_alpha"
+    disc = _soft_disc()
+    cases = [
+        ("soft disc, kernel 3, 5 iterations", disc, 3, 5),
+        ("soft disc, kernel 5, 3 iterations", disc, 5, 3),
+        ("soft disc, kernel 3, 1 iteration", disc, 3, 1),
+        ("alpha all 0", np.zeros_like(disc), 3, 5),
+        ("uint8 alpha 0..255", np.round(disc * 255).astype(np.uint8), 3, 4),
+    ]
+    names = []
+    for case, alpha, k, it in cases:
+        out = _call(fn, (alpha, k, it), task=task, case=case)
+        got = np.asarray(out)
+        if got.shape != alpha.shape:
+            raise ExerciseError(f"{task}, case {case!r}: expected shape {alpha.shape}, got {got.shape}")
+        values = sorted(np.unique(got).tolist())
+        if got.dtype != np.uint8:
+            raise ExerciseError(f"{task}, case {case!r}: expected dtype uint8, got {got.dtype} "
+                                "(build the trimap with np.full(shape, 0, np.uint8))")
+        if not set(values) <= {0, 128, 255}:
+            hint = ("use 0 (background), 128 (unknown) and 255 (foreground)"
+                    + (": 127 is not the unknown value" if 127 in values else "")
+                    + (": class indices 0/1/2 are for the one-hot encoding, not the trimap"
+                       if set(values) <= {0, 1, 2} else ""))
+            raise ExerciseError(f"{task}, case {case!r}: your trimap has the values {values[:6]}; {hint}")
+        expected = trimap_from_alpha(alpha, kernel_size=k, iterations=it)
+        if np.array_equal(got, expected):
+            names.append(case)
+            continue
+
+        a = alpha.astype(np.float64) / (255.0 if alpha.dtype == np.uint8 else 1.0)
+        fractional = (a > 0) & (a < 1)
+        if np.array_equal(got == 255, expected == 0) and fractional.any():
+            hint = "foreground and background are swapped: 255 is foreground (alpha == 1), 0 background"
+        elif alpha.dtype == np.uint8 and not (got == 255).any() and (expected == 255).any():
+            hint = ("a uint8 alpha goes from 0 to 255, so `alpha == 1` finds almost nothing: "
+                    "convert first (alpha / 255 for uint8 input)")
+        elif fractional.any() and not (got[fractional] == 128).all():
+            n = int((got[fractional] != 128).sum())
+            hint = (f"{n} pixels with 0 < alpha < 1 are not marked unknown: start from alpha > 0 (to "
+                    "dilate) and alpha == 1 (to erode), not from a threshold at 0.5")
+        elif any(np.array_equal(got, trimap_from_mask(mask, kernel_size=k, iterations=it))
+                 for mask in (a > 0.5, a >= 0.5)):
+            hint = ("your band straddles the alpha = 0.5 contour: that is a trimap from a binary "
+                    "mask. From an alpha, dilate alpha > 0 and erode alpha == 1, so that the band "
+                    "starts where the soft edge starts, whatever its width")
+        else:
+            kernel_rect = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+            rect = np.zeros_like(expected)
+            rect[cv2.dilate((a > 0).astype(np.uint8), kernel_rect, iterations=it) > 0] = 128
+            rect[cv2.erode((a == 1).astype(np.uint8), kernel_rect, iterations=it) > 0] = 255
+            if np.array_equal(got, rect):
+                hint = ("the band is right along the axes but too wide on the diagonals: use an "
+                        "elliptical kernel, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))")
+            else:
+                centre_row, centre_col = 24, 27
+                fg_in, bg_out = _band_reach(got, a, centre_row, centre_col)
+                want = band_width(k, it)
+                hint = (f"your band is {fg_in + bg_out} px wide besides the soft edge ({fg_in} px "
+                        f"into the foreground, {bg_out} px into the background), expected "
+                        f"{2 * want} ({want} + {want})")
+                one_step = band_width(k, 1)
+                if it > 1 and one_step in (fg_in, bg_out):
+                    hint += (": a side that grew by one step only means the iterations were not "
+                             "applied. Are you passing iterations to cv2.dilate / cv2.erode by "
+                             "keyword? cv2.dilate(mask, kernel, n) puts n into the `dst` argument; "
+                             "write cv2.dilate(mask, kernel, iterations=n)")
+        diff = int((got != expected).sum())
+        raise ExerciseError(f"{task}, case {case!r}: {diff} pixels differ from the library's trimap."
+                            f"\nHint: {hint}.")
+    _success(task, names)
+
+
+def check_onehot(fn: Callable) -> None:
+    """Check ``fn(trimap) -> (3, H, W) float32``, channels in ``CLASS_ORDER``.
+
+    Channel 0 is background (trimap 0), 1 unknown (128), 2 foreground (255), as
+    :data:`mattinglib.trimap.CLASS_ORDER` says.
+    """
+    from .trimap import CLASS_ORDER, trimap_to_onehot
+
+    task = "onehot"
+    rng = np.random.default_rng(3)
+    cases = [
+        ("random 6x9 trimap", rng.choice(np.array([0, 128, 255], np.uint8), size=(6, 9))),
+        ("all unknown", np.full((4, 5), 128, np.uint8)),
+        ("1x3 trimap", np.array([[0, 128, 255]], np.uint8)),
+    ]
+    names = []
+    for case, tri in cases:
+        out = _call(fn, (tri,), task=task, case=case)
+        got = np.asarray(out)
+        h, w = tri.shape
+        if got.shape == (h, w, 3) and (h, w) != (3, 3):
+            raise ExerciseError(f"{task}, case {case!r}: expected channels first, shape (3, {h}, {w}), "
+                                f"got {got.shape}; networks read (C, H, W): use np.stack(..., axis=0)")
+        if got.shape != (3, h, w):
+            raise ExerciseError(f"{task}, case {case!r}: expected shape (3, {h}, {w}), got {got.shape}")
+        if got.dtype != np.float32:
+            raise ExerciseError(f"{task}, case {case!r}: expected dtype float32, got {got.dtype} "
+                                "(a network's input is float: .astype(np.float32))")
+        expected = trimap_to_onehot(tri)
+        if np.array_equal(got, expected):
+            names.append(case)
+            continue
+        if not np.array_equal(got.sum(axis=0), np.ones((h, w), np.float32)):
+            hint = "every pixel must have exactly one channel equal to 1 and the others 0"
+        else:
+            order = [int(np.argmax([np.array_equal(got[c], expected[e]) for e in range(3)]))
+                     for c in range(3)]
+            if all(np.array_equal(got[c], expected[order[c]]) for c in range(3)):
+                yours = tuple(CLASS_ORDER[o] for o in order)
+                hint = (f"your channel order is {yours}, the library's CLASS_ORDER is {CLASS_ORDER}; "
+                        "a swapped order is how public SHM re-implementations read the unknown "
+                        "probability as foreground")
+            else:
+                hint = f"channel c must be 1 where the trimap holds the value of CLASS_ORDER[c] {CLASS_ORDER}"
+        raise ExerciseError(f"{task}, case {case!r}: your one-hot encoding differs from the library's."
+                            f"\nHint: {hint}.")
+    _success(task, names)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def check_sad(fn: Callable) -> None:
+    """Check ``fn(pred, gt, trimap) -> float``: the official SAD.
+
+    ``pred``, ``gt``: ``(H, W)`` float in [0, 1]; ``trimap``: uint8 {0, 128, 255}.
+    SAD = sum over the unknown region (trimap == 128) of ``|pred - gt|``, divided by 1000.
+    """
+    from .metrics import sad
+
+    task = "sad"
+    rng = np.random.default_rng(4)
+    h, w = 30, 40
+    gt = _soft_disc(h, w, centre=(15, 20), radius=8.0, edge=4.0)
+    tri = np.zeros((h, w), np.uint8)
+    tri[gt > 0] = 128
+    tri[gt >= 1] = 255
+    tri[12:18, 17:23] = 255
+    noisy = np.clip(gt + rng.normal(0, 0.2, (h, w)), 0, 1)
+    cases = [
+        # Errors everywhere: only those inside the unknown band may count.
+        ("noise everywhere", noisy, gt, tri),
+        ("perfect prediction", gt.copy(), gt, tri),
+        ("prediction all 0", np.zeros((h, w)), gt, tri),
+        ("no unknown pixels", noisy, gt, np.where(gt >= 0.5, 255, 0).astype(np.uint8)),
+    ]
+    names = []
+    for case, pred, target, trimap in cases:
+        out = _call(fn, (pred, target, trimap), task=task, case=case)
+        if np.ndim(out) != 0:
+            raise ExerciseError(f"{task}, case {case!r}: expected one number, got an array of shape "
+                                f"{np.shape(out)}: sum the errors (.sum())")
+        got = float(out)
+        expected = sad(pred, target, trimap)
+        if np.isclose(got, expected, rtol=1e-6, atol=1e-9):
+            names.append(case)
+            continue
+        diff = pred - target
+        u = trimap == 128
+        whole = np.abs(diff).sum()
+        candidates = [
+            (expected * 1000, "you forgot to divide by 1000: SAD is reported in thousands"),
+            (whole / 1000, "you summed over the whole image: sum only where trimap == 128 (the unknown region)"),
+            (whole, "you summed over the whole image and did not divide by 1000"),
+            (np.abs(diff[u]).mean() if u.any() else 0.0, "that is a mean; SAD is a sum (divided by 1000)"),
+            (diff[u].sum() / 1000, "take the absolute value of each difference before summing"),
+            ((diff[u] ** 2).sum() / 1000, "that is a squared error; SAD sums absolute differences"),
+        ]
+        hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-6, atol=1e-9)),
+                    "SAD = sum over trimap == 128 of |pred - gt|, divided by 1000")
+        raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
+    _success(task, names)
