@@ -3,6 +3,8 @@
 Commands:
     compose    I = aF + (1-a)B from a foreground, an alpha and a background image
     evaluate   the official metrics of predicted mattes against ground truth
+    train      train a matting network (M-Net) on generated data, resumable
+    predict    alpha for an image and its trimap, at any size (pad, downscale or tile)
     predict-bgm  Background Matting on real photos with a captured background plate
 
 Each command prints ``--help``. Long jobs (training, prediction) add their own
@@ -81,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     from .inference.bgm import add_predict_bgm_command
+    from .inference.matting import add_predict_command
+    from .train.recipes import add_train_command
 
+    add_train_command(sub)
+    add_predict_command(sub)
     add_predict_bgm_command(sub)
     return parser
 

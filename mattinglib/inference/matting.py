@@ -59,7 +59,7 @@ from ..config import get_device
 from ..models.dim import DIM, DIM_INPUT_MULTIPLE
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..models.shm import SHM
-from ..trimap import BACKGROUND, FOREGROUND, UNKNOWN, trimap_to_onehot, validate_trimap
+from ..trimap import BACKGROUND, CLASS_ORDER, FOREGROUND, UNKNOWN, trimap_to_onehot, validate_trimap
 
 __all__ = [
     "INPUT_KINDS",
@@ -131,8 +131,8 @@ def model_alpha(model: nn.Module, image: torch.Tensor, trimap: torch.Tensor, *,
         trimap01 = trimap.to(image.dtype) / 255 if trimap.dtype == torch.uint8 else trimap.to(image.dtype)
         raw = model(image, trimap01)
         raw = raw["alpha"] if isinstance(raw, dict) else raw
-    background, unknown, foreground = onehot[:, 0:1], onehot[:, 1:2], onehot[:, 2:3]
-    del background  # zero there: neither term below contributes
+    u, f = CLASS_ORDER.index("unknown"), CLASS_ORDER.index("foreground")
+    unknown, foreground = onehot[:, u:u + 1], onehot[:, f:f + 1]
     # F + U * raw: SHM's fusion with a one-hot trimap, exact 0/1 in the known regions.
     return (foreground + unknown * raw.float()).float()
 

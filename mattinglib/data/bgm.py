@@ -1,0 +1,338 @@
+"""Training samples of Background Matting (Sengupta et al., CVPR 2020), supervised stage.
+
+The generator of Background Matting sees four inputs besides the photo: the
+captured background (shot without the subject, so slightly different from the
+true one), a soft segmentation of the person, and a motion cue of four
+neighbouring grey frames. For composited training data these are simulated
+(FACTS section 1, from the authors' public data loader):
+
+* everything is resized to a square working size (800 px in the original) and
+  flipped horizontally with probability 0.5;
+* a trimap from alpha (:func:`mattinglib.trimap.trimap_from_alpha`) picks the crop
+  centre: a random square of {576, 608, ..., 800} / 800 of the working size
+  centred on an unknown pixel, resized to the training resolution (512);
+* captured background: with probability 0.4 Gaussian noise (sigma in 2..5,
+  mean in -7..6 grey levels, integers), otherwise a gamma change with
+  gamma ~ N(1, 0.12) (:func:`simulate_captured_background`);
+* soft segmentation: ``alpha > 0.5``, eroded 10..19 iterations of a 5x5 ellipse,
+  dilated 15..29 iterations, 0..2 square holes of 15..45 px, Gaussian blur with
+  a 21, 31 or 41 px kernel (:func:`fake_segmentation`);
+* motion cue: four copies of the composite with the foreground jittered by a
+  small random affine map (translation ~ N(0, 5) px, rotation ~ N(0, 7) degrees,
+  scale and shear ~ N(0, 0.05)) over a freshly noised background, each turned
+  grey (:func:`motion_cue`).
+
+All pixel sizes (erosion and dilation iterations, holes, blur kernels,
+translations) are given at the original working size of 800 px and scaled by
+``working_size / 800``: the course's quick profile works at ``800 * 64 / 512 = 100``
+px, where 19 erosions of a 5x5 kernel would erase the person. Iteration counts
+and sizes are rounded and kept at least 1 (blur kernels odd, at least 3).
+
+Every input and target is returned in the generator's [-1, 1] range
+(``2 x - 1`` of the [0, 1] value), as the original model uses Tanh.
+
+Reproducibility as in :mod:`mattinglib.data.composition`: sample ``i`` depends
+only on ``(seed, epoch, i)``.
+
+>>> ds = BGMSyntheticDataset(2, 32, seed=0)
+>>> s = ds[0]
+>>> {k: tuple(v.shape) for k, v in sorted(s.items())}
+{'alpha': (1, 32, 32), 'bg': (3, 32, 32), 'bg_gt': (3, 32, 32), 'fg': (3, 32, 32), 'image': (3, 32, 32), 'multi_fr': (4, 32, 32), 'seg': (1, 32, 32)}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..trimap import trimap_from_alpha
+from .composition import _chw, _crop_box, _positive_int, unknown_centre
+from .synthetic import (
+    KINDS,
+    SyntheticBackgrounds,
+    SyntheticForegrounds,
+    check_seed,
+    from_u16,
+    resize_u16,
+    rng_for,
+    to_u16,
+)
+
+__all__ = [
+    "BGM_WORKING_SIZE",
+    "BGM_TRAIN_SIZE",
+    "BGMCompositeDataset",
+    "BGMSyntheticDataset",
+    "simulate_captured_background",
+    "fake_segmentation",
+    "motion_cue",
+    "to_bgm_range",
+]
+
+BGM_WORKING_SIZE = 800
+BGM_TRAIN_SIZE = 512
+STREAM_BGM = 4
+_GREY = (np.float32(0.299), np.float32(0.587), np.float32(0.114))
+
+
+def to_bgm_range(x: np.ndarray | torch.Tensor):
+    """[0, 1] -> the generator's [-1, 1] (``2 x - 1``)."""
+    return x * 2 - 1
+
+
+def _scaled(value: float, scale: float, *, minimum: int = 1) -> int:
+    return max(minimum, int(round(value * scale)))
+
+
+def _odd(k: int) -> int:
+    return max(3, k if k % 2 else k + 1)
+
+
+def simulate_captured_background(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The background as a camera would capture it a moment before or after.
+
+    With probability 0.4, Gaussian noise with an integer sigma in 2..5 and an
+    integer mean in -7..6 grey levels (of 255); otherwise a gamma change
+    ``bg ** gamma`` with ``gamma ~ N(1, 0.12)``.
+
+    Args:
+        bg: float32 ``(H, W, 3)`` in [0, 1].
+        rng: the random generator.
+
+    Returns:
+        float32 ``(H, W, 3)`` in [0, 1] (the noisy version is clipped: it is a
+        simulated capture, not an input).
+    """
+    if rng.random() < 0.4:
+        sigma = int(rng.integers(2, 6))
+        mean = int(rng.integers(-7, 7))
+        noise = (mean + sigma * rng.standard_normal(bg.shape, dtype=np.float32)) / np.float32(255.0)
+        return np.clip(bg + noise, 0, 1).astype(np.float32)
+    gamma = max(float(rng.normal(1.0, 0.12)), 0.1)  # a 7.5-sigma draw could reach 0
+    return np.power(bg, np.float32(gamma)).astype(np.float32)
+
+
+def fake_segmentation(alpha: np.ndarray, rng: np.random.Generator, *, scale: float = 1.0) -> np.ndarray:
+    """A coarse, blurred person mask like a segmentation network's (FACTS section 1).
+
+    ``alpha > 0.5``, eroded 10..19 iterations and dilated 15..29 iterations of a
+    5x5 ellipse, 0..2 square holes of 15..45 px punched inside the mask, then a
+    Gaussian blur with a 21, 31 or 41 px kernel. Thin parts (hair, fingers) are
+    lost by the erosion; the net dilation makes the mask larger than the person.
+
+    Args:
+        alpha: float32 ``(H, W)`` in [0, 1] at the working size.
+        rng: the random generator.
+        scale: working size / 800; multiplies every pixel size.
+
+    Returns:
+        float32 ``(H, W)`` in [0, 1].
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    mask = (alpha > 0.5).astype(np.uint8) * np.uint8(255)
+    erode = _scaled(int(rng.integers(10, 20)), scale)
+    dilate = _scaled(int(rng.integers(15, 30)), scale)
+    mask = cv2.erode(mask, kernel, iterations=erode)
+    mask = cv2.dilate(mask, kernel, iterations=dilate)
+    inside = np.flatnonzero(mask)
+    for _ in range(int(rng.integers(0, 3))):
+        side = _scaled(int(rng.integers(15, 46)), scale)
+        if not len(inside):
+            break
+        cy, cx = divmod(int(inside[rng.integers(len(inside))]), mask.shape[1])
+        mask[max(0, cy - side // 2):cy - side // 2 + side, max(0, cx - side // 2):cx - side // 2 + side] = 0
+    k = _odd(_scaled(int(rng.choice([21, 31, 41])), scale))
+    # sigma from the kernel size as OpenCV derives it, passed explicitly so the
+    # bit-exact 8-bit path is used on every machine.
+    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
+    mask = cv2.GaussianBlur(mask, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101,
+                            hint=cv2.ALGO_HINT_ACCURATE)
+    return mask.astype(np.float32) / np.float32(255.0)
+
+
+def _jitter_matrix(rng: np.random.Generator, h: int, w: int, scale: float) -> np.ndarray:
+    tx, ty = rng.normal(0.0, 5.0 * scale, 2)
+    angle = math.radians(rng.normal(0.0, 7.0))
+    sx, sy = 1.0 + rng.normal(0.0, 0.05, 2)
+    shear = rng.normal(0.0, 0.05)
+    c, s = math.cos(angle), math.sin(angle)
+    linear = np.array([[c, -s], [s, c]]) @ np.array([[sx, shear], [0.0, sy]])
+    centre = np.array([w / 2.0, h / 2.0])
+    offset = centre - linear @ centre + np.array([tx, ty])
+    return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+def _warp_affine(layer: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Bilinear warp of a float (H, W, C) layer by the forward 2x3 affine ``matrix``, zero outside.
+
+    Element-wise NumPy rather than ``cv2.warpAffine``, whose SIMD and scalar
+    paths round multi-channel 16-bit images differently.
+    """
+    h, w = layer.shape[:2]
+    inverse = cv2.invertAffineTransform(matrix)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sx = np.float32(inverse[0, 0]) * xx + np.float32(inverse[0, 1]) * yy + np.float32(inverse[0, 2])
+    sy = np.float32(inverse[1, 0]) * xx + np.float32(inverse[1, 1]) * yy + np.float32(inverse[1, 2])
+    x0, y0 = np.floor(sx), np.floor(sy)
+    tx, ty = (sx - x0)[..., None], (sy - y0)[..., None]
+    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+    padded = np.pad(layer, ((1, 1), (1, 1), (0, 0)))  # zero border: samples outside read 0
+
+    def tap(yi, xi):
+        return padded[np.clip(yi + 1, 0, h + 1), np.clip(xi + 1, 0, w + 1)]
+
+    top = tap(y0, x0) * (1 - tx) + tap(y0, x0 + 1) * tx
+    bottom = tap(y0 + 1, x0) * (1 - tx) + tap(y0 + 1, x0 + 1) * tx
+    return top * (1 - ty) + bottom * ty
+
+
+def motion_cue(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, rng: np.random.Generator, *,
+               scale: float = 1.0, frames: int = 4) -> np.ndarray:
+    """Simulated neighbouring video frames: the subject moves a little, the sensor is noisy.
+
+    Each frame warps the foreground and alpha by a small random affine map
+    (translation ~ N(0, 5) px times ``scale``, rotation ~ N(0, 7) degrees, scale
+    and shear ~ N(0, 0.05)), composes them over ``bg`` plus fresh Gaussian noise
+    (as in :func:`simulate_captured_background`), and converts to grey
+    (ITU-R 601 weights).
+
+    Args:
+        fg, bg: float32 ``(H, W, 3)`` in [0, 1]; alpha: float32 ``(H, W)`` in [0, 1].
+        rng: the random generator.
+        scale: working size / 800.
+        frames: how many frames (4 in the original).
+
+    Returns:
+        float32 ``(H, W, frames)`` in [0, 1].
+    """
+    h, w = alpha.shape
+    layer = np.concatenate([fg, alpha[..., None]], axis=2).astype(np.float32)
+    out = np.empty((h, w, frames), np.float32)
+    for f in range(frames):
+        moved = _warp_affine(layer, _jitter_matrix(rng, h, w, scale))
+        sigma = int(rng.integers(2, 6))
+        mean = int(rng.integers(-7, 7))
+        noisy = np.clip(bg + (mean + sigma * rng.standard_normal(bg.shape, dtype=np.float32))
+                        / np.float32(255.0), 0, 1)
+        a = moved[..., 3:]
+        frame = a * moved[..., :3] + (1 - a) * noisy
+        out[..., f] = frame[..., 0] * _GREY[0] + frame[..., 1] * _GREY[1] + frame[..., 2] * _GREY[2]
+    return np.clip(out, 0, 1)
+
+
+class BGMCompositeDataset(Dataset):
+    """Background Matting supervised-stage samples from foreground and background sources.
+
+    Args:
+        foregrounds: a source with ``len()`` and ``sample(i) -> (fg, alpha, tag)``
+            (synthetic or :class:`~mattinglib.data.folders.FolderForegrounds`).
+        backgrounds: a source with ``len()`` and ``sample(i) -> (bg, tag)``;
+            composite ``i`` uses background ``i mod len(backgrounds)``.
+        size: training resolution (512 in the original).
+        working_size: the square size everything is first resized to; default
+            ``round(800 * size / 512)`` (800 at 512). Pixel sizes of the recipe scale
+            with ``working_size / 800``.
+        backgrounds_per_fg: composites per foreground (100 in the original).
+        seed: non-negative int.
+        length: override the length (default ``len(foregrounds) * backgrounds_per_fg``).
+
+    Returns (``dataset[i]``):
+        a dict of float32 tensors in [-1, 1]: ``image (3, S, S)`` the composite,
+        ``bg (3, S, S)`` the simulated captured background, ``seg (1, S, S)``,
+        ``multi_fr (4, S, S)``, and the targets ``alpha (1, S, S)``,
+        ``fg (3, S, S)``, ``bg_gt (3, S, S)`` (the true background); ``S = size``.
+        ``image`` equals ``alpha F + (1 - alpha) bg_gt`` in [0, 1] before the mapping.
+    """
+
+    def __init__(self, foregrounds, backgrounds, *, size: int = BGM_TRAIN_SIZE,
+                 working_size: int | None = None, backgrounds_per_fg: int = 1,
+                 seed: int = 0, length: int | None = None):
+        for name, src in (("foregrounds", foregrounds), ("backgrounds", backgrounds)):
+            if not (hasattr(src, "sample") and hasattr(src, "__len__")) or len(src) < 1:
+                raise ValueError(f"{name}: expected a non-empty source with len() and sample(i), "
+                                 f"got {type(src).__name__}")
+        self.foregrounds = foregrounds
+        self.backgrounds = backgrounds
+        self.size = _positive_int(size, "size")
+        self.working_size = (round(BGM_WORKING_SIZE * self.size / BGM_TRAIN_SIZE) if working_size is None
+                             else _positive_int(working_size, "working_size"))
+        if self.working_size < 16:
+            raise ValueError(f"working_size: expected at least 16 pixels, got {self.working_size}")
+        self.scale = self.working_size / BGM_WORKING_SIZE
+        self.crop_sizes = tuple(max(1, round(c * self.scale)) for c in range(576, 801, 32))
+        self.backgrounds_per_fg = _positive_int(backgrounds_per_fg, "backgrounds_per_fg")
+        self.seed = check_seed(seed)
+        self.length = (len(foregrounds) * self.backgrounds_per_fg if length is None
+                       else _positive_int(length, "length"))
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fresh random draws for ``epoch`` (see :mod:`mattinglib.data.composition`)."""
+        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch: expected a non-negative int, got {epoch!r}")
+        self.epoch = int(epoch)
+
+    def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index`` as float32 NumPy arrays in [0, 1] (H, W, C) / (H, W), before the [-1, 1] mapping."""
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
+            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
+        index = int(index)
+        rng = rng_for(self.seed, STREAM_BGM, self.epoch, index)
+        n = self.working_size
+        fg, alpha, _ = self.foregrounds.sample((index // self.backgrounds_per_fg) % len(self.foregrounds))
+        bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
+        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
+        stack = resize_u16(stack, n, n)
+        if rng.random() < 0.5:
+            stack = stack[:, ::-1]
+        work = from_u16(np.ascontiguousarray(stack))
+        fg_w, alpha_w, bg_w = work[..., :3], np.ascontiguousarray(work[..., 3]), work[..., 4:]
+        trimap = trimap_from_alpha(alpha_w)
+        captured = simulate_captured_background(bg_w, rng)
+        seg = fake_segmentation(alpha_w, rng, scale=self.scale)
+        frames = motion_cue(fg_w, alpha_w, bg_w, rng, scale=self.scale)
+        side = self.crop_sizes[int(rng.integers(len(self.crop_sizes)))]
+        centre = unknown_centre((trimap == 128).astype(np.float32) * np.float32(0.5), rng)
+        box = _crop_box(n, n, centre, side)
+        # Everything goes through the same exact uint16 crop and resize.
+        crop = np.concatenate([to_u16(fg_w), to_u16(alpha_w)[..., None], to_u16(bg_w),
+                               to_u16(captured), to_u16(seg)[..., None], to_u16(frames)], axis=2)[box]
+        out = from_u16(resize_u16(np.ascontiguousarray(crop), self.size, self.size))
+        fg_c, alpha_c, bg_c = out[..., :3], out[..., 3], out[..., 4:7]
+        image = alpha_c[..., None] * fg_c + (1 - alpha_c[..., None]) * bg_c
+        return {"image": image, "bg": out[..., 7:10], "seg": out[..., 10], "multi_fr": out[..., 11:15],
+                "alpha": alpha_c, "fg": fg_c, "bg_gt": bg_c}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: to_bgm_range(_chw(v)) for k, v in self.arrays(index).items()}
+
+
+class BGMSyntheticDataset(BGMCompositeDataset):
+    """Background Matting training samples from synthetic foregrounds and backgrounds, in one line.
+
+    Args:
+        num_samples: the dataset's length.
+        size: training resolution.
+        seed: non-negative int.
+        kinds: synthetic foreground kinds.
+        background_folder: optional folder of photos to mix with procedural backgrounds.
+        **kwargs: the other options of :class:`BGMCompositeDataset`.
+    """
+
+    def __init__(self, num_samples: int, size: int = BGM_TRAIN_SIZE, seed: int = 0, *,
+                 kinds: Sequence[str] = KINDS, background_folder=None, **kwargs):
+        num_samples = _positive_int(num_samples, "num_samples")
+        size = _positive_int(size, "size")
+        seed = check_seed(seed)
+        working = kwargs.pop("working_size", None) or round(BGM_WORKING_SIZE * size / BGM_TRAIN_SIZE)
+        fgs = SyntheticForegrounds(working, seed, kinds=kinds, length=num_samples)
+        bgs = SyntheticBackgrounds(working, seed, photos=background_folder, length=num_samples)
+        super().__init__(fgs, bgs, size=size, working_size=working, seed=seed, length=num_samples, **kwargs)

@@ -1,0 +1,404 @@
+"""An unlabelled target domain for Background Matting's adversarial stage.
+
+The self-supervised stage of Background Matting (Sengupta et al., CVPR 2020)
+adapts a teacher trained on clean composites to *real captures*: videos shot
+with a hand-held or fixed phone, each with a photo of the empty scene. Those
+differ from the composites in ways the teacher never saw. Real captures cannot
+be shipped with the course, so :class:`TargetDomainDataset` generates them,
+each difference switched on by a strength in ``[0, 1]`` (0 = off):
+
+================  ============================================================
+effect            what strength ``s`` does
+================  ============================================================
+``noise``         sensor noise, Gaussian with sigma ``0.04 s`` (10 grey levels
+                  at ``s = 1``), drawn independently for the frame and the plate
+``blur``          lens blur, Gaussian with sigma ``1.5 s * max(1, size / 256)`` px
+``colour_cast``   white balance: per-channel gains ``1 + 0.25 s u``, ``u`` in
+                  ``[-1, 1]``, the same for frame and plate (same camera)
+``misalignment``  the plate is warped by a homography whose four corners move by
+                  up to ``0.04 s * size`` px (a hand-held camera moved a little)
+``exposure``      the plate is exposed differently: gain ``2 ** (0.5 s u)`` and
+                  gamma ``1 + 0.2 s v``, ``u, v`` in ``[-1, 1]``
+``shadow``        the subject casts a soft shadow on the background (darkening
+                  up to ``0.6 s``); the plate, shot without the subject, has none
+``jpeg``          both are JPEG-compressed with quality ``round(95 - 70 s)``
+================  ============================================================
+
+Frame and plate are quantised to 8 bits, as a camera delivers them. The
+subject is a :class:`~mattinglib.data.synthetic.SyntheticForegrounds` layer,
+the scene a :func:`~mattinglib.data.synthetic.procedural_background`.
+
+**What training sees.** ``dataset[i]`` returns the keys of the supervised
+samples of :mod:`mattinglib.data.bgm` that a real capture can provide, all
+float32 tensors in ``[-1, 1]``: ``image (3, S, S)``, ``bg (3, S, S)`` (the
+captured plate), ``seg (1, S, S)`` (a fake soft segmentation of the subject,
+:func:`mattinglib.data.bgm.fake_segmentation`), ``multi_fr (4, S, S)`` (grey
+neighbouring frames, :func:`mattinglib.data.bgm.motion_cue`) and
+``back_rnd (3, S, S)``, a captured plate of another scene (the original's
+``back-rnd``, a separate set of captured background videos). The ground truth
+is *not* among them: :meth:`TargetDomainDataset.ground_truth` returns it, in
+``[0, 1]``, for evaluation only.
+
+Sample ``i`` depends only on ``(seed, i)``.
+
+:class:`CapturedVideoDataset` reads real captures laid out like the authors'
+released captured data, for users who have them.
+
+>>> ds = TargetDomainDataset(2, 32, seed=0)
+>>> sorted(ds[0])
+['back_rnd', 'bg', 'image', 'multi_fr', 'seg']
+>>> gt = ds.ground_truth(0)
+>>> tuple(gt["alpha"].shape), tuple(gt["fg"].shape)
+((1, 32, 32), (3, 32, 32))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .bgm import fake_segmentation, motion_cue, to_bgm_range
+from .composition import _chw
+from .synthetic import (
+    KINDS,
+    SyntheticForegrounds,
+    blur01,
+    check_seed,
+    from_u16,
+    procedural_background,
+    rng_for,
+    to_u16,
+)
+
+__all__ = ["EFFECTS", "DEFAULT_STRENGTHS", "TRAINING_KEYS", "TargetDomainDataset",
+           "CapturedVideoDataset"]
+
+#: The effects that make the target domain differ from the teacher's training data.
+EFFECTS = ("noise", "blur", "colour_cast", "misalignment", "exposure", "shadow", "jpeg")
+#: Moderate strengths: every effect on, none overwhelming.
+DEFAULT_STRENGTHS: Mapping[str, float] = {e: 0.5 for e in EFFECTS}
+#: What ``dataset[i]`` returns: the inputs a real capture provides, no ground truth.
+TRAINING_KEYS = ("image", "bg", "seg", "multi_fr", "back_rnd")
+
+# Random streams of one seed (synthetic.py uses 1 and 2, bgm.py 4).
+STREAM_TARGET = 7
+STREAM_OTHER_PLATE = 8
+
+
+def _check_strengths(strengths: Mapping[str, float] | None) -> dict[str, float]:
+    if strengths is None:
+        return dict(DEFAULT_STRENGTHS)
+    if not isinstance(strengths, Mapping):
+        raise ValueError(f"strengths: expected a dict effect -> strength, "
+                         f"got {type(strengths).__name__}")
+    unknown = sorted(set(strengths) - set(EFFECTS))
+    if unknown:
+        raise ValueError(f"strengths: unknown effects {unknown}; known: {list(EFFECTS)}")
+    out = dict(DEFAULT_STRENGTHS)
+    for name, value in strengths.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"strengths: {name!r} must be a number in [0, 1], got {value!r}")
+        out[name] = float(value)
+    return out
+
+
+def _quantise(x: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> the 8-bit levels a camera writes (as float32 in [0, 1])."""
+    return np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+class _Camera:
+    """The per-sample camera of one capture: white balance, lens, sensor, codec."""
+
+    def __init__(self, s: Mapping[str, float], rng: np.random.Generator, size: int) -> None:
+        self.s = s
+        self.gains = (1 + 0.25 * s["colour_cast"] * rng.uniform(-1, 1, 3)).astype(np.float32)
+        self.blur_sigma = 1.5 * s["blur"] * max(1.0, size / 256)
+        self.noise_sigma = np.float32(0.04 * s["noise"])
+        self.quality = int(round(95 - 70 * s["jpeg"]))
+
+    def optics(self, x: np.ndarray) -> np.ndarray:
+        """White balance and lens blur: linear, so they also apply to the ground truth."""
+        x = np.clip(x * self.gains, 0, 1)
+        return blur01(x, self.blur_sigma) if self.blur_sigma > 0 else x
+
+    def sensor(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noise, 8-bit quantisation and JPEG: float [0, 1] in, float32 [0, 1] out."""
+        if self.noise_sigma > 0:
+            x = x + self.noise_sigma * rng.standard_normal(x.shape, dtype=np.float32)
+        u8 = _quantise(x)
+        if self.s["jpeg"] > 0:
+            ok, buf = cv2.imencode(".jpg", u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            u8 = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        return u8.astype(np.float32) / np.float32(255.0)
+
+
+def _misalign(plate: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Warp by a random homography (corners moved by up to ``0.04 strength size`` px)."""
+    h, w = plate.shape[:2]
+    corners = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    reach = np.float32(0.04 * strength * min(h, w))
+    moved = corners + rng.uniform(-1, 1, (4, 2)).astype(np.float32) * reach
+    matrix = cv2.getPerspectiveTransform(corners, moved)
+    warped = cv2.warpPerspective(to_u16(plate), matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REFLECT_101)
+    return from_u16(warped)
+
+
+def _expose(plate: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    gain = 2.0 ** (0.5 * strength * rng.uniform(-1, 1))
+    gamma = 1.0 + 0.2 * strength * rng.uniform(-1, 1)
+    return np.power(np.clip(plate * np.float32(gain), 0, 1), np.float32(gamma)).astype(np.float32)
+
+
+def _shadow(alpha: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """The darkening factor (H, W) of a soft shadow cast by the subject: 1 = unshaded."""
+    h, w = alpha.shape
+    angle = rng.uniform(0, 2 * math.pi)
+    length = 0.08 * min(h, w) * rng.uniform(0.5, 1.0)
+    shift = np.float32([[1, 0, length * math.cos(angle)], [0, 1, length * math.sin(angle)]])
+    cast = from_u16(cv2.warpAffine(to_u16(alpha), shift, (w, h), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0))
+    cast = blur01(cast, 0.04 * min(h, w) + 0.5)
+    return 1 - np.float32(0.6 * strength) * cast
+
+
+class TargetDomainDataset(Dataset):
+    """Generated "real captures" for the teacher-student stage (see the module docstring).
+
+    Args:
+        num_samples: the dataset's length.
+        size: square side ``S`` of every tensor (at least 16).
+        seed: non-negative int; sample ``i`` depends only on ``(seed, i)``.
+        strengths: effect -> strength in ``[0, 1]`` (missing effects keep
+            :data:`DEFAULT_STRENGTHS`; ``{e: 0 for e in EFFECTS}`` switches all off).
+        kinds: synthetic foreground kinds of the subjects.
+
+    Returns (``dataset[i]``):
+        ``{"image", "bg", "seg", "multi_fr", "back_rnd"}``, float32 tensors in
+        ``[-1, 1]`` of shapes ``(3|3|1|4|3, S, S)``. No ground truth: see
+        :meth:`ground_truth`.
+    """
+
+    def __init__(self, num_samples: int, size: int = 64, seed: int = 0, *,
+                 strengths: Mapping[str, float] | None = None,
+                 kinds: Sequence[str] = KINDS) -> None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+            raise ValueError(f"size: expected an int of at least 16, got {size!r}")
+        self.num_samples, self.size = num_samples, size
+        self.seed = check_seed(seed)
+        self.strengths = _check_strengths(strengths)
+        self.foregrounds = SyntheticForegrounds(size, self.seed, kinds=kinds, length=num_samples)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _index(self, index: int) -> int:
+        if (isinstance(index, bool) or not isinstance(index, (int, np.integer))
+                or not 0 <= index < len(self)):
+            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
+        return int(index)
+
+    def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """All of sample ``index`` as float32 NumPy arrays in ``[0, 1]``, ground truth included.
+
+        Keys: ``image, bg, back_rnd`` ``(S, S, 3)``, ``seg`` ``(S, S)``,
+        ``multi_fr`` ``(S, S, 4)``, and the ground truth ``alpha`` ``(S, S)``
+        and ``fg`` ``(S, S, 3)`` (the subject as the camera sees it, before
+        noise and JPEG). Training code should use ``dataset[i]`` instead.
+        """
+        index = self._index(index)
+        s, n = self.strengths, self.size
+        rng = rng_for(self.seed, STREAM_TARGET, index)
+        fg, alpha, _ = self.foregrounds.sample(index)
+        scene = procedural_background(n, rng)
+        camera = _Camera(s, rng, n)
+
+        # The plate is shot without the subject, so it has no shadow; then the
+        # camera moved a little and metered the empty scene differently.
+        plate = scene
+        if s["misalignment"] > 0:
+            plate = _misalign(plate, s["misalignment"], rng)
+        if s["exposure"] > 0:
+            plate = _expose(plate, s["exposure"], rng)
+        shaded = scene * _shadow(alpha, s["shadow"], rng)[..., None] if s["shadow"] > 0 else scene
+
+        a = alpha[..., None]
+        # White balance and blur are linear: the camera's view of the subject is the
+        # blurred premultiplied colour over the blurred alpha (the matte to recover).
+        premult = camera.optics(a * fg)
+        alpha_cam = blur01(alpha, camera.blur_sigma) if camera.blur_sigma > 0 else alpha
+        image = premult + camera.optics((1 - a) * shaded)
+        fg_cam = np.where(alpha_cam[..., None] > 1e-3,
+                          premult / np.maximum(alpha_cam[..., None], np.float32(1e-3)),
+                          np.clip(fg * camera.gains, 0, 1))
+        fg_cam = np.clip(fg_cam, 0, 1).astype(np.float32)
+
+        image = camera.sensor(image, rng)
+        plate = camera.sensor(camera.optics(plate), rng)
+        other_rng = rng_for(self.seed, STREAM_OTHER_PLATE, index)
+        back_rnd = camera.sensor(camera.optics(procedural_background(n, other_rng)), other_rng)
+        # The segmentation network and the neighbouring frames see the subject, not the matte.
+        seg = fake_segmentation(alpha_cam, rng, scale=n / 800)
+        frames = motion_cue(fg_cam, alpha_cam, camera.optics(shaded), rng, scale=n / 800)
+        return {"image": image, "bg": plate, "seg": seg, "multi_fr": frames, "back_rnd": back_rnd,
+                "alpha": alpha_cam.astype(np.float32), "fg": fg_cam}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        arrays = self.arrays(index)
+        return {k: to_bgm_range(_chw(arrays[k])) for k in TRAINING_KEYS}
+
+    def ground_truth(self, index: int) -> dict[str, torch.Tensor]:
+        """The held-out truth of sample ``index``, for evaluation only.
+
+        Returns:
+            ``{"alpha": (1, S, S), "fg": (3, S, S)}``, float32 tensors in ``[0, 1]``
+            (not the model's ``[-1, 1]``).
+        """
+        arrays = self.arrays(index)
+        return {"alpha": _chw(arrays["alpha"]), "fg": _chw(arrays["fg"])}
+
+
+# --------------------------------------------------------------------------- real captures
+
+_FRAME = re.compile(r"^(?P<stem>.*)_img\.png$")
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"root: cannot read the image {path}")
+    return img[..., ::-1].astype(np.float32) / np.float32(255.0)
+
+
+def _read_grey(path: Path) -> np.ndarray:
+    img = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ValueError(f"root: cannot read the image {path}")
+    return img.astype(np.float32) / np.float32(255.0)
+
+
+class CapturedVideoDataset(Dataset):
+    """Real captures laid out like Background Matting's released captured data.
+
+    Expected tree (every folder below ``root`` that holds ``*_img.png`` frames
+    is one video; ``root`` itself may be one)::
+
+        root/
+          video_a/
+            0001_img.png        a frame, RGB
+            0001_masksDL.png    its soft segmentation, grey 0..255 (DeepLab in the original)
+            0002_img.png
+            0002_masksDL.png
+            ...
+            video_a_back.png    the background plate of the video: the only
+                                *_back.png of the folder that is not a frame's
+          video_b/
+            0001_img.png  0001_masksDL.png  0001_back.png  ...
+                                a frame may also have its own plate <stem>_back.png
+                                (the layout of the authors' sample photos)
+
+    Frames of a folder are ordered by name. The motion cue holds the grey
+    frames ``-2g, -g, +g, +2g`` around each frame (``g = frame_gap``), clamped
+    to the video's first and last frame, so a single photo gets four copies
+    of itself, as the original does for photos. ``back_rnd`` is the plate of
+    another video (of the same one when there is only one), chosen from
+    ``(seed, index)``.
+
+    Args:
+        root: the folder above.
+        size: ``None`` keeps the native size (all frames of a batch must then
+            agree); an int resizes every image to ``size x size`` (area
+            interpolation).
+        frame_gap: frames between the neighbours of the motion cue.
+        seed: non-negative int.
+
+    Returns (``dataset[i]``):
+        ``{"image", "bg", "seg", "multi_fr", "back_rnd"}``, float32 tensors in
+        ``[-1, 1]`` of shapes ``(3|3|1|4|3, H, W)``.
+
+    Raises:
+        ValueError: no frames under ``root``, a frame without its
+            ``_masksDL.png``, or a video without (or with several) plates.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, size: int | None = None, frame_gap: int = 5,
+                 seed: int = 0) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise ValueError(f"root: {root} is not a folder")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 4):
+            raise ValueError(f"size: expected None or an int of at least 4, got {size!r}")
+        if isinstance(frame_gap, bool) or not isinstance(frame_gap, int) or frame_gap < 1:
+            raise ValueError(f"frame_gap: expected a positive int, got {frame_gap!r}")
+        self.root, self.size, self.frame_gap = root, size, frame_gap
+        self.seed = check_seed(seed)
+        self.videos: list[list[Path]] = []
+        self.plates: list[Path | None] = []
+        self.items: list[tuple[int, int, Path]] = []  # (video, position, plate)
+        folders = sorted({p.parent for p in root.rglob("*_img.png")})
+        for folder in folders:
+            frames = sorted(p for p in folder.glob("*_img.png"))
+            stems = {_FRAME.match(p.name).group("stem") for p in frames}
+            shared = [p for p in sorted(folder.glob("*_back.png")) if p.name[:-9] not in stems]
+            if len(shared) > 1:
+                raise ValueError(f"root: {folder} holds several background plates "
+                                 f"{[p.name for p in shared]}; expected one per video")
+            v = len(self.videos)
+            for pos, frame in enumerate(frames):
+                stem = _FRAME.match(frame.name).group("stem")
+                if not (folder / f"{stem}_masksDL.png").is_file():
+                    raise ValueError(f"root: {frame} has no segmentation {stem}_masksDL.png")
+                own = folder / f"{stem}_back.png"
+                plate = own if own.is_file() else (shared[0] if shared else None)
+                if plate is None:
+                    raise ValueError(f"root: {frame} has no background plate ({stem}_back.png "
+                                     f"or one *_back.png in {folder})")
+                self.items.append((v, pos, plate))
+            self.videos.append(frames)
+        if not self.items:
+            raise ValueError(f"root: no *_img.png frames under {root}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _resize(self, x: np.ndarray) -> np.ndarray:
+        if self.size is None or x.shape[:2] == (self.size, self.size):
+            return x
+        return cv2.resize(x, (self.size, self.size), interpolation=cv2.INTER_AREA)
+
+    def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index`` as float32 NumPy arrays in ``[0, 1]`` (``(H, W, C)`` or ``(H, W)``)."""
+        if (isinstance(index, bool) or not isinstance(index, (int, np.integer))
+                or not 0 <= index < len(self)):
+            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
+        v, pos, plate = self.items[int(index)]
+        frames = self.videos[v]
+        frame = frames[pos]
+        stem = _FRAME.match(frame.name).group("stem")
+        neighbours = [frames[min(max(pos + k * self.frame_gap, 0), len(frames) - 1)]
+                      for k in (-2, -1, 1, 2)]
+        grey = [self._resize(cv2.cvtColor(_read_rgb(p), cv2.COLOR_RGB2GRAY)) for p in neighbours]
+        rng = rng_for(self.seed, STREAM_OTHER_PLATE, int(index))
+        others = [i for i, (ov, _, _) in enumerate(self.items) if ov != v] or list(range(len(self)))
+        other_plate = self.items[others[int(rng.integers(len(others)))]][2]
+        return {
+            "image": self._resize(_read_rgb(frame)),
+            "bg": self._resize(_read_rgb(plate)),
+            "seg": self._resize(_read_grey(frame.with_name(f"{stem}_masksDL.png"))),
+            "multi_fr": np.stack(grey, axis=2),
+            "back_rnd": self._resize(_read_rgb(other_plate)),
+        }
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: to_bgm_range(_chw(v)) for k, v in self.arrays(index).items()}

@@ -1,0 +1,650 @@
+"""The teacher-student adversarial stage of Background Matting (Sengupta et al., CVPR 2020).
+
+The supervised generator (the *teacher*) was trained on clean composites. On
+real captures it errs where those differ from its training data, and there
+is no ground truth to fix it. The authors' ``train_real_fixed.py`` therefore
+trains a *student*, a freshly initialised generator of the same architecture,
+on unlabelled captures, with two signals (FACTS section 1):
+
+* **pseudo-supervision** by the frozen teacher (all in ``[-1, 1]``)::
+
+      alpha       = L1(alpha_s, alpha_t) + 0.5 * gradient(alpha_s, alpha_t)    everywhere
+      fg_l1       = L1(fg_s, fg_t)        where alpha_t > -0.98   (> ~0.01 in [0, 1])
+      composition = L1(image, alpha_s fg_s + (1 - alpha_s) bg)   where seg > 0.95
+
+* **an adversarial critic**: the student's alpha and foreground (the image
+  replaces the foreground where alpha_s > 0.95) are recomposited, shifted a
+  little sideways, over another background: with probability 1/2 the
+  captured backgrounds of the batch in a random order, otherwise a separate
+  set of random backgrounds. A PatchGAN ``D`` learns to call that composite
+  fake and the real frame real, with least squares (LSGAN)::
+
+      loss_G = gan + wt * 0.05 * (composition + alpha + fg_l1)
+      loss_D = 0.5 * (MSE(D(image), 1) + MSE(D(fake.detach()), 0))
+
+  ``wt`` starts at 1 and halves every 2 epochs; Adam with lr 1e-4 for G and
+  1e-5 for D; D is stepped on iterations ``i`` with ``i % 5 == 0``.
+
+Choices made explicit here
+--------------------------
+* **Iteration count.** ``i`` is the global step, counting from 0 (D is stepped
+  at steps 0, 5, 10, ...). The original's ``i`` is the batch index within an
+  epoch, so there the pattern restarts at every epoch; the two agree whenever
+  the epoch length is a multiple of ``d_every``.
+* **Epoch.** ``len(data) // batch_size`` steps, unless ``steps_per_epoch`` is
+  given (the quick profile uses short "epochs" so that ``wt`` visibly decays).
+  The data themselves are read in passes of ``len(data) // batch_size``
+  batches, each pass in a fresh order drawn from ``(seed, pass)``.
+* **The shift.** The original ``compose_image_withshift`` rolls the student's
+  alpha and foreground horizontally (with wrap-around) by a random number of
+  columns, chosen so that the segmented subject stays inside the frame. Here
+  the shift ``n`` (positive: to the right) is uniform over the integers that
+  keep every column where ``seg > -0.8`` (0.1 in ``[0, 1]``) inside the frame
+  *and* satisfy ``|n| <= max_shift * W`` (default 0.1: a tenth of the width);
+  a sample without a segmented subject gets ``|n| <= max_shift * W``. The
+  bound keeps the composite plausible at the course's small resolutions.
+  See :func:`draw_shifts` and :func:`compose_with_shift`.
+* **Gradients.** While the generator's loss is back-propagated, ``D``'s
+  parameters do not require gradients (the original let them accumulate and
+  cleared them before ``D``'s step; the update is the same). ``D``'s loss is
+  computed and logged at every step, under ``no_grad`` when ``D`` is not stepped.
+* **Randomness.** Every draw (background permutation, the 50/50 choice,
+  which random backgrounds, shifts) comes from the trainer's own CPU
+  ``torch.Generator`` seeded with ``seed``; its state is checkpointed, so an
+  interrupted and resumed run on CPU repeats the uninterrupted one exactly.
+
+Example (a tiny run on generated captures):
+
+>>> from mattinglib.data.target_domain import TargetDomainDataset
+>>> from mattinglib.models.bgm import bgm_generator
+>>> teacher = bgm_generator(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1, seed=1)
+>>> trainer = TeacherStudentTrainer(teacher, fresh_student_like(teacher, seed=2),
+...                                 fresh_discriminator(ndf=8, seed=3), TargetDomainDataset(4, 32),
+...                                 batch_size=2, max_steps=2, device="cpu", progress=False)
+>>> history = trainer.fit()
+>>> history.train_steps, history.train["d_step"]
+([1, 2], [1.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Sampler, default_collate
+from tqdm.auto import tqdm
+
+from .._checks import check_shape
+from ..config import get_device
+from ..losses.bgm import (
+    OPAQUE_THRESHOLD,
+    composition_loss,
+    gradient_loss,
+    lsgan_loss,
+    normalized_l1,
+    replace_opaque_foreground,
+)
+from ..metrics import evaluate, mean_metrics
+from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
+from ..models.discriminator import MultiscaleDiscriminator
+from ..models.init import init_weights
+from ..trimap import trimap_from_alpha
+from .checkpoint import (
+    checkpoint_path,
+    get_rng_state,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from .history import History
+from .trainer import NonFiniteLossError
+
+__all__ = [
+    "TeacherStudentTrainer",
+    "fresh_student_like",
+    "fresh_discriminator",
+    "teacher_masks",
+    "draw_shifts",
+    "compose_with_shift",
+    "pseudo_weight",
+    "evaluate_on_target",
+    "TEACHER_FG_THRESHOLD",
+    "SEG_THRESHOLD",
+    "PSEUDO_WEIGHT",
+]
+
+#: The foreground L1 covers pixels where the teacher's alpha exceeds this (in [-1, 1]).
+TEACHER_FG_THRESHOLD = -0.98
+#: The composition loss covers pixels where the real segmentation exceeds this (in [-1, 1]).
+SEG_THRESHOLD = 0.95
+#: Weight of each pseudo-supervised term relative to the GAN term (times ``wt``).
+PSEUDO_WEIGHT = 0.05
+#: Columns where ``seg`` exceeds this (0.1 in [0, 1]) belong to the subject when bounding the shift.
+SHIFT_SEG_THRESHOLD = -0.8
+CHECKPOINT_FORMAT = 1
+_INPUTS = ("image", "bg", "seg", "multi_fr")
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def fresh_student_like(teacher: BackgroundMattingGenerator,
+                       seed: int) -> BackgroundMattingGenerator:
+    """A newly initialised generator with the teacher's configuration (not a copy of its weights).
+
+    Args:
+        teacher: the supervised :class:`~mattinglib.models.bgm.BackgroundMattingGenerator`.
+        seed: seed of the initialisation (:func:`mattinglib.models.init.init_weights`).
+
+    Returns:
+        A generator in train mode, on the CPU.
+
+    >>> t = bgm_generator(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1, seed=0)
+    >>> s = fresh_student_like(t, seed=1)
+    >>> s.config == t.config, bool(torch.equal(s.model_enc1[1].weight, t.model_enc1[1].weight))
+    (True, False)
+    """
+    if not isinstance(teacher, BackgroundMattingGenerator):
+        raise ValueError(f"teacher: expected a BackgroundMattingGenerator, "
+                         f"got {type(teacher).__name__}")
+    return bgm_generator(seed=seed, use_motion_features=teacher.use_motion_features,
+                         **teacher.config)
+
+
+def fresh_discriminator(*, ndf: int = 64, n_layers: int = 3,
+                        seed: int = 0) -> MultiscaleDiscriminator:
+    """The real-data stage's discriminator: one PatchGAN scale, InstanceNorm, seeded init.
+
+    >>> d = fresh_discriminator(ndf=8, seed=0)
+    >>> d.num_D, tuple(d(torch.zeros(1, 3, 32, 32))[0][0].shape)
+    (1, (1, 1, 7, 7))
+    """
+    model = MultiscaleDiscriminator(3, ndf=ndf, n_layers=n_layers, num_D=1, norm="instance")
+    return init_weights(model, seed=seed)
+
+
+def teacher_masks(alpha_teacher: torch.Tensor,
+                  seg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two masks of the pseudo-supervision, as float tensors of 0 and 1.
+
+    Args:
+        alpha_teacher: ``(B, 1, H, W)`` teacher alpha in ``[-1, 1]``.
+        seg: ``(B, 1, H, W)`` soft segmentation in ``[-1, 1]``.
+
+    Returns:
+        ``(fg_mask, composition_mask)``: ``alpha_teacher > -0.98`` (where the
+        teacher sees any foreground, > ~0.01 in ``[0, 1]``) and ``seg > 0.95``
+        (where the subject is certain), both ``(B, 1, H, W)``.
+
+    >>> alpha_t, seg = torch.tensor([[[[-1.0, -0.97]]]]), torch.tensor([[[[0.95, 0.96]]]])
+    >>> fg_m, comp_m = teacher_masks(alpha_t, seg)
+    >>> fg_m.flatten().tolist(), comp_m.flatten().tolist()
+    ([0.0, 1.0], [0.0, 1.0])
+    """
+    dims = check_shape(alpha_teacher, "B,1,H,W", name="alpha_teacher")
+    check_shape(seg, f"{dims['B']},1,{dims['H']},{dims['W']}", name="seg")
+    return ((alpha_teacher > TEACHER_FG_THRESHOLD).to(alpha_teacher.dtype),
+            (seg > SEG_THRESHOLD).to(seg.dtype))
+
+
+def draw_shifts(seg: torch.Tensor, generator: torch.Generator, *,
+                max_shift: float = 0.1) -> torch.Tensor:
+    """Random horizontal shifts that keep the segmented subject inside the frame.
+
+    For each sample, the subject's columns are those where any ``seg > -0.8``
+    (0.1 in ``[0, 1]``); the shift ``n`` is uniform over the integers with
+    ``-x_first <= n <= W - 1 - x_last`` and ``|n| <= floor(max_shift * W)``
+    (only the second bound when no column qualifies; 0 when the subject spans
+    the frame).
+
+    Args:
+        seg: ``(B, 1, H, W)`` in ``[-1, 1]``.
+        generator: a CPU ``torch.Generator`` (one uniform draw per sample).
+        max_shift: the largest shift as a fraction of the width, in ``[0, 1]``.
+
+    Returns:
+        int64 ``(B,)`` on the CPU; positive moves right.
+
+    >>> seg = -torch.ones(1, 1, 4, 10); seg[..., 2:4] = 1
+    >>> bool(((draw_shifts(seg, torch.Generator().manual_seed(0), max_shift=1.0) + 2) >= 0).all())
+    True
+    """
+    dims = check_shape(seg, "B,1,H,W", name="seg")
+    if not 0 <= max_shift <= 1:
+        raise ValueError(f"max_shift: expected a fraction of the width in [0, 1], "
+                         f"got {max_shift!r}")
+    w = dims["W"]
+    limit = int(max_shift * w)
+    cols = (seg > SHIFT_SEG_THRESHOLD).any(dim=2)[:, 0].cpu()  # (B, W)
+    has = cols.any(dim=1)
+    positions = torch.arange(w)
+    first = torch.where(cols, positions, w).min(dim=1).values
+    last = torch.where(cols, positions, -1).max(dim=1).values
+    lo = torch.where(has, torch.clamp(-first, min=-limit), torch.full_like(first, -limit))
+    hi = torch.where(has, torch.clamp(w - 1 - last, max=limit), torch.full_like(last, limit))
+    u = torch.rand(dims["B"], generator=generator, dtype=torch.float64)
+    return lo + torch.floor(u * (hi - lo + 1)).long().clamp(max=hi - lo)
+
+
+def _roll_columns(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    w = x.shape[-1]
+    cols = (torch.arange(w, device=x.device)[None, :] - shifts.to(x.device)[:, None]) % w  # (B, W)
+    return torch.gather(x, 3, cols[:, None, None, :].expand_as(x))
+
+
+def compose_with_shift(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
+                       shifts: torch.Tensor) -> torch.Tensor:
+    """Roll alpha and fg ``shifts[b]`` columns right (wrapping), then composite over ``bg``.
+
+    Differentiable in ``alpha`` and ``fg`` (the GAN's gradient reaches the student).
+
+    Args:
+        alpha: ``(B, 1, H, W)`` in ``[-1, 1]``.
+        fg: ``(B, 3, H, W)``; bg: ``(B, 3, H, W)``, in the same range as each other.
+        shifts: int64 ``(B,)`` (e.g. from :func:`draw_shifts`).
+
+    Returns:
+        ``(B, 3, H, W)`` composite ``a fg' + (1 - a) bg`` with ``a = (alpha' + 1) / 2``.
+
+    >>> a = -torch.ones(1, 1, 1, 4); a[..., 0] = 1
+    >>> fg, bg = torch.ones(1, 3, 1, 4), torch.zeros(1, 3, 1, 4)
+    >>> compose_with_shift(a, fg, bg, torch.tensor([2]))[0, 0].tolist()
+    [[0.0, 0.0, 1.0, 0.0]]
+    """
+    dims = check_shape(fg, "B,3,H,W", name="fg")
+    shape = f"{dims['B']},{{}},{dims['H']},{dims['W']}"
+    check_shape(alpha, shape.format(1), name="alpha")
+    check_shape(bg, shape.format(3), name="bg")
+    check_shape(shifts, str(dims["B"]), name="shifts")
+    a = (_roll_columns(alpha, shifts) + 1) / 2
+    return _roll_columns(fg, shifts) * a + (1 - a) * bg
+
+
+def pseudo_weight(step: int, steps_per_epoch: int, halve_every_epochs: int = 2) -> float:
+    """``wt`` at (0-based) ``step``: 1, halved at the start of every ``halve_every_epochs``-th epoch
+    (an epoch is ``steps_per_epoch`` steps).
+
+    >>> [pseudo_weight(s, 10) for s in (0, 19, 20, 39, 40)]
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+    return 0.5 ** ((step // steps_per_epoch) // halve_every_epochs)
+
+
+# --------------------------------------------------------------------------- the data stream
+
+
+def _pass_order(seed: int, n: int, pass_index: int) -> torch.Tensor:
+    mixed = int(np.random.SeedSequence([seed, pass_index]).generate_state(1)[0])
+    return torch.randperm(n, generator=torch.Generator().manual_seed(mixed))
+
+
+class _StepBatches(Sampler[list[int]]):
+    """The sample indices of steps ``start .. stop - 1``: a pure function of (seed, step)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+        self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self.per_pass = n // batch_size
+
+    def __iter__(self):
+        order, current = None, -1
+        for step in range(self.start, self.stop):
+            p, b = divmod(step, self.per_pass)
+            if p != current:
+                order, current = _pass_order(self.seed, self.n, p), p
+            yield order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+
+def _check_int(value: Any, name: str, *, minimum: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or None" if optional else ""
+        raise ValueError(f"{name}: expected an integer >= {minimum}{extra}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+class TeacherStudentTrainer:
+    """Background Matting's self-supervised adversarial stage (see the module docstring).
+
+    Args:
+        teacher: the supervised generator; frozen here (eval mode, no gradients,
+            run under ``no_grad``), never modified.
+        student: a *fresh* generator of the same configuration
+            (:func:`fresh_student_like`); trained.
+        discriminator: e.g. :func:`fresh_discriminator`; trained.
+        data: a map-style dataset of dicts with ``image (3, H, W)``, ``bg (3, H, W)``,
+            ``seg (1, H, W)``, ``multi_fr (4, H, W)`` in ``[-1, 1]``, and
+            ``back_rnd (3, H, W)`` unless ``random_backgrounds`` is given
+            (e.g. :class:`~mattinglib.data.target_domain.TargetDomainDataset`).
+        random_backgrounds: the separate random backgrounds, a tensor
+            ``(N, 3, H, W)`` in ``[-1, 1]``; each step draws one per sample.
+            ``None``: use each sample's ``back_rnd``.
+        batch_size: samples per step.
+        max_steps: steps of the whole run (a resumed run counts the earlier ones).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        lr_g, lr_d: Adam learning rates of the student and the discriminator.
+        d_every: ``D`` is stepped at steps ``i`` with ``i % d_every == 0``.
+        halve_every_epochs: ``wt`` halves every this many epochs.
+        steps_per_epoch: the epoch of the ``wt`` schedule (default ``len(data) // batch_size``).
+        max_shift: bound of the recomposition shift, a fraction of the width (:func:`draw_shifts`).
+        seed: seeds the data order and the trainer's generator (not the models:
+            initialise those with their own seeds).
+        checkpoint_dir: where ``step_XXXXXXXX.pt`` files go (``None``: none).
+        checkpoint_every: save after every this many steps (and after the last).
+        num_workers: ``DataLoader`` worker processes.
+        progress: show a tqdm progress bar.
+
+    Attributes:
+        step: steps done; history: a :class:`~mattinglib.train.history.History` with
+            the terms ``gan_g, alpha, fg_l1, composition, total_g, d_real, d_fake,
+            d_total, wt, d_step`` (1 where ``D`` was stepped), ``random_bg`` (1 where
+            the random backgrounds were used) per step.
+        optimizer_g, optimizer_d: the two Adam optimisers.
+    """
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, discriminator: nn.Module,
+                 data: Any, *,
+                 random_backgrounds: torch.Tensor | None = None, batch_size: int, max_steps: int,
+                 device: str | torch.device = "auto", lr_g: float = 1e-4, lr_d: float = 1e-5,
+                 d_every: int = 5, halve_every_epochs: int = 2, steps_per_epoch: int | None = None,
+                 max_shift: float = 0.1, seed: int = 0,
+                 checkpoint_dir: str | os.PathLike | None = None,
+                 checkpoint_every: int | None = None, num_workers: int = 0,
+                 progress: bool = True) -> None:
+        for name, module in (("teacher", teacher), ("student", student),
+                             ("discriminator", discriminator)):
+            if not isinstance(module, nn.Module):
+                raise ValueError(f"{name}: expected a torch.nn.Module, got {type(module).__name__}")
+        if student is teacher:
+            raise ValueError("student: must be a separate, freshly initialised model "
+                             "(see fresh_student_like), not the teacher itself")
+        teacher_storage = {p.data_ptr() for p in teacher.parameters()}
+        if any(p.data_ptr() in teacher_storage for p in student.parameters()):
+            raise ValueError("student: shares parameters with the teacher; "
+                             "build it with fresh_student_like")
+        if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+            raise ValueError(f"data: expected a map-style dataset, got {type(data).__name__}")
+        _check_int(batch_size, "batch_size", minimum=1)
+        _check_int(max_steps, "max_steps", minimum=1)
+        _check_int(d_every, "d_every", minimum=1)
+        _check_int(halve_every_epochs, "halve_every_epochs", minimum=1)
+        _check_int(steps_per_epoch, "steps_per_epoch", minimum=1, optional=True)
+        _check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
+        _check_int(num_workers, "num_workers", minimum=0)
+        _check_int(seed, "seed", minimum=0)
+        for name, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+                raise ValueError(f"{name}: expected a positive learning rate, got {lr!r}")
+        if not (isinstance(max_shift, (int, float)) and 0 <= max_shift <= 1):
+            raise ValueError(f"max_shift: expected a fraction of the width in [0, 1], "
+                             f"got {max_shift!r}")
+        if checkpoint_every is not None and checkpoint_dir is None:
+            raise ValueError("checkpoint_dir: checkpoint_every given but no folder to write to")
+        if len(data) < batch_size:
+            raise ValueError(f"data: {len(data)} samples cannot fill one batch of "
+                             f"batch_size={batch_size}")
+        if random_backgrounds is not None:
+            check_shape(random_backgrounds, "N,3,H,W", name="random_backgrounds")
+
+        self.device = get_device(str(device))
+        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
+        self.student = student.to(self.device).train()
+        self.discriminator = discriminator.to(self.device).train()
+        self.random_backgrounds = random_backgrounds
+        self.data, self.batch_size, self.max_steps = data, batch_size, max_steps
+        self.d_every, self.halve_every_epochs = d_every, halve_every_epochs
+        self.max_shift = max_shift
+        self.steps_per_epoch = steps_per_epoch or len(data) // batch_size
+        self.seed, self.num_workers, self.progress = seed, num_workers, progress
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.checkpoint_every = checkpoint_every
+        self.optimizer_g = torch.optim.Adam(self.student.parameters(), lr=lr_g)
+        self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_d)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step = 0
+        self.history = History()
+
+    # -- settings ---------------------------------------------------------------------------
+    @property
+    def wt(self) -> float:
+        """The weight of the pseudo-supervision at the next step."""
+        return pseudo_weight(self.step, self.steps_per_epoch, self.halve_every_epochs)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Settings saved with each checkpoint; those that fix the run are checked on resume."""
+        return {"seed": self.seed, "batch_size": self.batch_size, "num_samples": len(self.data),
+                "d_every": self.d_every, "halve_every_epochs": self.halve_every_epochs,
+                "steps_per_epoch": self.steps_per_epoch, "max_shift": self.max_shift,
+                "max_steps": self.max_steps}
+
+    # -- one step ---------------------------------------------------------------------------
+    def _random_backgrounds(self, batch: Mapping[str, torch.Tensor], b: int) -> torch.Tensor:
+        if self.random_backgrounds is None:
+            if "back_rnd" not in batch:
+                raise ValueError("data: samples carry no 'back_rnd' and no "
+                                 "random_backgrounds were given")
+            return batch["back_rnd"]
+        pick = torch.randint(len(self.random_backgrounds), (b,), generator=self.generator)
+        return self.random_backgrounds[pick].to(self.device)
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        """One iteration on a batch (a dict of ``(B, C, H, W)`` tensors); returns the logged terms.
+
+        Raises:
+            NonFiniteLossError: a loss term is NaN or infinite (before any update).
+        """
+        missing = [k for k in _INPUTS if k not in batch]
+        if missing:
+            raise ValueError(f"batch: missing the keys {missing}")
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        image, bg, seg, multi = (batch[k] for k in _INPUTS)
+        i, wt = self.step, self.wt
+        b = image.shape[0]
+
+        with torch.no_grad():
+            alpha_t, fg_t = self.teacher(image, bg, seg, multi)
+        alpha_s, fg_s = self.student(image, bg, seg, multi)
+        fg_mask, comp_mask = teacher_masks(alpha_t, seg)
+        terms = {
+            "alpha": normalized_l1(alpha_t, alpha_s) + 0.5 * gradient_loss(alpha_t, alpha_s),
+            "fg_l1": normalized_l1(fg_t, fg_s, fg_mask),
+            "composition": composition_loss(image, alpha_s, fg_s, bg, comp_mask),
+        }
+
+        # The adversarial composite; all draws from the trainer's generator, in a fixed order.
+        perm = torch.randperm(b, generator=self.generator)
+        use_random = bool(torch.rand((), generator=self.generator) < 0.5)
+        target_bg = self._random_backgrounds(batch, b) if use_random else bg[perm.to(self.device)]
+        shifts = draw_shifts(seg, self.generator, max_shift=self.max_shift)
+        fg_rep = replace_opaque_foreground(fg_s, image, alpha_s, threshold=OPAQUE_THRESHOLD)
+        fake = compose_with_shift(alpha_s, fg_rep, target_bg, shifts)
+
+        self.discriminator.requires_grad_(False)
+        terms["gan_g"] = lsgan_loss(self.discriminator(fake), True)
+        terms["total_g"] = terms["gan_g"] + wt * PSEUDO_WEIGHT * (
+            terms["composition"] + terms["alpha"] + terms["fg_l1"])
+        self._check_finite(terms)
+        self.optimizer_g.zero_grad(set_to_none=True)
+        terms["total_g"].backward()
+        self.optimizer_g.step()
+
+        self.discriminator.requires_grad_(True)
+        d_step = i % self.d_every == 0
+        with torch.set_grad_enabled(d_step):
+            d_fake = lsgan_loss(self.discriminator(fake.detach()), False)
+            d_real = lsgan_loss(self.discriminator(image), True)
+            d_total = 0.5 * (d_real + d_fake)
+        d_terms = {"d_real": d_real, "d_fake": d_fake, "d_total": d_total}
+        self._check_finite(d_terms)
+        if d_step:
+            self.optimizer_d.zero_grad(set_to_none=True)
+            d_total.backward()
+            self.optimizer_d.step()
+
+        names = [*terms, *d_terms]
+        values = torch.stack([t.detach() for t in (*terms.values(), *d_terms.values())]).tolist()
+        logged = dict(zip(names, values))
+        logged.update(wt=wt, d_step=float(d_step), random_bg=float(use_random))
+        return logged
+
+    def _check_finite(self, terms: Mapping[str, torch.Tensor]) -> None:
+        finite = torch.stack([t.detach().isfinite() for t in terms.values()])
+        if not bool(finite.all()):
+            bad = [n for n, ok in zip(terms, finite.tolist()) if not ok]
+            raise NonFiniteLossError(
+                f"step {self.step}: non-finite loss terms {bad}; no update was applied and no "
+                "checkpoint written (lower the learning rates or check the inputs)")
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs (the teacher is an input of the run, not part of it)."""
+        return {"format": CHECKPOINT_FORMAT, "step": self.step, "wt": self.wt,
+                "student": self.student.state_dict(),
+                "discriminator": self.discriminator.state_dict(),
+                "optimizer_g": self.optimizer_g.state_dict(),
+                "optimizer_d": self.optimizer_d.state_dict(),
+                "generator": self.generator.get_state(), "rng": get_rng_state(),
+                "history": self.history.to_dict(), "config": self.config}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a checkpoint made by :meth:`state_dict`."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"state: checkpoint format {state.get('format')!r}, "
+                             f"this trainer reads format {CHECKPOINT_FORMAT}")
+        saved, mine = state["config"], self.config
+        for key in ("seed", "batch_size", "num_samples", "d_every", "halve_every_epochs",
+                    "steps_per_epoch", "max_shift"):
+            if saved[key] != mine[key]:
+                raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
+                                 f"this trainer has {key}={mine[key]!r}; resuming needs the "
+                                 "same run")
+        self.student.load_state_dict(state["student"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.generator.set_state(state["generator"].cpu())
+        set_rng_state(state["rng"])
+        self.history = History.from_dict(state["history"])
+        self.step = int(state["step"])
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write a checkpoint of the current step atomically; returns its path."""
+        if path is None:
+            if self.checkpoint_dir is None:
+                raise ValueError("path: no path given and the trainer has no checkpoint_dir")
+            path = checkpoint_path(self.checkpoint_dir, self.step)
+        return save_checkpoint(path, self.state_dict())
+
+    def resume(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Load ``path`` or the latest checkpoint of ``checkpoint_dir`` (``None``: none yet)."""
+        if path is None:
+            if self.checkpoint_dir is None:
+                raise ValueError("resume: resuming from the latest checkpoint needs checkpoint_dir")
+            path = latest_checkpoint(self.checkpoint_dir)
+            if path is None:
+                return None
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        return Path(path)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, resume: bool | str | os.PathLike = False) -> History:
+        """Train until ``max_steps``; returns the history.
+
+        Args:
+            resume: ``True``: continue from the latest checkpoint of ``checkpoint_dir``
+                when there is one; a path: from that checkpoint; ``False``: from the
+                trainer's current state.
+        """
+        if resume is True:
+            self.resume()
+        elif resume is not False:
+            self.resume(resume)
+        if self.step >= self.max_steps:
+            return self.history
+        self.teacher.eval()
+        self.student.train()
+        self.discriminator.train()
+        order = _StepBatches(len(self.data), self.batch_size, self.seed, self.step, self.max_steps)
+        loader = DataLoader(self.data, batch_sampler=order,
+                            num_workers=self.num_workers, collate_fn=default_collate)
+        bar = tqdm(total=self.max_steps, initial=self.step, desc="teacher-student",
+                   dynamic_ncols=True, disable=not self.progress)
+        try:
+            for batch in loader:
+                logged = self.train_step(batch)
+                self.step += 1
+                self.history.log_train(self.step, logged)
+                every = self.checkpoint_every
+                if self.checkpoint_dir is not None and (
+                        self.step == self.max_steps or (every and self.step % every == 0)):
+                    self.save()
+                bar.update(1)
+                bar.set_postfix(g=f"{logged['total_g']:.4g}", d=f"{logged['d_total']:.4g}",
+                                refresh=False)
+        finally:
+            bar.close()
+        return self.history
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.device = "auto",
+                       batch_size: int = 8, kernel_size: int = 3,
+                       iterations: int = 5) -> dict[str, float]:
+    """The official matting errors of a generator on a target domain with held-out truth.
+
+    Each sample's inputs (``dataset[i]``, ``[-1, 1]``) go through ``model`` in
+    eval mode; its alpha, mapped to ``[0, 1]``, is compared with
+    ``dataset.ground_truth(i)["alpha"]`` by :func:`mattinglib.metrics.evaluate`
+    inside a trimap made from the true alpha
+    (:func:`mattinglib.trimap.trimap_from_alpha` with ``kernel_size`` and ``iterations``).
+
+    Args:
+        model: a Background Matting generator (teacher or student); its train/eval
+            mode is restored afterwards.
+        dataset: e.g. :class:`~mattinglib.data.target_domain.TargetDomainDataset`
+            (it needs ``ground_truth(i)``).
+        device: where to run the model.
+        batch_size: samples per forward pass.
+
+    Returns:
+        ``{"sad", "mse", "grad", "conn"}``, the mean over the dataset (units as in
+        :func:`mattinglib.metrics.evaluate`), and ``"count"``.
+    """
+    if not hasattr(dataset, "ground_truth"):
+        raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
+                         f"got {type(dataset).__name__}")
+    _check_int(batch_size, "batch_size", minimum=1)
+    dev = get_device(str(device))
+    was_training = model.training
+    model.to(dev).eval()
+    rows = []
+    try:
+        for start in range(0, len(dataset), batch_size):
+            indices = range(start, min(start + batch_size, len(dataset)))
+            batch = default_collate([dataset[i] for i in indices])
+            alpha, _ = model(*(batch[k].to(dev) for k in _INPUTS))
+            pred = from_model_range(alpha.float()).cpu().numpy()[:, 0]
+            for p, i in zip(pred, indices):
+                truth = dataset.ground_truth(i)["alpha"][0].numpy()
+                trimap = trimap_from_alpha(truth, kernel_size=kernel_size, iterations=iterations)
+                rows.append(evaluate(p, truth, trimap))
+    finally:
+        model.train(was_training)
+    result = mean_metrics(rows)
+    result["count"] = float(len(rows))
+    return result

@@ -1,0 +1,372 @@
+"""Recipes: the glue that turns a model and generated data into a :class:`Trainer`.
+
+A recipe is three small functions and a builder:
+
+- a loss function ``loss_fn(model, batch) -> {"total": ..., term: ...}`` for
+  the trainer (:func:`mnet_loss_fn`, :func:`shm_loss_fn`);
+- :func:`matting_val_fn`, the official metrics (SAD, MSE, Grad, Conn of
+  :func:`mattinglib.metrics.evaluate`) averaged over a validation set;
+- :func:`build_mnet_trainer`, which wires M-Net, Adam, the synthetic training
+  and validation sets of a profile and its step counts into a trainer.
+
+The command ``python -m mattinglib train`` (:func:`add_train_command`) runs a
+recipe with a progress bar and resumable checkpoints::
+
+    runs/mnet/
+        run.json              the model and the settings (read back by predict and --resume)
+        step_00000050.pt      checkpoints (the latest 3 are kept)
+        step_00000100.pt
+
+Learning rate. Deep Image Matting fine-tunes an ImageNet VGG16 with Adam at
+1e-5. Here M-Net starts from random (He) weights on generated data, with
+BatchNorm after every hidden convolution (SHM's addition): at 1e-5 a run of
+a few hundred steps barely moves. Measured on CPU (30 steps, 32 px, batch 4,
+mean of the last 5 losses against the first 5): lr 1e-3 went 0.344 -> 0.266,
+4e-4 went 0.348 -> 0.305, 1e-4 went 0.348 -> 0.347. :data:`DEFAULT_LR` = 4e-4
+is the more conservative of the two that learn; the full profile's stability
+at this rate has not been measured yet. Pass ``lr=`` to
+change it (``lr=1e-5`` with ``pretrained_vgg="imagenet"`` is the paper's
+setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..config import PROFILES, Profile, get_device, get_profile
+from ..data.composition import SyntheticMattingDataset
+from ..inference.matting import input_kind_of, model_alpha
+from ..losses.dim import dim_loss, shm_loss
+from ..metrics import evaluate, mean_metrics
+from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
+from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
+from .checkpoint import latest_checkpoint, load_checkpoint
+from .trainer import Trainer
+
+__all__ = [
+    "DEFAULT_LR",
+    "VAL_BATCH_SIZE",
+    "mnet_loss_fn",
+    "shm_loss_fn",
+    "matting_val_fn",
+    "build_mnet_trainer",
+    "load_trained_model",
+    "add_train_command",
+]
+
+#: Adam's learning rate for M-Net trained from scratch (see the module docstring).
+DEFAULT_LR = 4e-4
+#: Images per forward pass during validation.
+VAL_BATCH_SIZE = 8
+RUN_FILE = "run.json"
+MODELS = ("mnet",)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The bare model behind a ``DistributedDataParallel`` wrapper."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _unknown_weight(trimap: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` float mask of the unknown pixels of a trimap in {0, 128/255, 1}."""
+    return trimap_to_classes(trimap).eq(1).unsqueeze(1).to(torch.float32)
+
+
+def mnet_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """M-Net fed the ground-truth trimap, trained with Deep Image Matting's loss.
+
+    This is SHM's M-Net pre-training: the trimap channels are the one-hot
+    ground truth (``CLASS_ORDER``), the loss is ``0.5 * alpha prediction + 0.5 *
+    compositional`` (Charbonnier, eps 1e-6) averaged over the unknown region,
+    where the fused alpha ``F + U * alpha_r`` is ``alpha_r`` itself.
+
+    Args:
+        model: an ``MNet`` (6 input channels), possibly wrapped in DDP; call it, not
+            its submodules, so gradients are synchronised.
+        batch: dict of float32 tensors ``image``, ``fg``, ``bg`` ``(B, 3, H, W)``,
+            ``alpha`` and ``trimap`` ``(B, 1, H, W)`` (trimap in {0, 128/255, 1}),
+            as :class:`~mattinglib.data.composition.SyntheticMattingDataset` yields.
+
+    Returns:
+        ``{"alpha", "composition", "total"}``, 0-dim float32 tensors.
+
+    >>> from mattinglib.data.composition import SyntheticMattingDataset
+    >>> batch = next(iter(DataLoader(SyntheticMattingDataset(2, 32, seed=0), batch_size=2)))
+    >>> sorted(mnet_loss_fn(MNet(width=0.25), batch))
+    ['alpha', 'composition', 'total']
+    """
+    onehot = trimap_to_onehot(batch["trimap"]).to(batch["image"].dtype)
+    alpha_r = model(torch.cat([batch["image"], onehot], dim=1)).float()
+    return dim_loss(alpha_r, batch["alpha"], batch["fg"], batch["bg"], batch["image"],
+                    _unknown_weight(batch["trimap"]))
+
+
+def shm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The loss of an ``SHM`` model in its current mode (``model.mode``).
+
+    - ``"pretrain_tnet"``: cross-entropy of T-Net's logits against the trimap classes.
+    - ``"pretrain_mnet"``: M-Net on the ground-truth trimap, DIM's alpha +
+      composition over the unknown region (as :func:`mnet_loss_fn`).
+    - ``"end_to_end"``: SHM's ``0.5 * alpha + 0.5 * composition + 0.01 * CE``, the
+      alpha terms over *every* pixel, since the predicted trimap may be wrong
+      anywhere (the paper's setting).
+
+    Args:
+        model: an ``SHM`` (possibly wrapped in DDP).
+        batch: as for :func:`mnet_loss_fn`.
+
+    Returns:
+        the dict of :func:`mattinglib.losses.dim.shm_loss` (``"total"`` and the terms computed).
+    """
+    mode = _unwrap(model).mode
+    image, target = batch["image"], batch["alpha"]
+    classes = trimap_to_classes(batch["trimap"])
+    if mode == "pretrain_tnet":
+        out = model(image)
+        return shm_loss(None, None, None, None, None, out["trimap_logits"].float(), classes)
+    if mode == "pretrain_mnet":
+        out = model(image, batch["trimap"])
+        return shm_loss(out["alpha"].float(), target, batch["fg"], batch["bg"], image, None, None,
+                        weight=_unknown_weight(batch["trimap"]))
+    out = model(image)
+    return shm_loss(out["alpha"].float(), target, batch["fg"], batch["bg"], image,
+                    out["trimap_logits"].float(), classes)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = None,
+                   batch_size: int = VAL_BATCH_SIZE) -> dict[str, float]:
+    """The official errors averaged over a validation set, with the ground-truth trimaps.
+
+    The trainer calls it in eval mode; it runs under ``torch.no_grad()`` and
+    leaves the mode to the caller (call ``model.eval()`` when using it directly). Each sample's
+    alpha comes from :func:`mattinglib.inference.matting.model_alpha` (the
+    network inside the unknown band, the trimap's 0 and 1 elsewhere), then
+    :func:`mattinglib.metrics.evaluate` scores it against the ground truth over
+    the unknown region, and the per-image numbers are averaged.
+
+    Args:
+        model: ``MNet``, ``SHM`` (its M-Net, fed the ground-truth trimap) or ``DIM``.
+        val_data: a map-style dataset of dicts with ``image (3, H, W)``,
+            ``alpha (1, H, W)`` and ``trimap (1, H, W)`` (H, W multiples of the
+            network's), e.g. :class:`~mattinglib.data.composition.SyntheticMattingDataset`.
+        input_kind: ``"mnet"`` or ``"dim"``; ``None`` tells it from the model's type.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``{"sad", "mse", "grad", "conn"}``: SAD, Grad and Conn divided by 1000 as
+        the official code does, MSE unscaled; means over the images.
+    """
+    if not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__")) or len(val_data) == 0:
+        raise ValueError(f"val_data: expected a non-empty map-style dataset, got {type(val_data).__name__}")
+    kind = input_kind_of(model, input_kind)
+    device = _model_device(model)
+    rows = []
+    for batch in DataLoader(val_data, batch_size=batch_size, shuffle=False):
+        image, trimap = batch["image"].to(device), batch["trimap"].to(device)
+        with torch.no_grad():  # the trainer already disables gradients; a direct call may not
+            alpha = model_alpha(model, image, trimap, input_kind=kind).cpu().numpy()
+        gt = batch["alpha"].numpy()
+        # The dataset stores trimaps as uint8 / 255, exactly; this recovers the uint8 values.
+        trimaps = np.rint(batch["trimap"].numpy() * 255).astype(np.uint8)
+        for pred, target, tri in zip(alpha[:, 0], gt[:, 0], trimaps[:, 0]):
+            if (tri == UNKNOWN).any():  # MSE is undefined without unknown pixels
+                rows.append(evaluate(pred, target, tri))
+    if not rows:
+        raise ValueError("val_data: no sample has unknown pixels; nothing to evaluate")
+    return mean_metrics(rows)
+
+
+_TRAINER_OPTIONS = {"lr", "progress", "amp", "channels_last", "checkpoint_every",
+                    "keep_checkpoints", "grad_clip"}
+
+
+def _resolve_profile(profile: Profile | str | None) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    if profile is None or isinstance(profile, str):
+        return get_profile(profile)
+    raise ValueError(f"profile: expected a Profile or one of {sorted(PROFILES)}, got {profile!r}")
+
+
+def build_mnet_trainer(profile: Profile | str | None = None, *,
+                       checkpoint_dir: str | Path | None = None, device: str = "auto",
+                       **overrides: Any) -> Trainer:
+    """A trainer for SHM's M-Net on generated data, sized by a profile.
+
+    Wires ``MNet(width=profile.width, seed=profile.seed)``, Adam at
+    :data:`DEFAULT_LR`, :class:`~mattinglib.data.composition.SyntheticMattingDataset`
+    for training (``num_train_samples``) and validation (``num_val_samples``,
+    another seed, so no validation sample is a training sample) at
+    ``profile.image_size``, :func:`mnet_loss_fn`, :func:`matting_val_fn`, and
+    the profile's ``train_steps``, ``batch_size``, ``val_every``, ``num_workers``.
+
+    Args:
+        profile: a :class:`~mattinglib.config.Profile`, ``"quick"``, ``"full"``,
+            or ``None`` (``MATTINGLIB_PROFILE``, else by hardware).
+        checkpoint_dir: where checkpoints go (every ``val_every`` steps and at the
+            end); ``None``: none.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        **overrides: profile fields (``train_steps=30``, ``image_size=32``, ...)
+            and the options ``lr``, ``progress``, ``amp``, ``channels_last``,
+            ``checkpoint_every``, ``keep_checkpoints``, ``grad_clip``.
+
+    Returns:
+        a :class:`~mattinglib.train.trainer.Trainer`; call ``fit()`` (or
+        ``fit(resume=True)`` to continue from ``checkpoint_dir``). The
+        resolved profile is ``trainer.profile``, the learning rate ``trainer.lr``.
+
+    >>> t = build_mnet_trainer("quick", train_steps=2, num_train_samples=8, num_val_samples=2,
+    ...                        batch_size=2, image_size=32, device="cpu", progress=False)
+    >>> t.max_steps, type(t.model).__name__, t.lr
+    (2, 'MNet', 0.0004)
+    """
+    profile = _resolve_profile(profile)
+    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS}
+    profile = profile.with_(**overrides)  # unknown names raise a ValueError listing the fields
+    lr = options.pop("lr", DEFAULT_LR)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
+        raise ValueError(f"lr: expected a positive number, got {lr!r}")
+    if profile.image_size % MNET_INPUT_MULTIPLE:
+        raise ValueError(f"image_size: M-Net needs a multiple of 16, got {profile.image_size}")
+    model = MNet(width=profile.width, seed=profile.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
+    train_data = SyntheticMattingDataset(profile.num_train_samples, profile.image_size,
+                                         seed=profile.seed)
+    # A different seed draws different foregrounds, backgrounds and crops.
+    val_data = SyntheticMattingDataset(profile.num_val_samples, profile.image_size,
+                                       seed=profile.seed + 1, flip=False)
+    every = options.pop("checkpoint_every", profile.val_every if checkpoint_dir is not None else None)
+    trainer = Trainer(
+        model, optimizer, mnet_loss_fn, train_data,
+        batch_size=profile.batch_size, max_steps=profile.train_steps,
+        val_data=val_data, val_fn=matting_val_fn, val_every=profile.val_every,
+        device=device, checkpoint_dir=checkpoint_dir, checkpoint_every=every,
+        seed=profile.seed, num_workers=profile.num_workers, **options,
+    )
+    trainer.profile = profile
+    trainer.lr = float(lr)
+    return trainer
+
+
+# --------------------------------------------------------------------------- loading a run
+
+
+def _run_settings(checkpoint: Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint file and the ``run.json`` settings of a checkpoint file or run folder."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        found = latest_checkpoint(checkpoint)
+        if found is None:
+            raise FileNotFoundError(f"checkpoint: no step_*.pt file in {checkpoint}")
+        checkpoint = found
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint: no such file or folder: {checkpoint}")
+    run_file = checkpoint.parent / RUN_FILE
+    if not run_file.is_file():
+        raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records which model "
+                                "the checkpoint holds (written by `python -m mattinglib train`)")
+    return checkpoint, json.loads(run_file.read_text())
+
+
+def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Module:
+    """The model of a run written by ``python -m mattinglib train``, in eval mode.
+
+    Args:
+        checkpoint: a ``step_*.pt`` file, or the run folder (its latest checkpoint).
+        device: where to put the model (``"auto"``: CUDA when available).
+
+    Returns:
+        the model (an ``MNet``) with the checkpoint's weights, in eval mode.
+    """
+    path, settings = _run_settings(Path(checkpoint))
+    if settings.get("model") not in MODELS:
+        raise ValueError(f"checkpoint: {RUN_FILE} names model {settings.get('model')!r}, "
+                         f"this version knows {list(MODELS)}")
+    dev = get_device(device)
+    model = MNet(width=float(settings["width"]))
+    model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
+    return model.to(dev).eval()
+
+
+# --------------------------------------------------------------------------- command line
+
+# Settings that must not change between a run and its --resume (they change the model
+# or the data order); the step count may grow.
+_FIXED_ON_RESUME = ("model", "width", "image_size", "batch_size", "seed", "num_train_samples")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    profile = get_profile(args.profile)
+    changes = {k: v for k, v in {
+        "train_steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size,
+        "width": args.width, "val_every": args.val_every, "num_train_samples": args.num_train,
+        "num_val_samples": args.num_val, "seed": args.seed}.items() if v is not None}
+    profile = profile.with_(**changes)
+    out = Path(args.out)
+    run_file = out / RUN_FILE
+    settings = {"model": args.model, "profile": profile.name, "lr": args.lr,
+                **{k: getattr(profile, k) for k in ("width", "image_size", "batch_size", "seed",
+                                                    "num_train_samples", "num_val_samples",
+                                                    "train_steps", "val_every")}}
+    if latest_checkpoint(out) is not None and not args.resume:
+        raise ValueError(f"out: {out} already holds checkpoints; pass --resume to continue "
+                         "that run, or choose another folder")
+    if args.resume and run_file.is_file():
+        saved = json.loads(run_file.read_text())
+        differ = {k: (saved.get(k), settings[k]) for k in _FIXED_ON_RESUME if saved.get(k) != settings[k]}
+        if differ:
+            raise ValueError(f"resume: the run in {out} was started with other settings "
+                             f"(saved, now): {differ}; use the same options or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(settings, indent=2) + "\n")
+    trainer = build_mnet_trainer(profile, checkpoint_dir=out, device=args.device, lr=args.lr)
+    history = trainer.fit(resume=args.resume)
+    last = {k: round(v[-1], 5) for k, v in history.val.items()} if history.val_steps else {}
+    print(f"step {trainer.step}/{trainer.max_steps}; last validation {last}; checkpoints in {out}",
+          file=sys.stderr)
+    return 0
+
+
+def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``train`` to a ``python -m mattinglib`` sub-command parser; returns its parser.
+
+    ``python -m mattinglib train --model mnet --profile quick --steps 300 --out runs/mnet``
+    trains on generated data with a progress bar, validates with the official
+    metrics, and writes checkpoints and ``run.json`` to ``--out``; the same
+    command with ``--resume`` (and a larger ``--steps``) continues the run.
+    """
+    p = subparsers.add_parser("train", help="train a matting network on generated data",
+                              description=add_train_command.__doc__.split("\n\n")[1])
+    p.add_argument("--model", choices=MODELS, default="mnet", help="which network")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                   help="sizes of the run (default: $MATTINGLIB_PROFILE, else full on a GPU, quick on CPU)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, run.json)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--steps", type=int, help="total optimisation steps (default: the profile's)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int, help="training crop size, a multiple of 16")
+    p.add_argument("--width", type=float, help="channel multiplier of the network")
+    p.add_argument("--val-every", type=int, help="validate and checkpoint every N steps")
+    p.add_argument("--num-train", type=int, help="generated training samples")
+    p.add_argument("--num-val", type=int, help="generated validation samples")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate ({DEFAULT_LR})")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    p.set_defaults(func=_cmd_train)
+    return p

@@ -1,0 +1,133 @@
+"""Generated target-domain captures and the loader of real captured videos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mattinglib.data.target_domain import EFFECTS, CapturedVideoDataset, TargetDomainDataset
+
+SIZE = 32
+KEYS = {"image", "bg", "seg", "multi_fr", "back_rnd"}
+OFF = {e: 0.0 for e in EFFECTS}
+
+
+class TestTargetDomain:
+    def test_deterministic_per_seed_and_index(self):
+        a, b = TargetDomainDataset(4, SIZE, seed=3), TargetDomainDataset(4, SIZE, seed=3)
+        for key, value in a[2].items():
+            assert torch.equal(value, b[2][key]), key
+        assert not torch.equal(a[1]["image"], a[2]["image"])
+        assert not torch.equal(a[1]["image"], TargetDomainDataset(4, SIZE, seed=4)[1]["image"])
+        assert torch.equal(a.ground_truth(2)["alpha"], b.ground_truth(2)["alpha"])
+
+    def test_keys_shapes_and_ranges(self):
+        ds = TargetDomainDataset(3, SIZE, seed=0)
+        channels = {"image": 3, "bg": 3, "seg": 1, "multi_fr": 4, "back_rnd": 3}
+        for i in range(len(ds)):
+            sample = ds[i]
+            assert set(sample) == KEYS  # the ground truth is not in what training sees
+            for key, value in sample.items():
+                assert value.dtype == torch.float32
+                assert tuple(value.shape) == (channels[key], SIZE, SIZE), key
+                assert value.min() >= -1 and value.max() <= 1, key
+            truth = ds.ground_truth(i)
+            assert set(truth) == {"alpha", "fg"}
+            assert tuple(truth["alpha"].shape) == (1, SIZE, SIZE)
+            assert tuple(truth["fg"].shape) == (3, SIZE, SIZE)
+            for value in truth.values():
+                assert value.min() >= 0 and value.max() <= 1
+            assert truth["alpha"].max() > 0.5  # there is a subject
+
+    def test_without_effects_the_frame_is_the_matting_equation(self):
+        ds = TargetDomainDataset(3, SIZE, seed=1, strengths=OFF)
+        for i in range(len(ds)):
+            arrays = ds.arrays(i)
+            a = arrays["alpha"][..., None]
+            expected = a * arrays["fg"] + (1 - a) * arrays["bg"]
+            # frame and plate are each rounded to 8 bits
+            assert np.abs(arrays["image"] - expected).max() <= 1.01 / 255
+
+    @pytest.mark.parametrize("effect, changes_image, changes_plate", [
+        ("noise", True, True), ("blur", True, True), ("colour_cast", True, True),
+        ("misalignment", False, True), ("exposure", False, True), ("shadow", True, False),
+        ("jpeg", True, True),
+    ])
+    def test_each_effect_changes_what_it_should(self, effect, changes_image, changes_plate):
+        plain = TargetDomainDataset(2, SIZE, seed=2, strengths=OFF)[1]
+        changed = TargetDomainDataset(2, SIZE, seed=2, strengths={**OFF, effect: 1.0})[1]
+        assert (not torch.equal(plain["image"], changed["image"])) == changes_image
+        assert (not torch.equal(plain["bg"], changed["bg"])) == changes_plate
+
+    def test_blur_softens_the_ground_truth_matte(self):
+        sharp = TargetDomainDataset(2, SIZE, seed=2, strengths=OFF).ground_truth(0)["alpha"]
+        soft = TargetDomainDataset(2, SIZE, seed=2,
+                                   strengths={**OFF, "blur": 1.0}).ground_truth(0)["alpha"]
+        assert not torch.equal(sharp, soft)
+        assert soft.diff(dim=-1).abs().max() <= sharp.diff(dim=-1).abs().max()
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="^strengths:"):
+            TargetDomainDataset(2, SIZE, strengths={"fog": 0.5})
+        with pytest.raises(ValueError, match="^strengths:"):
+            TargetDomainDataset(2, SIZE, strengths={"noise": 1.5})
+        with pytest.raises(ValueError, match="^size:"):
+            TargetDomainDataset(2, 8)
+        with pytest.raises(IndexError, match="^index:"):
+            TargetDomainDataset(2, SIZE)[2]
+
+
+def _write(path, array):
+    cv2.imwrite(str(path), array)
+
+
+@pytest.fixture
+def captured(tmp_path):
+    rng = np.random.default_rng(0)
+    video_a = tmp_path / "video_a"
+    video_a.mkdir()
+    for k in range(1, 4):
+        _write(video_a / f"{k:04d}_img.png", np.full((12, 16, 3), 40 * k, np.uint8))
+        _write(video_a / f"{k:04d}_masksDL.png", rng.integers(0, 256, (12, 16), dtype=np.uint8))
+    _write(video_a / "video_a_back.png", np.full((12, 16, 3), 200, np.uint8))
+    video_b = tmp_path / "video_b"
+    video_b.mkdir()
+    _write(video_b / "0001_img.png", rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
+    _write(video_b / "0001_masksDL.png", np.full((12, 16), 255, np.uint8))
+    _write(video_b / "0001_back.png", np.zeros((12, 16, 3), np.uint8))
+    return tmp_path
+
+
+class TestCapturedVideo:
+    def test_reads_the_tree(self, captured):
+        ds = CapturedVideoDataset(captured, frame_gap=1)
+        assert len(ds) == 4
+        sample = ds[1]  # video_a, second frame
+        assert set(sample) == KEYS
+        assert tuple(sample["image"].shape) == (3, 12, 16)
+        assert tuple(sample["multi_fr"].shape) == (4, 12, 16)
+        assert all(v.min() >= -1 and v.max() <= 1 for v in sample.values())
+        torch.testing.assert_close(sample["image"], torch.full((3, 12, 16), 80 / 255 * 2 - 1))
+        torch.testing.assert_close(sample["bg"], torch.full((3, 12, 16), 200 / 255 * 2 - 1))
+        # neighbours -2, -1, +1, +2 clamped to the video: frames 1, 1, 3, 3
+        levels = [round(float((v + 1) / 2 * 255)) for v in sample["multi_fr"].mean(dim=(1, 2))]
+        assert levels == [40, 40, 120, 120]
+        # the random plate comes from the other video
+        torch.testing.assert_close(sample["back_rnd"], -torch.ones(3, 12, 16))
+
+    def test_single_photo_repeats_itself_and_own_plate(self, captured):
+        ds = CapturedVideoDataset(captured, size=8)
+        sample = ds[3]  # video_b
+        assert tuple(sample["image"].shape) == (3, 8, 8)
+        assert all(torch.equal(sample["multi_fr"][0], sample["multi_fr"][k]) for k in range(4))
+        torch.testing.assert_close(sample["bg"], -torch.ones(3, 8, 8))
+        torch.testing.assert_close(sample["seg"], torch.ones(1, 8, 8))
+
+    def test_missing_files(self, captured, tmp_path_factory):
+        (captured / "video_a" / "0002_masksDL.png").unlink()
+        with pytest.raises(ValueError, match="^root: .*0002_img.png has no segmentation"):
+            CapturedVideoDataset(captured)
+        with pytest.raises(ValueError, match="^root: no \\*_img.png"):
+            CapturedVideoDataset(tmp_path_factory.mktemp("empty"))
