@@ -126,6 +126,24 @@ class TestLoading:
         order = [int(i) for i in torch.randperm(8, generator=torch.Generator().manual_seed(9))]
         assert torch.equal(batches[0][0]["alpha"][0], ds[order[0]]["alpha"])
 
+    def test_workers_start_after_opencv_used_threads(self):
+        """Forked workers must not touch OpenCV's thread pool (that deadlocks)."""
+        from torch.utils.data import DataLoader
+
+        from mattinglib.data.composition import seed_worker
+
+        cv2.GaussianBlur(np.zeros((1500, 1500), np.float32), (31, 31), 5)  # starts the pool
+        ds = SyntheticMattingDataset(4, 32, seed=3)
+        loader = DataLoader(ds, batch_size=2, num_workers=2, worker_init_fn=seed_worker, timeout=60)
+        assert sum(b["alpha"].shape[0] for b in loader) == 4
+
+    def test_trimaps_convert_to_classes(self):
+        from mattinglib.trimap import trimap_to_classes
+
+        batch = next(iter(make_loader(SyntheticMattingDataset(4, 32, seed=0), batch_size=4)))
+        classes = trimap_to_classes(batch["trimap"])
+        assert classes.shape == (4, 32, 32) and set(classes.unique().tolist()) <= {0, 1, 2}
+
     def test_distributed_sampler_sees_the_same_samples(self):
         from torch.utils.data.distributed import DistributedSampler
 

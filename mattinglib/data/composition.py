@@ -27,7 +27,7 @@ indices a process sees). Call :meth:`CompositionDataset.set_epoch` before each
 epoch for fresh crops and trimaps (workers are re-created each epoch unless
 ``persistent_workers=True``, which would keep the old epoch: do not combine the two).
 :func:`make_loader` builds a DataLoader whose shuffling comes from its own seeded
-``torch.Generator`` and whose workers run OpenCV single-threaded.
+``torch.Generator`` and whose workers seed the global generators.
 
 On a GPU, ``compose=False`` leaves the composite out of the workers and
 :func:`compose_batch` composes whole batches on the device.
@@ -47,7 +47,6 @@ import random
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -322,15 +321,15 @@ def compose_batch(batch: dict[str, torch.Tensor], device="auto", *,
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: one OpenCV thread per worker, seeded global RNGs.
+    """DataLoader ``worker_init_fn``: seeds the global ``random`` and NumPy generators.
 
     The datasets here draw all randomness from per-index generators, so their
     samples do not depend on this; it keeps third-party code that uses the
-    global ``random``/NumPy generators reproducible too (PyTorch gives each worker
-    ``base_seed + worker_id`` as ``torch.initial_seed()``), and stops
-    workers x OpenCV threads from oversubscribing the CPU.
+    global generators reproducible too (PyTorch gives each worker
+    ``base_seed + worker_id`` as ``torch.initial_seed()``). It deliberately does
+    not call ``cv2.setNumThreads``: in a forked worker of a parent that already
+    used OpenCV's thread pool, that call deadlocks.
     """
-    cv2.setNumThreads(1)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
