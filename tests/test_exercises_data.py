@@ -7,7 +7,7 @@ import pytest
 
 from mattinglib import exercises_data as ex
 from mattinglib.compositing import compose
-from mattinglib.data.composition import _crop_box
+from mattinglib.data.composition import crop_box
 from mattinglib.exercises import ExerciseError
 
 
@@ -28,7 +28,7 @@ def not_implemented(*args):
 
 
 def library_box(h, w, centre, side):
-    rows, cols = _crop_box(h, w, centre, side)
+    rows, cols = crop_box(h, w, centre, side)
     return rows.start, cols.start, rows.stop, cols.stop
 
 

@@ -8,3 +8,30 @@
 * :mod:`~mattinglib.data.bgm`: Background Matting training samples in [-1, 1].
 * :mod:`~mattinglib.data.target_domain`: generated "real captures" for the adversarial stage.
 """
+
+from .bgm import (
+    BGMCompositeDataset,
+    BGMSyntheticDataset,
+    fake_segmentation,
+    motion_cue,
+    simulate_captured_background,
+)
+from .composition import (
+    Composition1kDataset,
+    CompositionDataset,
+    SyntheticMattingDataset,
+    compose_batch,
+    make_loader,
+    seed_worker,
+)
+from .folders import FolderBackgrounds, FolderForegrounds
+from .synthetic import KINDS, SyntheticBackgrounds, SyntheticForegrounds, procedural_background
+from .target_domain import CapturedVideoDataset, TargetDomainDataset
+
+__all__ = [
+    "SyntheticForegrounds", "SyntheticBackgrounds", "procedural_background", "KINDS",
+    "CompositionDataset", "SyntheticMattingDataset", "Composition1kDataset", "compose_batch",
+    "make_loader", "seed_worker", "FolderForegrounds", "FolderBackgrounds",
+    "BGMCompositeDataset", "BGMSyntheticDataset", "fake_segmentation", "motion_cue",
+    "simulate_captured_background", "TargetDomainDataset", "CapturedVideoDataset",
+]

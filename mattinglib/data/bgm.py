@@ -51,7 +51,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..trimap import trimap_from_alpha
-from .composition import _chw, _crop_box, _positive_int, unknown_centre
+from .composition import _chw, crop_box, _positive_int, unknown_centre
 from .synthetic import (
     KINDS,
     SyntheticBackgrounds,
@@ -301,7 +301,7 @@ class BGMCompositeDataset(Dataset):
         frames = motion_cue(fg_w, alpha_w, bg_w, rng, scale=self.scale)
         side = self.crop_sizes[int(rng.integers(len(self.crop_sizes)))]
         centre = unknown_centre((trimap == 128).astype(np.float32) * np.float32(0.5), rng)
-        box = _crop_box(n, n, centre, side)
+        box = crop_box(n, n, centre, side)
         # Everything goes through the same exact uint16 crop and resize.
         crop = np.concatenate([to_u16(fg_w), to_u16(alpha_w)[..., None], to_u16(bg_w),
                                to_u16(captured), to_u16(seg)[..., None], to_u16(frames)], axis=2)[box]

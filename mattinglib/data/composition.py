@@ -107,7 +107,12 @@ def unknown_centre(alpha: np.ndarray, rng: np.random.Generator) -> tuple[int, in
     return divmod(flat, alpha.shape[1])
 
 
-def _crop_box(h: int, w: int, centre: tuple[int, int], side: int) -> tuple[slice, slice]:
+def crop_box(h: int, w: int, centre: tuple[int, int], side: int) -> tuple[slice, slice]:
+    """The square crop of side ``min(side, h, w)`` centred on ``centre``, moved inside the image.
+
+    >>> crop_box(10, 8, (0, 7), 4)
+    (slice(0, 4, None), slice(4, 8, None))
+    """
     side = min(side, h, w)
     y = min(max(centre[0] - side // 2, 0), h - side)
     x = min(max(centre[1] - side // 2, 0), w - side)
@@ -207,13 +212,13 @@ class CompositionDataset(Dataset):
             raise ValueError(f"epoch: expected a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
 
-    def _background_for(self, fg, alpha, tag, index, rng):
+    def _background_box(self, index: int, h: int, w: int, box, rng) -> np.ndarray:
+        """The crop ``box`` of a background scaled to cover (h, w) at a random offset, uint16."""
         bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
-        h, w = alpha.shape
-        bg16 = _cover(to_u16(bg), h, w, rng)
-        if tag == "low_contrast":
-            bg16 = to_u16(match_background_colour(from_u16(bg16), fg, alpha, rng))
-        return bg16
+        bh, bw = bg.shape[:2]
+        if (bh, bw) == (h, w):
+            return to_u16(bg[box])
+        return _cover(to_u16(bg), h, w, rng)[box]
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` as NumPy arrays: fg, bg (H, W, 3), alpha (H, W) float32 and
@@ -224,21 +229,25 @@ class CompositionDataset(Dataset):
         rng = rng_for(self.seed, STREAM_COMPOSITION, self.epoch, index)
         fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
         fg, alpha, tag = self.foregrounds.sample(fg_index)
-        bg16 = self._background_for(fg, alpha, tag, index, rng)
-        # Geometry runs on uint16 fixed point: OpenCV's integer paths are exact
-        # on every CPU, its float paths are not.
-        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], bg16], axis=2)
+        h, w = alpha.shape
         side = self.crop_sizes[int(rng.integers(len(self.crop_sizes)))]
-        box = _crop_box(*alpha.shape, unknown_centre(stack[..., 3], rng), side)
-        crop = resize_u16(np.ascontiguousarray(stack[box]), self.size, self.size)
+        box = crop_box(h, w, unknown_centre(alpha, rng), side)
+        bg16 = self._background_box(index, h, w, box, rng)
+        fg_box, alpha_box = fg[box], alpha[box]
+        if tag == "low_contrast":
+            bg16 = to_u16(match_background_colour(from_u16(bg16), fg_box, alpha_box, rng))
+        # Only the crop is converted and resized. Geometry runs on uint16 fixed
+        # point: OpenCV's integer paths are exact on every CPU, its float paths are not.
+        layer = resize_u16(np.concatenate([to_u16(fg_box), to_u16(alpha_box)[..., None]], axis=2),
+                           self.size, self.size)
+        bg16 = resize_u16(np.ascontiguousarray(bg16), self.size, self.size)
         if self.flip and rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        out = from_u16(crop)
-        alpha_c = np.ascontiguousarray(out[..., 3])
+            layer, bg16 = layer[:, ::-1], bg16[:, ::-1]
+        layer = from_u16(layer)
+        alpha_c = np.ascontiguousarray(layer[..., 3])
         trimap = random_trimap(alpha_c, rng=rng, kernel_sizes=self.trimap_kernel_sizes,
                                iterations_range=self.trimap_iterations)
-        return {"fg": np.ascontiguousarray(out[..., :3]), "bg": np.ascontiguousarray(out[..., 4:]),
-                "alpha": alpha_c, "trimap": trimap}
+        return {"fg": layer[..., :3], "bg": from_u16(bg16), "alpha": alpha_c, "trimap": trimap}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         a = self.arrays(index)
