@@ -7,6 +7,7 @@
 * :mod:`~mattinglib.data.folders`: foreground / alpha / background folders on disk.
 * :mod:`~mattinglib.data.bgm`: Background Matting training samples in [-1, 1].
 * :mod:`~mattinglib.data.target_domain`: generated "real captures" for the adversarial stage.
+* :mod:`~mattinglib.data.external`: Distinctions-646, AIM-500, P3M-10k from a local copy.
 """
 
 from .bgm import (
