@@ -4,6 +4,7 @@ Commands:
     compose    I = aF + (1-a)B from a foreground, an alpha and a background image
     evaluate   the official metrics of predicted mattes against ground truth
     train      train a matting network (M-Net) on generated data, resumable
+    train-bgm  train the Background Matting generator (supervised stage), resumable
     predict    alpha for an image and its trimap, at any size (pad, downscale or tile)
     predict-bgm  Background Matting on real photos with a captured background plate
 
@@ -84,9 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .inference.bgm import add_predict_bgm_command
     from .inference.matting import add_predict_command
+    from .train.bgm_recipes import add_train_bgm_command
     from .train.recipes import add_train_command
 
     add_train_command(sub)
+    add_train_bgm_command(sub)
     add_predict_command(sub)
     add_predict_bgm_command(sub)
     return parser
