@@ -454,3 +454,18 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.set_defaults(func=_cmd_train_bgm)
     return p
+
+
+def course_run_dir(trainer: Trainer) -> Path:
+    """The checkpoint folder of a supervised run built by :func:`build_bgm_trainer`.
+
+    Chapters 06 and 07 share it (07 uses the chapter-06 generator as its teacher),
+    so its name carries every size that changes the run: a run of other settings
+    gets its own folder instead of loading a stale checkpoint.
+    """
+    from ..config import REPO_ROOT
+
+    p, g = trainer.profile, trainer.generator_config
+    name = (f"06_bgm_{p.name}_{p.image_size}px_b{p.batch_size}_s{p.train_steps}"
+            f"_ngf{g['ngf']}_{g['n_blocks1']}x{g['n_blocks2']}")
+    return REPO_ROOT / "runs" / name
