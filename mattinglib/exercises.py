@@ -19,6 +19,8 @@ mattinglib.exercises.ExerciseError: compose, case 'random': ...
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from operator import methodcaller
 
 import numpy as np
 
@@ -41,26 +43,69 @@ _BROADCAST_HINT = ("alpha is (H, W) while the images are (H, W, 3): give alpha a
                    "alpha[..., None], so that it multiplies all three colours of a pixel")
 
 
-def _call(fn: Callable, args: tuple, *, task: str, case: str):
-    """Run the student's function on copies of ``args``; turn crashes into hints."""
-    copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: str | None = None,
+                 in_place_advice: str = "", crash_hint: Callable[[Exception], str] | None = None):
+    """Call the student's ``fn(*args)``; turn a stub, a crash, an in-place change or no result into a hint.
+
+    The tool every checker module shares (the ``check_*`` functions are the public API).
+
+    Args:
+        fn: the student's function.
+        args: its arguments.
+        task: the exercise's name and ``case`` the case's, both quoted in the messages.
+        protect: ``"numpy"`` or ``"torch"``: ``fn`` gets copies of the numpy arrays (the
+            torch tensors) among ``args``, and changing one of them in place is an error
+            whose message ends with ``in_place_advice``; ``None`` passes ``args`` as they are.
+        in_place_advice: what to do instead of changing an input in place.
+        crash_hint: given the exception ``fn`` raised, text appended to the message.
+
+    Returns:
+        what ``fn`` returned, never ``None``.
+
+    Raises:
+        ExerciseError: ``fn`` raised (``NotImplementedError``: it is still the stub),
+            changed a protected input, or returned ``None``.
+    """
+    if protect == "numpy":
+        kind, copy = np.ndarray, methodcaller("copy")
+        same = partial(np.array_equal, equal_nan=True)
+    elif protect == "torch":
+        import torch
+
+        kind, copy, same = torch.Tensor, methodcaller("clone"), torch.equal
+    elif protect is None:
+        kind, copy, same = (), None, None
+    else:
+        raise ValueError(f"protect: expected 'numpy', 'torch' or None, got {protect!r}")
+    copies = tuple(copy(a) if isinstance(a, kind) else a for a in args)
     try:
         out = fn(*copies)
     except NotImplementedError:
         raise ExerciseError(f"{task}: not implemented yet: replace the line "
                             "`raise NotImplementedError(...)` with your code") from None
     except Exception as err:  # any crash of the student's code becomes a hint
-        text = f"{type(err).__name__}: {err}"
-        hint = ""
-        if "broadcast" in str(err):
-            hint = f"\nHint: {_BROADCAST_HINT}."
-        raise ExerciseError(f"{task}, case {case!r}: your function raised {text}{hint}") from err
+        hint = crash_hint(err) if crash_hint is not None else ""
+        raise ExerciseError(f"{task}, case {case!r}: your function raised "
+                            f"{type(err).__name__}: {err}{hint}") from err
     for a, c in zip(args, copies):
-        if isinstance(a, np.ndarray) and not np.array_equal(a, c, equal_nan=True):
+        if isinstance(a, kind) and not same(a, c):
             raise ExerciseError(f"{task}, case {case!r}: your function changed one of its inputs "
-                                "in place; compute a new array instead (e.g. `x = x * a`, not `x *= a`)")
+                                f"in place; {in_place_advice}")
     if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: did you forget `return`?")
+        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
+                            "did you forget `return`?")
+    return out
+
+
+def _broadcast_hint(err: Exception) -> str:
+    return f"\nHint: {_BROADCAST_HINT}." if "broadcast" in str(err) else ""
+
+
+def call_student_numpy(fn: Callable, args: tuple, *, task: str, case: str):
+    """:func:`call_student` for a numpy exercise: inputs protected, a torch tensor refused as the result."""
+    out = call_student(fn, args, task=task, case=case, protect="numpy",
+                       in_place_advice="compute a new array instead (e.g. `x = x * a`, not `x *= a`)",
+                       crash_hint=_broadcast_hint)
     if not isinstance(out, (np.ndarray, float, int, np.floating, np.integer)):
         try:
             import torch
@@ -72,7 +117,22 @@ def _call(fn: Callable, args: tuple, *, task: str, case: str):
     return out
 
 
-def _array(out, *, task: str, case: str, shape: tuple[int, ...]) -> np.ndarray:
+def call_student_torch(fn: Callable, args: tuple, *, task: str, case: str, in_place_advice: str,
+                       tensor_name: str = "torch tensor"):
+    """:func:`call_student` for a torch exercise: inputs protected, the result must be a tensor.
+
+    ``tensor_name`` is how the message calls the expected type (``"expected a {tensor_name}"``).
+    """
+    import torch
+
+    out = call_student(fn, args, task=task, case=case, protect="torch", in_place_advice=in_place_advice)
+    if not isinstance(out, torch.Tensor):
+        raise ExerciseError(f"{task}, case {case!r}: expected a {tensor_name}, got {type(out).__name__}")
+    return out
+
+
+def as_number_array(out, *, task: str, case: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The student's result as a float64 array of ``shape``, or an :class:`ExerciseError`."""
     arr = np.asarray(out)
     if arr.shape != shape:
         raise ExerciseError(f"{task}, case {case!r}: expected an array of shape {shape}, got {arr.shape}")
@@ -81,11 +141,13 @@ def _array(out, *, task: str, case: str, shape: tuple[int, ...]) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _close(a: np.ndarray, b: np.ndarray, tol: float = 1e-5) -> bool:
+def all_close(a: np.ndarray, b: np.ndarray, tol: float = 1e-5) -> bool:
+    """Same shape, ``a`` all finite, and no element more than ``tol`` from ``b``."""
     return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(np.abs(a - b).max() <= tol)
 
 
-def _worst(got: np.ndarray, expected: np.ndarray) -> str:
+def worst_difference(got: np.ndarray, expected: np.ndarray) -> str:
+    """Where ``got`` (same shape) is furthest from ``expected`` (NaN counts as infinitely far)."""
     diff = np.abs(got - expected)
     diff = np.where(np.isfinite(diff), diff, np.inf)
     idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
@@ -93,7 +155,8 @@ def _worst(got: np.ndarray, expected: np.ndarray) -> str:
             f"got {got[idx]:.4g}, expected {expected[idx]:.4g}")
 
 
-def _success(task: str, cases: list[str]) -> None:
+def report_success(task: str, cases: list[str]) -> None:
+    """Print the one-line success message of a checker that passed ``cases``."""
     print(f"Correct: {task} matches the library on {len(cases)} cases ({', '.join(cases)}).")
 
 
@@ -125,16 +188,16 @@ def check_compose(fn: Callable) -> None:
     task = "compose"
     names = []
     for case, fg, bg, alpha in _compose_cases():
-        got = _array(_call(fn, (fg, bg, alpha), task=task, case=case), task=task, case=case,
-                     shape=fg.shape)
+        out = call_student_numpy(fn, (fg, bg, alpha), task=task, case=case)
+        got = as_number_array(out, task=task, case=case, shape=fg.shape)
         expected = compose(fg, bg, alpha).astype(np.float64)
-        if not _close(got, expected):
+        if not all_close(got, expected):
             a = alpha[..., None].astype(np.float64)
-            if _close(got, a * bg + (1 - a) * fg):
+            if all_close(got, a * bg + (1 - a) * fg):
                 hint = "you swapped F and B: alpha weights the foreground, (1 - alpha) the background"
-            elif _close(got, a * fg + bg):
+            elif all_close(got, a * fg + bg):
                 hint = "the background must be weighted by (1 - alpha), not added as it is"
-            elif _close(got, a * fg):
+            elif all_close(got, a * fg):
                 hint = "the background term (1 - alpha) * B is missing"
             elif case == "alpha = 0":
                 hint = "where alpha = 0 the pixel must be exactly the background"
@@ -142,9 +205,10 @@ def check_compose(fn: Callable) -> None:
                 hint = "where alpha = 1 the pixel must be exactly the foreground"
             else:
                 hint = "compare with I = alpha * F + (1 - alpha) * B, pixel by pixel"
-            raise ExerciseError(f"{task}, case {case!r}: {_worst(got, expected)}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: {worst_difference(got, expected)}.\n"
+                                f"Hint: {hint}.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 def check_premultiply(fn: Callable) -> None:
@@ -154,27 +218,28 @@ def check_premultiply(fn: Callable) -> None:
     task = "premultiply"
     names = []
     for case, fg, _bg, alpha in _compose_cases():
-        out = _call(fn, (fg, alpha), task=task, case=case)
+        out = call_student_numpy(fn, (fg, alpha), task=task, case=case)
         shape = np.shape(out)
         if shape == fg.shape[:2] + (4,):
             raise ExerciseError(f"{task}, case {case!r}: you returned 4 channels (RGBA?); return only "
                                 "the three premultiplied colour channels alpha * F, shape (H, W, 3)")
-        got = _array(out, task=task, case=case, shape=fg.shape)
+        got = as_number_array(out, task=task, case=case, shape=fg.shape)
         expected = premultiply(fg, alpha).astype(np.float64)
-        if not _close(got, expected):
+        if not all_close(got, expected):
             a = alpha[..., None].astype(np.float64)
-            if _close(got, fg):
+            if all_close(got, fg):
                 hint = ("you returned F unchanged; premultiplied colour is alpha * F, "
                         "so a fully transparent pixel becomes black")
-            elif _close(got, (1 - a) * fg):
+            elif all_close(got, (1 - a) * fg):
                 hint = "multiply by alpha, not by (1 - alpha)"
             elif case == "alpha = 0" and not np.all(np.isfinite(got)):
                 hint = "you divided by alpha: that is un-premultiplying; premultiplying multiplies"
             else:
                 hint = "each colour channel is multiplied by the pixel's alpha"
-            raise ExerciseError(f"{task}, case {case!r}: {_worst(got, expected)}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: {worst_difference(got, expected)}.\n"
+                                f"Hint: {hint}.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 def _two_background_cases():
@@ -213,7 +278,7 @@ def check_alpha_from_two_backgrounds(fn: Callable) -> None:
     names = []
     for case, fg, alpha, b1, b2 in _two_background_cases():
         i1, i2 = compose(fg, b1, alpha), compose(fg, b2, alpha)
-        out = _call(fn, (i1, i2, b1, b2), task=task, case=case)
+        out = call_student_numpy(fn, (i1, i2, b1, b2), task=task, case=case)
         shape = np.shape(out)
         if shape == alpha.shape + (3,):
             raise ExerciseError(f"{task}, case {case!r}: you returned one value per channel, shape "
@@ -223,26 +288,27 @@ def check_alpha_from_two_backgrounds(fn: Callable) -> None:
         if shape == alpha.shape + (1,):
             raise ExerciseError(f"{task}, case {case!r}: return shape {alpha.shape}, not {shape} "
                                 "(drop the channel axis, e.g. `[..., 0]`)")
-        got = _array(out, task=task, case=case, shape=alpha.shape)
+        got = as_number_array(out, task=task, case=case, shape=alpha.shape)
         expected = triangulation_matting(i1, i2, b1, b2)[0].astype(np.float64)
-        if not _close(got, expected):
+        if not all_close(got, expected):
             if not np.all(np.isfinite(got)):
                 hint = ("your alpha has NaN or infinite values where the two backgrounds have the "
                         "same value in a channel (in this case they differ in "
                         f"{_differing_channels(b1, b2)} only). Do not divide channel by channel: "
                         "divide the sums over the three channels, "
                         "sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2, which is 1 - alpha")
-            elif _close(got, 1 - expected):
+            elif all_close(got, 1 - expected):
                 hint = "you returned 1 - alpha: the ratio of the differences is (1 - alpha)"
-            elif _close(got, 2 - expected) or _close(got, expected - 1):
+            elif all_close(got, 2 - expected) or all_close(got, expected - 1):
                 hint = ("a sign is off: I1 - I2 = (1 - alpha)(B1 - B2); subtract the images and the "
                         "backgrounds in the same order")
             else:
                 hint = ("from I1 - I2 = (1 - alpha)(B1 - B2) in each channel, solve for alpha using "
                         "all three channels")
-            raise ExerciseError(f"{task}, case {case!r}: {_worst(got, expected)}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: {worst_difference(got, expected)}.\n"
+                                f"Hint: {hint}.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 def _differing_channels(b1: np.ndarray, b2: np.ndarray) -> str:
@@ -296,7 +362,7 @@ def check_trimap_from_alpha(fn: Callable) -> None:
     ]
     names = []
     for case, alpha, k, it in cases:
-        out = _call(fn, (alpha, k, it), task=task, case=case)
+        out = call_student_numpy(fn, (alpha, k, it), task=task, case=case)
         got = np.asarray(out)
         if got.shape != alpha.shape:
             raise ExerciseError(f"{task}, case {case!r}: expected shape {alpha.shape}, got {got.shape}")
@@ -355,7 +421,7 @@ def check_trimap_from_alpha(fn: Callable) -> None:
         diff = int((got != expected).sum())
         raise ExerciseError(f"{task}, case {case!r}: {diff} pixels differ from the library's trimap."
                             f"\nHint: {hint}.")
-    _success(task, names)
+    report_success(task, names)
 
 
 def check_onehot(fn: Callable) -> None:
@@ -375,7 +441,7 @@ def check_onehot(fn: Callable) -> None:
     ]
     names = []
     for case, tri in cases:
-        out = _call(fn, (tri,), task=task, case=case)
+        out = call_student_numpy(fn, (tri,), task=task, case=case)
         got = np.asarray(out)
         h, w = tri.shape
         if got.shape == (h, w, 3) and (h, w) != (3, 3):
@@ -404,7 +470,7 @@ def check_onehot(fn: Callable) -> None:
                 hint = f"channel c must be 1 where the trimap holds the value of CLASS_ORDER[c] {CLASS_ORDER}"
         raise ExerciseError(f"{task}, case {case!r}: your one-hot encoding differs from the library's."
                             f"\nHint: {hint}.")
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -436,7 +502,7 @@ def check_sad(fn: Callable) -> None:
     ]
     names = []
     for case, pred, target, trimap in cases:
-        out = _call(fn, (pred, target, trimap), task=task, case=case)
+        out = call_student_numpy(fn, (pred, target, trimap), task=task, case=case)
         if np.ndim(out) != 0:
             raise ExerciseError(f"{task}, case {case!r}: expected one number, got an array of shape "
                                 f"{np.shape(out)}: sum the errors (.sum())")
@@ -459,4 +525,4 @@ def check_sad(fn: Callable) -> None:
         hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-6, atol=1e-9)),
                     "SAD = sum over trimap == 128 of |pred - gt|, divided by 1000")
         raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
-    _success(task, names)
+    report_success(task, names)

@@ -23,27 +23,11 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .exercises import ExerciseError, _success
+from .exercises import ExerciseError, call_student, report_success
 from .models.bgm import BackgroundMattingGenerator
 from .models.init import init_weights
 
 __all__ = ["check_selector_inputs", "check_encoder_output_shape", "check_strip_prefix"]
-
-
-def _run(fn: Callable, args: tuple, *, task: str, case: str):
-    """Call the student's function; turn a stub or a crash into a readable hint."""
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        raise ExerciseError(f"{task}: not implemented yet: replace the line "
-                            "`raise NotImplementedError(...)` with your code") from None
-    except Exception as err:  # any crash of the student's code becomes a hint
-        raise ExerciseError(f"{task}, case {case!r}: your function raised "
-                            f"{type(err).__name__}: {err}") from err
-    if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
-                            "did you forget `return`?")
-    return out
 
 
 def _tiny_generator(ngf: int, *, use_motion_features: bool, n_blocks: int = 0,
@@ -78,7 +62,7 @@ def check_selector_inputs(fn: Callable) -> None:
         given = (feats["image_feat"], feats["back_feat"], feats["seg_feat"], multi_feat)
         case = f"use_motion_features={quirk_off}"
         copies = tuple(t.clone() for t in given)
-        out = _run(fn, copies + (quirk_off,), task=task, case=case)
+        out = call_student(fn, copies + (quirk_off,), task=task, case=case)
         if any(not torch.equal(a, b) for a, b in zip(given, copies)):
             raise ExerciseError(f"{task}, case {case!r}: your function changed a feature in place; "
                                 "build new tensors with torch.cat instead")
@@ -130,7 +114,7 @@ def check_selector_inputs(fn: Callable) -> None:
                     raise ExerciseError(f"{task}, case {case!r}: comb_{name} of your input "
                                         "differs from the model's selector output")
         cases.append(case)
-    _success(task, cases)
+    report_success(task, cases)
 
 
 # --------------------------------------------------------------------------- encoder shape
@@ -155,7 +139,7 @@ def check_encoder_output_shape(fn: Callable) -> None:
         with torch.no_grad():
             expected = tuple(net.model_enc_back(torch.zeros(1, 3, h, w)).shape[1:])
         case = f"{h}x{w}, ngf={ngf}"
-        out = _run(fn, (h, w, ngf), task=task, case=case)
+        out = call_student(fn, (h, w, ngf), task=task, case=case)
         try:
             got = tuple(int(v) for v in out)
         except (TypeError, ValueError):
@@ -181,7 +165,7 @@ def check_encoder_output_shape(fn: Callable) -> None:
                                 "(the 7x7 convolution keeps the size)")
         raise ExerciseError(f"{where}: the 7x7 convolution (after reflect padding 3) keeps the "
                             "size; each of the two 3x3 stride-2 convolutions maps n to ceil(n / 2)")
-    _success(task, cases)
+    report_success(task, cases)
 
 
 # --------------------------------------------------------------------------- checkpoint keys
@@ -214,7 +198,7 @@ def check_strip_prefix(fn: Callable) -> None:
     ]
     for case, given, expected in cases:
         before = list(given)
-        out = _run(fn, (given,), task=task, case=case)
+        out = call_student(fn, (given,), task=task, case=case)
         if list(given) != before:
             raise ExerciseError(f"{task}, case {case!r}: your function changed the input dict; "
                                 "build and return a new one")
@@ -258,5 +242,5 @@ def check_strip_prefix(fn: Callable) -> None:
             except RuntimeError as err:  # pragma: no cover - the key check comes first
                 raise ExerciseError(f"{task}, case {case!r}: the result does not load: "
                                     f"{err}") from err
-    _success(task, [c[0] for c in cases])
+    report_success(task, [c[0] for c in cases])
 

@@ -18,7 +18,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .exercises import ExerciseError, _array, _call, _close, _success, _worst
+from .exercises import (
+    ExerciseError,
+    all_close,
+    as_number_array,
+    call_student_numpy,
+    report_success,
+    worst_difference,
+)
 
 __all__ = ["check_crop_box", "check_compose_new_background", "check_count_missed"]
 
@@ -50,7 +57,7 @@ def check_crop_box(fn: Callable) -> None:
     ]
     names = []
     for case, h, w, centre, side in cases:
-        out = _call(fn, (h, w, centre, side), task=task, case=case)
+        out = call_student_numpy(fn, (h, w, centre, side), task=task, case=case)
         try:
             top, left, bottom, right = (int(v) for v in out)
         except (TypeError, ValueError):
@@ -84,7 +91,7 @@ def check_crop_box(fn: Callable) -> None:
                                 f"although it could be (or the box was moved further than needed): "
                                 f"{where}.\nHint: {hint}.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- new background
@@ -119,25 +126,26 @@ def check_compose_new_background(fn: Callable) -> None:
     task = "compose_new_background"
     names = []
     for case, image, fg, alpha, new_bg in _new_background_cases():
-        out = _call(fn, (image, fg, alpha, new_bg), task=task, case=case)
-        got = _array(out, task=task, case=case, shape=image.shape)
+        out = call_student_numpy(fn, (image, fg, alpha, new_bg), task=task, case=case)
+        got = as_number_array(out, task=task, case=case, shape=image.shape)
         a = alpha[..., None]
         expected = a * fg + (1 - a) * new_bg
-        if _close(got, expected, 1e-5):
+        if all_close(got, expected, 1e-5):
             names.append(case)
             continue
         leaked = a * image + (1 - a) * new_bg
-        if _close(got, leaked, 1e-5):
+        if all_close(got, leaked, 1e-5):
             hint = ("you composed the image, which already contains alpha * F plus the old background: "
                     "its fractional pixels carry the old colour (the halo). Use F")
-        elif _close(got, a * new_bg + (1 - a) * fg, 1e-5):
+        elif all_close(got, a * new_bg + (1 - a) * fg, 1e-5):
             hint = "foreground and background are swapped: alpha weighs F, (1 - alpha) the new background"
-        elif _close(got, image + (1 - a) * new_bg, 1e-5) or _close(got, fg + (1 - a) * new_bg, 1e-5):
+        elif (all_close(got, image + (1 - a) * new_bg, 1e-5)
+              or all_close(got, fg + (1 - a) * new_bg, 1e-5)):
             hint = "the foreground term must be weighted by alpha: alpha * F + (1 - alpha) * B_new"
         else:
-            hint = _worst(got, expected)
+            hint = worst_difference(got, expected)
         raise ExerciseError(f"{task}, case {case!r}: wrong composite.\nHint: {hint}.")
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- missed pixels
@@ -176,7 +184,7 @@ def check_count_missed(fn: Callable) -> None:
     task = "count_missed"
     names = []
     for case, alpha, tri in _missed_cases():
-        out = _call(fn, (alpha, tri), task=task, case=case)
+        out = call_student_numpy(fn, (alpha, tri), task=task, case=case)
         got = np.asarray(out)
         if got.shape != () or not (np.issubdtype(got.dtype, np.integer) or np.issubdtype(got.dtype, np.floating)):
             raise ExerciseError(f"{task}, case {case!r}: expected one number (a count), got {out!r}")
@@ -202,4 +210,4 @@ def check_count_missed(fn: Callable) -> None:
         else:
             hint = f"expected {expected}"
         raise ExerciseError(f"{task}, case {case!r}: got {out!r}.\nHint: {hint}.")
-    _success(task, names)
+    report_success(task, names)

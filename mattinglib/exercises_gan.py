@@ -25,29 +25,13 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .exercises import ExerciseError, _success
+from .exercises import ExerciseError, call_student, report_success
 from .losses.bgm import lsgan_loss
 from .models.discriminator import n_layer_discriminator
 from .models.init import init_weights
 from .train.adversarial import SEG_THRESHOLD, TEACHER_FG_THRESHOLD, pseudo_weight, teacher_masks
 
 __all__ = ["check_lsgan_losses", "check_teacher_masks", "check_pseudo_weight"]
-
-
-def _run(fn: Callable, args: tuple, *, task: str, case: str):
-    """Call the student's function; turn a stub or a crash into a readable hint."""
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        raise ExerciseError(f"{task}: not implemented yet: replace the line "
-                            "`raise NotImplementedError(...)` with your code") from None
-    except Exception as err:  # any crash of the student's code becomes a hint
-        raise ExerciseError(f"{task}, case {case!r}: your function raised "
-                            f"{type(err).__name__}: {err}") from err
-    if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
-                            "did you forget `return`?")
-    return out
 
 
 def _scalar(value, *, task: str, case: str, name: str) -> torch.Tensor:
@@ -97,7 +81,7 @@ def check_lsgan_losses(fn: Callable) -> None:
     for case, seed, batch, h, w in (("batch of 2", 0, 2, 32, 32), ("batch of 1", 1, 1, 32, 32),
                                     ("non-square", 2, 2, 24, 40)):
         discriminator, real, z, fake = _gan_case(seed, batch, h, w)
-        out = _run(fn, (discriminator, real, fake), task=task, case=case)
+        out = call_student(fn, (discriminator, real, fake), task=task, case=case)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise ExerciseError(f"{task}, case {case!r}: return the pair (loss_g, loss_d), "
                                 f"got {type(out).__name__}")
@@ -165,7 +149,7 @@ def check_lsgan_losses(fn: Callable) -> None:
             raise ExerciseError(f"{task}, case {case!r}: loss_d does not reach D's weights.\n"
                                 "Hint: compute it from the discriminator's scores, without no_grad.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- masks
@@ -199,7 +183,7 @@ def check_teacher_masks(fn: Callable) -> None:
     names = []
     for case, alpha_t, seg in _mask_cases():
         copies = (alpha_t.clone(), seg.clone())
-        out = _run(fn, copies, task=task, case=case)
+        out = call_student(fn, copies, task=task, case=case)
         if not (torch.equal(copies[0], alpha_t) and torch.equal(copies[1], seg)):
             raise ExerciseError(f"{task}, case {case!r}: your function changed an input in place; "
                                 "build new tensors instead")
@@ -248,7 +232,7 @@ def check_teacher_masks(fn: Callable) -> None:
                                 f"{expected.numel()} pixels differ from the library.\n"
                                 f"Hint: {hint}.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- weight schedule
@@ -279,7 +263,7 @@ def check_pseudo_weight(fn: Callable) -> None:
     task = "pseudo_weight"
     got = {}
     for case, step, per_epoch in _SCHEDULE_CASES:
-        value = _run(fn, (step, per_epoch), task=task, case=case)
+        value = call_student(fn, (step, per_epoch), task=task, case=case)
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -293,7 +277,7 @@ def check_pseudo_weight(fn: Callable) -> None:
     wrong = [c for c, s, n in _SCHEDULE_CASES
              if not math.isclose(got[c], pseudo_weight(s, n), rel_tol=1e-9)]
     if not wrong:
-        _success(task, [c for c, _, _ in _SCHEDULE_CASES])
+        report_success(task, [c for c, _, _ in _SCHEDULE_CASES])
         return
     known = [
         (lambda s, n: 0.5 ** (s // n),

@@ -19,36 +19,18 @@ mattinglib.exercises.ExerciseError: normalized_l1, case 'a small and a large sub
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
-from .exercises import ExerciseError, _success
+from .exercises import ExerciseError, call_student_torch, report_success
 from .losses.bgm import EPS, OPAQUE_THRESHOLD, normalized_l1, replace_opaque_foreground
 
 __all__ = ["check_normalized_l1", "check_replace_opaque_foreground"]
 
 
-def _run(fn: Callable, args: tuple, *, task: str, case: str) -> torch.Tensor:
-    """Call the student's function on clones; turn a stub, a crash or an in-place edit into a hint."""
-    copies = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-    try:
-        out = fn(*copies)
-    except NotImplementedError:
-        raise ExerciseError(f"{task}: not implemented yet: replace the line "
-                            "`raise NotImplementedError(...)` with your code") from None
-    except Exception as err:  # any crash of the student's code becomes a hint
-        raise ExerciseError(f"{task}, case {case!r}: your function raised "
-                            f"{type(err).__name__}: {err}") from err
-    for a, c in zip(args, copies):
-        if isinstance(a, torch.Tensor) and not torch.equal(a, c):
-            raise ExerciseError(f"{task}, case {case!r}: your function changed one of its inputs "
-                                "in place; build a new tensor instead")
-    if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
-                            "did you forget `return`?")
-    if not isinstance(out, torch.Tensor):
-        raise ExerciseError(f"{task}, case {case!r}: expected a torch tensor, got {type(out).__name__}")
-    return out
+# Inputs are cloned, and an in-place change is reported.
+_run = partial(call_student_torch, in_place_advice="build a new tensor instead")
 
 
 # --------------------------------------------------------------------------- normalised L1
@@ -119,7 +101,7 @@ def check_normalized_l1(fn: Callable) -> None:
             hint = "a plain mean counts the pixels outside the mask; divide by the mask's sum instead"
         raise ExerciseError(f"{task}, case {case!r}: got {float(got):.6g}, expected "
                             f"{float(expected):.6g}" + (f". Hint: {hint}" if hint else ""))
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- opaque replacement
@@ -182,4 +164,4 @@ def check_replace_opaque_foreground(fn: Callable) -> None:
         raise ExerciseError(f"{task}, case 'gradient': fg_pred should receive gradient 1 where it "
                             "is kept and 0 where the image replaced it")
     names.append("gradient")
-    _success(task, names)
+    report_success(task, names)

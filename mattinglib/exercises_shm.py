@@ -27,10 +27,11 @@ mattinglib.exercises.ExerciseError: fusion, case 'softmax and sigmoid': ...
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
-from .exercises import ExerciseError, _success
+from .exercises import ExerciseError, call_student_torch, report_success
 from .losses.dim import CHARBONNIER_EPS, alpha_prediction_loss
 from .models.shm import FOREGROUND_CHANNEL, UNKNOWN_CHANNEL, fuse_alpha
 from .trimap import CLASS_ORDER, CLASS_VALUES, trimap_to_onehot
@@ -38,28 +39,9 @@ from .trimap import CLASS_ORDER, CLASS_VALUES, trimap_to_onehot
 __all__ = ["check_mnet_input", "check_fusion", "check_alpha_loss"]
 
 
-def _run(fn: Callable, args: tuple, *, task: str, case: str):
-    """Call the student's function on clones; turn a stub, a crash or an in-place change into a hint."""
-    copies = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-    try:
-        out = fn(*copies)
-    except NotImplementedError:
-        raise ExerciseError(f"{task}: not implemented yet: replace the line "
-                            "`raise NotImplementedError(...)` with your code") from None
-    except Exception as err:  # any crash of the student's code becomes a hint
-        raise ExerciseError(f"{task}, case {case!r}: your function raised "
-                            f"{type(err).__name__}: {err}") from err
-    for a, c in zip(args, copies):
-        if isinstance(a, torch.Tensor) and not torch.equal(a, c.detach()):
-            raise ExerciseError(f"{task}, case {case!r}: your function changed one of its inputs "
-                                "in place; compute a new tensor instead")
-    if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
-                            "did you forget `return`?")
-    if not isinstance(out, torch.Tensor):
-        raise ExerciseError(f"{task}, case {case!r}: expected a torch.Tensor, "
-                            f"got {type(out).__name__}")
-    return out
+# Inputs are cloned, and an in-place change is reported.
+_run = partial(call_student_torch, in_place_advice="compute a new tensor instead",
+               tensor_name="torch.Tensor")
 
 
 def _shape(out: torch.Tensor, shape: tuple[int, ...], *, task: str, case: str) -> None:
@@ -114,7 +96,7 @@ def check_mnet_input(fn: Callable) -> None:
             continue
         raise ExerciseError(f"{task}, case {case!r}: your input differs from the library's.\n"
                             f"Hint: {_mnet_input_hint(out, image, onehot)}.")
-    _success(task, names)
+    report_success(task, names)
 
 
 def _mnet_input_hint(out: torch.Tensor, image: torch.Tensor, onehot: torch.Tensor) -> str:
@@ -206,7 +188,7 @@ def check_fusion(fn: Callable) -> None:
                     "(keep the channel axis), clamped to [0, 1]")
         raise ExerciseError(f"{task}, case {case!r}: your fused alpha differs from the library's."
                             f"\nHint: {hint}.")
-    _success(task, names)
+    report_success(task, names)
 
 
 # --------------------------------------------------------------------------- alpha loss
@@ -260,7 +242,7 @@ def check_alpha_loss(fn: Callable) -> None:
                     "\nHint: sqrt(d**2) has an infinite slope at d = 0; the Charbonnier penalty "
                     f"sqrt(d**2 + eps**2) with eps = {CHARBONNIER_EPS} is smooth there.")
         names.append(case)
-    _success(task, names)
+    report_success(task, names)
 
 
 def _loss_hint(out: torch.Tensor, p: torch.Tensor, t: torch.Tensor, u: torch.Tensor) -> str:

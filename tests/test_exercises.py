@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from mattinglib import exercises
 from mattinglib.classical import triangulation_matting
@@ -12,24 +11,12 @@ from mattinglib.compositing import compose, premultiply
 from mattinglib.exercises import ExerciseError
 from mattinglib.metrics import sad
 from mattinglib.trimap import trimap_from_alpha, trimap_to_onehot
+from tests.exercise_helpers import not_implemented, rejects
 
 
 def test_exercise_error_is_an_assertion_error():
     # nbval and plain `assert`-style cells treat it as a failed check.
     assert issubclass(ExerciseError, AssertionError)
-
-
-def rejects(checker, fn, *patterns):
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    for pattern in patterns:
-        assert pattern in message, f"expected {pattern!r} in the hint, got:\n{message}"
-    return message
-
-
-def not_implemented(*args):
-    raise NotImplementedError("Exercise 1: replace this line with your code")
 
 
 class TestCompose:

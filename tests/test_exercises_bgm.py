@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from mattinglib import exercises_bgm
-from mattinglib.exercises import ExerciseError
 from mattinglib.models.bgm import strip_data_parallel_prefix
-
-
-def rejects(checker, fn, *patterns):
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    for pattern in patterns:
-        assert pattern in message, f"expected {pattern!r} in the hint, got:\n{message}"
-    return message
-
-
-def not_implemented(*args):
-    raise NotImplementedError("Exercise 1: replace this line with your code")
+from tests.exercise_helpers import not_implemented, rejects
 
 
 # --------------------------------------------------------------------------- selectors

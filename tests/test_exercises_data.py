@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from mattinglib import exercises_data as ex
 from mattinglib.compositing import compose
 from mattinglib.data.composition import crop_box
-from mattinglib.exercises import ExerciseError
-
-
-def rejects(checker, fn, *patterns):
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    for pattern in patterns:
-        assert pattern in message, f"expected {pattern!r} in the hint, got:\n{message}"
-    return message
-
-
-def not_implemented(*args):
-    raise NotImplementedError("Exercise 1: replace this line with your code")
+from tests.exercise_helpers import not_implemented, rejects
 
 
 # --------------------------------------------------------------------------- crop box

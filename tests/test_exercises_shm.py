@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from mattinglib import exercises_shm
-from mattinglib.exercises import ExerciseError
 from mattinglib.losses.dim import alpha_prediction_loss
 from mattinglib.models.shm import fuse_alpha
 from mattinglib.trimap import trimap_to_onehot
-
-
-def rejects(checker, fn, *patterns):
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    for pattern in patterns:
-        assert pattern in message, f"expected {pattern!r} in the hint, got:\n{message}"
-    return message
-
-
-def not_implemented(*args):
-    raise NotImplementedError("Exercise 1: replace this line with your code")
+from tests.exercise_helpers import not_implemented, rejects
 
 
 # --------------------------------------------------------------------------- M-Net input

@@ -40,7 +40,6 @@ loss is computed in float32.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Mapping
@@ -58,7 +57,7 @@ from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
 from ..trimap import UNKNOWN, trimap_from_alpha
-from .checkpoint import latest_checkpoint, load_checkpoint
+from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
 from .trainer import Trainer
 
 __all__ = [
@@ -94,7 +93,6 @@ BGM_PROFILE_CHANGES: dict[str, dict[str, int]] = {
 VAL_BATCH_SIZE = 8
 #: The ground-truth trimap of validation: ``trimap_from_alpha`` with these settings.
 VAL_TRIMAP = {"kernel_size": 3, "iterations": 5}
-RUN_FILE = "run.json"
 MODEL_NAME = "bgm"
 _GENERATOR_OPTIONS = ("ngf", "nf_part", "n_blocks1", "n_blocks2", "use_motion_features")
 _TRAINER_OPTIONS = {"lr", "progress", "amp", "channels_last", "checkpoint_every",
@@ -353,22 +351,11 @@ def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> Backg
         FileNotFoundError: no checkpoint, or no ``run.json`` beside it.
         ValueError: the run is not a Background Matting run.
     """
-    path = Path(checkpoint)
-    if path.is_dir():
-        found = latest_checkpoint(path)
-        if found is None:
-            raise FileNotFoundError(f"checkpoint: no step_*.pt file in {path}")
-        path = found
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no such file or folder: {path}")
-    run_file = path.parent / RUN_FILE
-    if not run_file.is_file():
-        raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records the generator's "
-                                "size (written by `python -m mattinglib train-bgm`)")
-    settings = json.loads(run_file.read_text())
+    path, settings = read_run_settings(
+        checkpoint, records="the generator's size (written by `python -m mattinglib train-bgm`)")
     if settings.get("model") != MODEL_NAME:
-        raise ValueError(f"checkpoint: {run_file} names model {settings.get('model')!r}, "
-                         f"expected {MODEL_NAME!r}")
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} names model "
+                         f"{settings.get('model')!r}, expected {MODEL_NAME!r}")
     dev = get_device(device)
     model = BackgroundMattingGenerator(**{k: settings["generator"][k] for k in _GENERATOR_OPTIONS})
     model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
@@ -394,22 +381,11 @@ def _cmd_train_bgm(args: argparse.Namespace) -> int:
         if v is not None})
     generator["use_motion_features"] = bool(args.motion_features)
     out = Path(args.out)
-    run_file = out / RUN_FILE
     settings = {"model": MODEL_NAME, "profile": profile.name, "lr": args.lr, "generator": generator,
                 **{k: getattr(profile, k) for k in ("image_size", "batch_size", "seed",
                                                     "num_train_samples", "num_val_samples",
                                                     "train_steps", "val_every")}}
-    if latest_checkpoint(out) is not None and not args.resume:
-        raise ValueError(f"out: {out} already holds checkpoints; pass --resume to continue "
-                         "that run, or choose another folder")
-    if args.resume and run_file.is_file():
-        saved = json.loads(run_file.read_text())
-        differ = {k: (saved.get(k), settings[k]) for k in _FIXED_ON_RESUME if saved.get(k) != settings[k]}
-        if differ:
-            raise ValueError(f"resume: the run in {out} was started with other settings "
-                             f"(saved, now): {differ}; use the same options or another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(settings, indent=2) + "\n")
+    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     # The command-line changes go in as overrides, which win over the BGM profile changes.
     trainer = build_bgm_trainer(args.profile, checkpoint_dir=out, device=args.device, lr=args.lr,
                                 **changes, **generator)

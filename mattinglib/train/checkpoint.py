@@ -20,9 +20,11 @@ leaves the previous checkpoints untouched and no half-written ``step_*.pt``.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,9 @@ __all__ = [
     "list_checkpoints",
     "get_rng_state",
     "set_rng_state",
+    "RUN_FILE",
+    "start_run_folder",
+    "read_run_settings",
 ]
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
@@ -130,6 +135,86 @@ def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
     """
     found = list_checkpoints(directory)
     return found[-1] if found else None
+
+
+# --- run folders ---------------------------------------------------------------------------
+# A training command writes its settings beside its checkpoints, so that --resume can refuse
+# other settings and a loader knows which model the checkpoints hold.
+
+#: The settings file of a run folder, beside its ``step_*.pt`` checkpoints.
+RUN_FILE = "run.json"
+
+
+def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume: bool,
+                     fixed: Iterable[str]) -> Path:
+    """Claim the run folder ``out`` for a training command and write ``settings`` to its ``run.json``.
+
+    Args:
+        out: the run folder (created when missing).
+        settings: the run's settings, JSON-serialisable; written to ``out/run.json``.
+        resume: whether the command continues the run already in ``out``.
+        fixed: the keys of ``settings`` that a resumed run must not change (those
+            that change the model or the data order).
+
+    Returns:
+        the path of ``run.json``.
+
+    Raises:
+        ValueError: ``out`` already holds checkpoints and ``resume`` is False, or
+            ``resume`` is True and the saved ``run.json`` differs on a ``fixed`` key.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> start_run_folder(folder, {"seed": 0}, resume=False, fixed=("seed",)).name
+    'run.json'
+    >>> _ = save_checkpoint(checkpoint_path(folder, 1), {"step": 1})
+    >>> start_run_folder(folder, {"seed": 1}, resume=True, fixed=("seed",))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: resume: the run in ... was started with other settings (saved, now): {'seed': (0, 1)}; ...
+    """
+    out = Path(out)
+    run_file = out / RUN_FILE
+    if latest_checkpoint(out) is not None and not resume:
+        raise ValueError(f"out: {out} already holds checkpoints; pass --resume to continue "
+                         "that run, or choose another folder")
+    if resume and run_file.is_file():
+        saved = json.loads(run_file.read_text())
+        differ = {k: (saved.get(k), settings[k]) for k in fixed if saved.get(k) != settings[k]}
+        if differ:
+            raise ValueError(f"resume: the run in {out} was started with other settings "
+                             f"(saved, now): {differ}; use the same options or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(settings, indent=2) + "\n")
+    return run_file
+
+
+def read_run_settings(checkpoint: str | os.PathLike, *, records: str) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint file, and the ``run.json`` settings, of a checkpoint file or run folder.
+
+    Args:
+        checkpoint: a ``step_*.pt`` file, or a run folder (its latest checkpoint).
+        records: what ``run.json`` tells the caller, for the message when it is missing
+            (``"it records {records}"``).
+
+    Returns:
+        ``(checkpoint file, settings)``.
+
+    Raises:
+        FileNotFoundError: no checkpoint, or no ``run.json`` beside it.
+    """
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        found = latest_checkpoint(checkpoint)
+        if found is None:
+            raise FileNotFoundError(f"checkpoint: no step_*.pt file in {checkpoint}")
+        checkpoint = found
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint: no such file or folder: {checkpoint}")
+    run_file = checkpoint.parent / RUN_FILE
+    if not run_file.is_file():
+        raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records {records}")
+    return checkpoint, json.loads(run_file.read_text())
 
 
 # --- random state -------------------------------------------------------------------------

@@ -32,7 +32,6 @@ setting).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Mapping
@@ -51,7 +50,7 @@ from ..losses.dim import dim_loss, shm_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
-from .checkpoint import latest_checkpoint, load_checkpoint
+from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
 from .trainer import Trainer
 
 __all__ = [
@@ -69,7 +68,6 @@ __all__ = [
 DEFAULT_LR = 4e-4
 #: Images per forward pass during validation.
 VAL_BATCH_SIZE = 8
-RUN_FILE = "run.json"
 MODELS = ("mnet",)
 
 
@@ -267,23 +265,6 @@ def build_mnet_trainer(profile: Profile | str | None = None, *,
 # --------------------------------------------------------------------------- loading a run
 
 
-def _run_settings(checkpoint: Path) -> tuple[Path, dict[str, Any]]:
-    """The checkpoint file and the ``run.json`` settings of a checkpoint file or run folder."""
-    checkpoint = Path(checkpoint)
-    if checkpoint.is_dir():
-        found = latest_checkpoint(checkpoint)
-        if found is None:
-            raise FileNotFoundError(f"checkpoint: no step_*.pt file in {checkpoint}")
-        checkpoint = found
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint: no such file or folder: {checkpoint}")
-    run_file = checkpoint.parent / RUN_FILE
-    if not run_file.is_file():
-        raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records which model "
-                                "the checkpoint holds (written by `python -m mattinglib train`)")
-    return checkpoint, json.loads(run_file.read_text())
-
-
 def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Module:
     """The model of a run written by ``python -m mattinglib train``, in eval mode.
 
@@ -294,7 +275,9 @@ def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Mo
     Returns:
         the model (an ``MNet``) with the checkpoint's weights, in eval mode.
     """
-    path, settings = _run_settings(Path(checkpoint))
+    path, settings = read_run_settings(
+        checkpoint, records="which model the checkpoint holds (written by "
+        "`python -m mattinglib train`)")
     if settings.get("model") not in MODELS:
         raise ValueError(f"checkpoint: {RUN_FILE} names model {settings.get('model')!r}, "
                          f"this version knows {list(MODELS)}")
@@ -319,22 +302,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "num_val_samples": args.num_val, "seed": args.seed}.items() if v is not None}
     profile = profile.with_(**changes)
     out = Path(args.out)
-    run_file = out / RUN_FILE
     settings = {"model": args.model, "profile": profile.name, "lr": args.lr,
                 **{k: getattr(profile, k) for k in ("width", "image_size", "batch_size", "seed",
                                                     "num_train_samples", "num_val_samples",
                                                     "train_steps", "val_every")}}
-    if latest_checkpoint(out) is not None and not args.resume:
-        raise ValueError(f"out: {out} already holds checkpoints; pass --resume to continue "
-                         "that run, or choose another folder")
-    if args.resume and run_file.is_file():
-        saved = json.loads(run_file.read_text())
-        differ = {k: (saved.get(k), settings[k]) for k in _FIXED_ON_RESUME if saved.get(k) != settings[k]}
-        if differ:
-            raise ValueError(f"resume: the run in {out} was started with other settings "
-                             f"(saved, now): {differ}; use the same options or another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(settings, indent=2) + "\n")
+    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     trainer = build_mnet_trainer(profile, checkpoint_dir=out, device=args.device, lr=args.lr)
     history = trainer.fit(resume=args.resume)
     last = {k: round(v[-1], 5) for k, v in history.val.items()} if history.val_steps else {}
