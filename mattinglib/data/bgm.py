@@ -51,7 +51,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..trimap import trimap_from_alpha
-from .composition import _chw, crop_box, _positive_int, unknown_centre
+from .composition import _chw, _positive_int, check_source, crop_box, unknown_centre
 from .synthetic import (
     KINDS,
     SyntheticBackgrounds,
@@ -252,10 +252,8 @@ class BGMCompositeDataset(Dataset):
     def __init__(self, foregrounds, backgrounds, *, size: int = BGM_TRAIN_SIZE,
                  working_size: int | None = None, backgrounds_per_fg: int = 1,
                  seed: int = 0, length: int | None = None):
-        for name, src in (("foregrounds", foregrounds), ("backgrounds", backgrounds)):
-            if not (hasattr(src, "sample") and hasattr(src, "__len__")) or len(src) < 1:
-                raise ValueError(f"{name}: expected a non-empty source with len() and sample(i), "
-                                 f"got {type(src).__name__}")
+        check_source(foregrounds, "foregrounds")
+        check_source(backgrounds, "backgrounds")
         self.foregrounds = foregrounds
         self.backgrounds = backgrounds
         self.size = _positive_int(size, "size")

@@ -85,6 +85,13 @@ DIM_TRAIN_SIZE = 320
 STREAM_COMPOSITION = 3
 
 
+def check_source(src: Any, name: str) -> None:
+    """Reject anything that is not a non-empty sample source (``len()`` and ``sample(i)``)."""
+    if not (hasattr(src, "sample") and hasattr(src, "__len__")) or len(src) < 1:
+        raise ValueError(f"{name}: expected a non-empty source with len() and sample(i), "
+                         f"got {type(src).__name__}")
+
+
 def _positive_int(x: Any, name: str) -> int:
     if not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1:
         raise ValueError(f"{name}: expected a positive int, got {x!r}")
@@ -173,10 +180,8 @@ class CompositionDataset(Dataset):
                  flip: bool = True, trimap_kernel_sizes: Sequence[int] = (3, 5, 7),
                  trimap_iterations: tuple[int, int] = (1, 20), compose: bool = True,
                  seed: int = 0, length: int | None = None):
-        for name, src in (("foregrounds", foregrounds), ("backgrounds", backgrounds)):
-            if not (hasattr(src, "sample") and hasattr(src, "__len__")) or len(src) < 1:
-                raise ValueError(f"{name}: expected a non-empty source with len() and sample(i), "
-                                 f"got {type(src).__name__}")
+        check_source(foregrounds, "foregrounds")
+        check_source(backgrounds, "backgrounds")
         self.foregrounds = foregrounds
         self.backgrounds = backgrounds
         self.size = _positive_int(size, "size")

@@ -95,11 +95,11 @@ from ..models.discriminator import MultiscaleDiscriminator
 from ..models.init import init_weights
 from ..trimap import trimap_from_alpha
 from .checkpoint import (
-    checkpoint_path,
     get_rng_state,
-    latest_checkpoint,
     load_checkpoint,
+    resume_path_for,
     save_checkpoint,
+    save_path_for,
     set_rng_state,
 )
 from .history import History
@@ -541,22 +541,16 @@ class TeacherStudentTrainer:
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write a checkpoint of the current step atomically; returns its path."""
-        if path is None:
-            if self.checkpoint_dir is None:
-                raise ValueError("path: no path given and the trainer has no checkpoint_dir")
-            path = checkpoint_path(self.checkpoint_dir, self.step)
+        path = save_path_for(path, self.checkpoint_dir, self.step)
         return save_checkpoint(path, self.state_dict())
 
     def resume(self, path: str | os.PathLike | None = None) -> Path | None:
         """Load ``path`` or the latest checkpoint of ``checkpoint_dir`` (``None``: none yet)."""
+        path = resume_path_for(path, self.checkpoint_dir)
         if path is None:
-            if self.checkpoint_dir is None:
-                raise ValueError("resume: resuming from the latest checkpoint needs checkpoint_dir")
-            path = latest_checkpoint(self.checkpoint_dir)
-            if path is None:
-                return None
+            return None
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        return Path(path)
+        return path
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, resume: bool | str | os.PathLike = False) -> History:

@@ -36,6 +36,8 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "checkpoint_path",
+    "save_path_for",
+    "resume_path_for",
     "list_checkpoints",
     "get_rng_state",
     "set_rng_state",
@@ -269,3 +271,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
     py = state["python"]
     internal = tuple(int(v) for v in py["internal"].tolist())
     random.setstate((py["version"], internal, py["gauss_next"]))
+
+
+def save_path_for(path, checkpoint_dir, step: int) -> Path:
+    """Where a trainer's ``save(path)`` writes: ``path``, else the step's file in ``checkpoint_dir``."""
+    if path is not None:
+        return Path(path)
+    if checkpoint_dir is None:
+        raise ValueError("path: no path given and the trainer has no checkpoint_dir")
+    return checkpoint_path(checkpoint_dir, step)
+
+
+def resume_path_for(path, checkpoint_dir) -> Path | None:
+    """What a trainer's ``resume(path)`` loads: ``path``, else the latest in ``checkpoint_dir``.
+
+    ``None`` when no path is given and the folder holds no checkpoint yet.
+    """
+    if path is not None:
+        return Path(path)
+    if checkpoint_dir is None:
+        raise ValueError("resume: resuming from the latest checkpoint needs checkpoint_dir")
+    return latest_checkpoint(checkpoint_dir)

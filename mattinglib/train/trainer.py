@@ -82,12 +82,13 @@ from tqdm.auto import tqdm
 
 from ..config import get_device
 from .checkpoint import (
-    checkpoint_path,
     get_rng_state,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    resume_path_for,
     save_checkpoint,
+    save_path_for,
     set_rng_state,
 )
 from .distributed import all_mean, setup_distributed
@@ -462,10 +463,7 @@ class Trainer:
             names = [n for (n, _), ok in zip(named, finite.tolist()) if not ok]
             raise NonFiniteLossError(f"step {self.step}: parameters became non-finite {names[:5]}; "
                                      "the checkpoint was not written")
-        if path is None:
-            if self.checkpoint_dir is None:
-                raise ValueError("path: no path given and the trainer has no checkpoint_dir")
-            path = checkpoint_path(self.checkpoint_dir, self.step)
+        path = save_path_for(path, self.checkpoint_dir, self.step)
         written = save_checkpoint(path, self.state_dict()) if self.dist.is_main else None
         if self.dist.is_main and self.checkpoint_dir is not None and self.keep_checkpoints:
             self._prune_checkpoints()
@@ -509,14 +507,11 @@ class Trainer:
         Returns ``None`` (and changes nothing) when ``path`` is ``None`` and the folder
         holds no checkpoint yet.
         """
+        path = resume_path_for(path, self.checkpoint_dir)
         if path is None:
-            if self.checkpoint_dir is None:
-                raise ValueError("resume: resuming from the latest checkpoint needs checkpoint_dir")
-            path = latest_checkpoint(self.checkpoint_dir)
-            if path is None:
-                return None
+            return None
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        return Path(path)
+        return path
 
     # -- the loop ---------------------------------------------------------------------------
     def _due(self, every: int | None) -> bool:
