@@ -128,3 +128,48 @@ def test_other_sources_and_errors():
     assert len(ds) == 4 and ds[3]["multi_fr"].shape == (4, 32, 32)
     with pytest.raises(ValueError, match="^working_size:"):
         BGMCompositeDataset(SyntheticForegrounds(64), SyntheticBackgrounds(64), size=32, working_size=8)
+
+
+def _motion_cue_four_channels(fg, alpha, bg, rng, scale, frames=4):
+    """The motion cue written plainly: warp RGB and alpha with OpenCV-free bilinear
+    sampling, compose, then convert to grey."""
+    from mattinglib.data.bgm import _jitter_matrix
+
+    h, w = alpha.shape
+    layer = np.concatenate([fg, alpha[..., None]], axis=2).astype(np.float64)
+    out = np.empty((h, w, frames))
+    for f in range(frames):
+        m = np.vstack([_jitter_matrix(rng, h, w, scale), [0, 0, 1]])
+        inv = np.linalg.inv(m)
+        yy, xx = np.mgrid[0:h, 0:w]
+        sx = inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]
+        sy = inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]
+        moved = np.zeros_like(layer)
+        for y in range(h):
+            for x in range(w):
+                x0, y0 = int(np.floor(sx[y, x])), int(np.floor(sy[y, x]))
+                for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                    yi, xi = y0 + dy, x0 + dx
+                    if 0 <= yi < h and 0 <= xi < w:
+                        wy = sy[y, x] - y0 if dy else 1 - (sy[y, x] - y0)
+                        wx = sx[y, x] - x0 if dx else 1 - (sx[y, x] - x0)
+                        moved[y, x] += wy * wx * layer[yi, xi]
+        sigma, mean = int(rng.integers(2, 6)), int(rng.integers(-7, 7))
+        noisy = np.clip(bg + (mean + sigma * rng.standard_normal(bg.shape, dtype=np.float32))
+                        / np.float32(255.0), 0, 1)
+        frame = moved[..., 3:] * moved[..., :3] + (1 - moved[..., 3:]) * noisy
+        out[..., f] = frame @ np.array([0.299, 0.587, 0.114])
+    return np.clip(out, 0, 1)
+
+
+def test_motion_cue_matches_a_plain_per_pixel_transcription():
+    rng = np.random.default_rng(3)
+    fg = rng.random((24, 20, 3), dtype=np.float32)
+    alpha = np.zeros((24, 20), np.float32)
+    alpha[6:18, 5:15] = 1
+    alpha[10:14, 8:12] = 0.4
+    bg = rng.random((24, 20, 3), dtype=np.float32)
+    fast = motion_cue(fg, alpha, bg, np.random.default_rng(7), scale=2.0)
+    plain = _motion_cue_four_channels(fg, alpha, bg, np.random.default_rng(7), scale=2.0)
+    assert np.abs(fast - plain).max() < 1e-5
+    assert np.abs(fast[..., 0] - fast[..., 1]).max() > 0.05  # the frames did move

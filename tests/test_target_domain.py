@@ -10,7 +10,7 @@ import torch
 from mattinglib.data.target_domain import EFFECTS, CapturedVideoDataset, TargetDomainDataset
 
 SIZE = 32
-KEYS = {"image", "bg", "seg", "multi_fr", "back_rnd"}
+KEYS = {"image", "bg", "seg", "seg_gt", "multi_fr", "back_rnd"}
 OFF = {e: 0.0 for e in EFFECTS}
 
 
@@ -25,7 +25,7 @@ class TestTargetDomain:
 
     def test_keys_shapes_and_ranges(self):
         ds = TargetDomainDataset(3, SIZE, seed=0)
-        channels = {"image": 3, "bg": 3, "seg": 1, "multi_fr": 4, "back_rnd": 3}
+        channels = {"image": 3, "bg": 3, "seg": 1, "seg_gt": 1, "multi_fr": 4, "back_rnd": 3}
         for i in range(len(ds)):
             sample = ds[i]
             assert set(sample) == KEYS  # the ground truth is not in what training sees
@@ -40,6 +40,20 @@ class TestTargetDomain:
             for value in truth.values():
                 assert value.min() >= 0 and value.max() <= 1
             assert truth["alpha"].max() > 0.5  # there is a subject
+
+    def test_seg_gt_is_a_segmenters_mask_of_the_subject(self):
+        ds = TargetDomainDataset(4, 64, seed=5)
+        for i in range(len(ds)):
+            arrays = ds.arrays(i)
+            person = (arrays["alpha"] > 0.5).astype(np.uint8)
+            seg_gt = arrays["seg_gt"]
+            # certain 3 px inside the person's edge, empty 3 px outside it
+            inside = cv2.erode(person, np.ones((7, 7), np.uint8)) == 1
+            outside = cv2.dilate(person, np.ones((7, 7), np.uint8)) == 0
+            assert inside.any() and outside.any()
+            assert (seg_gt[inside] > 0.97).all()
+            assert (seg_gt[outside] < 0.03).all()
+            assert not np.array_equal(seg_gt, arrays["seg"])  # not the network's soft guide
 
     def test_without_effects_the_frame_is_the_matting_equation(self):
         ds = TargetDomainDataset(3, SIZE, seed=1, strengths=OFF)
@@ -124,6 +138,21 @@ class TestCapturedVideo:
         assert all(torch.equal(sample["multi_fr"][0], sample["multi_fr"][k]) for k in range(4))
         torch.testing.assert_close(sample["bg"], -torch.ones(3, 8, 8))
         torch.testing.assert_close(sample["seg"], torch.ones(1, 8, 8))
+        torch.testing.assert_close(sample["seg_gt"], torch.ones(1, 8, 8))
+
+    def test_seg_gt_is_the_file_and_seg_its_soft_guide(self, tmp_path):
+        mask = np.zeros((128, 128), np.uint8)
+        mask[24:112, 40:88] = 255
+        _write(tmp_path / "0001_img.png", np.zeros((128, 128, 3), np.uint8))
+        _write(tmp_path / "0001_masksDL.png", mask)
+        _write(tmp_path / "0001_back.png", np.zeros((128, 128, 3), np.uint8))
+        sample = CapturedVideoDataset(tmp_path)[0]
+        torch.testing.assert_close(sample["seg_gt"][0], torch.from_numpy(mask / 255 * 2 - 1).float())
+        guide = (sample["seg"][0] + 1) / 2
+        assert not torch.equal(guide, (sample["seg_gt"][0] + 1) / 2)
+        assert float(guide[68, 64]) > 0.95  # the middle of the person stays certain
+        assert 0.05 < float(guide[24, 64]) < 0.95  # the edge is soft
+        assert torch.equal(sample["seg"], CapturedVideoDataset(tmp_path)[0]["seg"])  # seeded
 
     def test_missing_files(self, captured, tmp_path_factory):
         (captured / "video_a" / "0002_masksDL.png").unlink()

@@ -15,6 +15,7 @@ from .bgm import (
     BGMSyntheticDataset,
     fake_segmentation,
     motion_cue,
+    segmentation_guide,
     simulate_captured_background,
 )
 from .composition import (
@@ -34,5 +35,5 @@ __all__ = [
     "CompositionDataset", "SyntheticMattingDataset", "Composition1kDataset", "compose_batch",
     "make_loader", "seed_worker", "FolderForegrounds", "FolderBackgrounds",
     "BGMCompositeDataset", "BGMSyntheticDataset", "fake_segmentation", "motion_cue",
-    "simulate_captured_background", "TargetDomainDataset", "CapturedVideoDataset",
+    "segmentation_guide",    "simulate_captured_background", "TargetDomainDataset", "CapturedVideoDataset",
 ]

@@ -31,8 +31,12 @@ the scene a :func:`~mattinglib.data.synthetic.procedural_background`.
 **What training sees.** ``dataset[i]`` returns the keys of the supervised
 samples of :mod:`mattinglib.data.bgm` that a real capture can provide, all
 float32 tensors in ``[-1, 1]``: ``image (3, S, S)``, ``bg (3, S, S)`` (the
-captured plate), ``seg (1, S, S)`` (a fake soft segmentation of the subject,
-:func:`mattinglib.data.bgm.fake_segmentation`), ``multi_fr (4, S, S)`` (grey
+captured plate), ``seg (1, S, S)`` (the soft guide the generator sees, made
+like the supervised stage's by :func:`mattinglib.data.bgm.fake_segmentation`),
+``seg_gt (1, S, S)`` (what a segmentation network would output: the subject's
+``alpha > 0.5``, its edge softened by a Gaussian of ``max(1, S / 256)`` px; the
+composition loss of the adversarial stage covers ``seg_gt > 0.95``, as the
+original's ``seg-gt``), ``multi_fr (4, S, S)`` (grey
 neighbouring frames, :func:`mattinglib.data.bgm.motion_cue`) and
 ``back_rnd (3, S, S)``, a captured plate of another scene (the original's
 ``back-rnd``, a separate set of captured background videos). The ground truth
@@ -46,7 +50,7 @@ released captured data, for users who have them.
 
 >>> ds = TargetDomainDataset(2, 32, seed=0)
 >>> sorted(ds[0])
-['back_rnd', 'bg', 'image', 'multi_fr', 'seg']
+['back_rnd', 'bg', 'image', 'multi_fr', 'seg', 'seg_gt']
 >>> gt = ds.ground_truth(0)
 >>> tuple(gt["alpha"].shape), tuple(gt["fg"].shape)
 ((1, 32, 32), (3, 32, 32))
@@ -65,7 +69,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .bgm import fake_segmentation, motion_cue, to_bgm_range
+from .bgm import fake_segmentation, motion_cue, segmentation_guide, to_bgm_range
 from .composition import _chw
 from .synthetic import (
     KINDS,
@@ -86,11 +90,12 @@ EFFECTS = ("noise", "blur", "colour_cast", "misalignment", "exposure", "shadow",
 #: Moderate strengths: every effect on, none overwhelming.
 DEFAULT_STRENGTHS: Mapping[str, float] = {e: 0.5 for e in EFFECTS}
 #: What ``dataset[i]`` returns: the inputs a real capture provides, no ground truth.
-TRAINING_KEYS = ("image", "bg", "seg", "multi_fr", "back_rnd")
+TRAINING_KEYS = ("image", "bg", "seg", "seg_gt", "multi_fr", "back_rnd")
 
 # Random streams of one seed (synthetic.py uses 1 and 2, bgm.py 4).
 STREAM_TARGET = 7
 STREAM_OTHER_PLATE = 8
+STREAM_GUIDE = 9
 
 
 def _check_strengths(strengths: Mapping[str, float] | None) -> dict[str, float]:
@@ -183,8 +188,8 @@ class TargetDomainDataset(Dataset):
         kinds: synthetic foreground kinds of the subjects.
 
     Returns (``dataset[i]``):
-        ``{"image", "bg", "seg", "multi_fr", "back_rnd"}``, float32 tensors in
-        ``[-1, 1]`` of shapes ``(3|3|1|4|3, S, S)``. No ground truth: see
+        ``{"image", "bg", "seg", "seg_gt", "multi_fr", "back_rnd"}``, float32
+        tensors in ``[-1, 1]`` of shapes ``(3|3|1|1|4|3, S, S)``. No ground truth: see
         :meth:`ground_truth`.
     """
 
@@ -212,7 +217,7 @@ class TargetDomainDataset(Dataset):
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """All of sample ``index`` as float32 NumPy arrays in ``[0, 1]``, ground truth included.
 
-        Keys: ``image, bg, back_rnd`` ``(S, S, 3)``, ``seg`` ``(S, S)``,
+        Keys: ``image, bg, back_rnd`` ``(S, S, 3)``, ``seg, seg_gt`` ``(S, S)``,
         ``multi_fr`` ``(S, S, 4)``, and the ground truth ``alpha`` ``(S, S)``
         and ``fg`` ``(S, S, 3)`` (the subject as the camera sees it, before
         noise and JPEG). Training code should use ``dataset[i]`` instead.
@@ -250,8 +255,10 @@ class TargetDomainDataset(Dataset):
         back_rnd = camera.sensor(camera.optics(procedural_background(n, other_rng)), other_rng)
         # The segmentation network and the neighbouring frames see the subject, not the matte.
         seg = fake_segmentation(alpha_cam, rng, scale=n / 800)
+        seg_gt = blur01((alpha_cam > 0.5).astype(np.float32), max(1.0, n / 256))
         frames = motion_cue(fg_cam, alpha_cam, camera.optics(shaded), rng, scale=n / 800)
-        return {"image": image, "bg": plate, "seg": seg, "multi_fr": frames, "back_rnd": back_rnd,
+        return {"image": image, "bg": plate, "seg": seg, "seg_gt": seg_gt, "multi_fr": frames,
+                "back_rnd": back_rnd,
                 "alpha": alpha_cam.astype(np.float32), "fg": fg_cam}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -311,7 +318,10 @@ class CapturedVideoDataset(Dataset):
     Frames of a folder are ordered by name. The motion cue holds the grey
     frames ``-2g, -g, +g, +2g`` around each frame (``g = frame_gap``), clamped
     to the video's first and last frame, so a single photo gets four copies
-    of itself, as the original does for photos. ``back_rnd`` is the plate of
+    of itself, as the original does for photos. ``seg_gt`` is the segmentation
+    file itself and ``seg`` the soft guide made from it
+    (:func:`mattinglib.data.bgm.segmentation_guide`, drawn from ``(seed, index)``,
+    pixel sizes scaled by ``H / 512``), as the original's loader does. ``back_rnd`` is the plate of
     another video (of the same one when there is only one), chosen from
     ``(seed, index)``.
 
@@ -324,8 +334,8 @@ class CapturedVideoDataset(Dataset):
         seed: non-negative int.
 
     Returns (``dataset[i]``):
-        ``{"image", "bg", "seg", "multi_fr", "back_rnd"}``, float32 tensors in
-        ``[-1, 1]`` of shapes ``(3|3|1|4|3, H, W)``.
+        ``{"image", "bg", "seg", "seg_gt", "multi_fr", "back_rnd"}``, float32
+        tensors in ``[-1, 1]`` of shapes ``(3|3|1|1|4|3, H, W)``.
 
     Raises:
         ValueError: no frames under ``root``, a frame without its
@@ -392,10 +402,13 @@ class CapturedVideoDataset(Dataset):
         rng = rng_for(self.seed, STREAM_OTHER_PLATE, int(index))
         others = [i for i, (ov, _, _) in enumerate(self.items) if ov != v] or list(range(len(self)))
         other_plate = self.items[others[int(rng.integers(len(others)))]][2]
+        seg_gt = self._resize(_read_grey(frame.with_name(f"{stem}_masksDL.png")))
+        guide_rng = rng_for(self.seed, STREAM_GUIDE, int(index))
         return {
             "image": self._resize(_read_rgb(frame)),
             "bg": self._resize(_read_rgb(plate)),
-            "seg": self._resize(_read_grey(frame.with_name(f"{stem}_masksDL.png"))),
+            "seg": segmentation_guide(seg_gt, guide_rng, scale=seg_gt.shape[0] / 512),
+            "seg_gt": seg_gt,
             "multi_fr": np.stack(grey, axis=2),
             "back_rnd": self._resize(_read_rgb(other_plate)),
         }
