@@ -14,7 +14,7 @@ Correct: teacher_masks matches the library on 4 cases (...).
 >>> check_pseudo_weight(lambda step, steps_per_epoch: 0.5 ** (step // steps_per_epoch))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mattinglib.exercises.ExerciseError: pseudo_weight, case 'second epoch' ...: got 0.5, expected 1.0 ...
+mattinglib.exercises.ExerciseError: pseudo_weight, case 'third epoch' ...: got 0.25, expected 0.5 ...
 """
 
 from __future__ import annotations
@@ -172,11 +172,11 @@ def _mask_cases():
 
 
 def check_teacher_masks(fn: Callable) -> None:
-    """Check ``fn(alpha_teacher, seg) -> (fg_mask, composition_mask)``.
+    """Check ``fn(alpha_teacher, seg_gt) -> (fg_mask, composition_mask)``.
 
     Both inputs are ``(B, 1, H, W)`` in ``[-1, 1]`` (the generator's range);
     both outputs float tensors of 0 and 1 of the same shape:
-    ``alpha_teacher > -0.98`` and ``seg > 0.95``, as
+    ``alpha_teacher > -0.98`` and ``seg_gt > 0.95``, as
     :func:`mattinglib.train.adversarial.teacher_masks`.
     """
     task = "teacher_masks"
@@ -206,7 +206,7 @@ def check_teacher_masks(fn: Callable) -> None:
             if torch.equal(got, expected):
                 continue
             got_b = got > 0.5
-            source = "alpha_teacher" if name == "fg_mask" else "seg"
+            source = "alpha_teacher" if name == "fg_mask" else "seg_gt"
             if torch.equal(got_b, ~(expected > 0.5)):
                 hint = (f"the mask is inverted: keep the pixels where {source} is ABOVE "
                         f"{threshold}")
@@ -214,7 +214,7 @@ def check_teacher_masks(fn: Callable) -> None:
                 hint = f"use a strict comparison, {source} > {threshold}"
             elif torch.equal(got_b, other > 0.5) and not torch.equal(other, expected):
                 hint = "the two masks are swapped: fg_mask comes from the teacher's alpha, " \
-                       "composition_mask from the segmentation"
+                       "composition_mask from the segmentation seg_gt"
             elif name == "fg_mask" and (torch.equal(got_b, x > 0.01) or torch.equal(got_b, x > 0.02)
                                         or torch.equal(got_b, x > 0)):
                 hint = ("the threshold is on the [0, 1] scale, but the teacher's alpha is in "
@@ -224,8 +224,8 @@ def check_teacher_masks(fn: Callable) -> None:
                         "every pixel passes; compare the raw alpha_teacher with -0.98")
             elif name == "composition_mask" and (torch.equal(got_b, (x + 1) / 2 > threshold)
                                                  or torch.equal(got_b, x > 0.9)):
-                hint = ("the recipe's 0.95 applies to seg as the generator sees it, in [-1, 1]: "
-                        "seg > 0.95, no conversion")
+                hint = ("the recipe's 0.95 applies to seg_gt as the generator's inputs are "
+                        "scaled, in [-1, 1]: seg_gt > 0.95, no conversion")
             else:
                 hint = f"{name} = ({source} > {threshold}).float()"
             raise ExerciseError(f"{where}: {int((got_b != (expected > 0.5)).sum())} of "
@@ -252,10 +252,11 @@ _SCHEDULE_CASES = [  # (case, step, steps_per_epoch)
 
 
 def check_pseudo_weight(fn: Callable) -> None:
-    """Check ``fn(step, steps_per_epoch) -> wt``: 1, halved every 2 epochs.
+    """Check ``fn(step, steps_per_epoch) -> wt``: 1, halved after epochs 0, 2, 4, ...
 
     ``step`` counts from 0; epoch ``e = step // steps_per_epoch`` (from 0);
-    ``wt = 0.5 ** (e // 2)``, as :func:`mattinglib.train.adversarial.pseudo_weight`.
+    ``wt = 0.5 ** ((e + 1) // 2)``, as :func:`mattinglib.train.adversarial.pseudo_weight`
+    (the original halves at the end of every even-numbered epoch).
     The answer is compared on all cases at once, so that a wrong schedule is
     recognised by its whole shape (halving every epoch and an off-by-one agree
     in the second epoch, but not later).
@@ -281,27 +282,30 @@ def check_pseudo_weight(fn: Callable) -> None:
         return
     known = [
         (lambda s, n: 0.5 ** (s // n),
-         "you halve every epoch; the recipe halves every 2 epochs: 0.5 ** (epoch // 2)"),
-        (lambda s, n: 0.5 ** ((s // n + 1) // 2),
-         "off by one: epochs 0 and 1 must both have wt = 1 (the first halving comes at the start "
-         "of epoch 2, counting epochs from 0); here epoch 1 is already halved"),
+         "you halve every epoch; the recipe halves every 2 epochs (after epochs 0, 2, 4, ...)"),
+        (lambda s, n: 0.5 ** ((s // n) // 2),
+         "off by one: the original halves wt at the END of epochs 0, 2, 4, ... (its check "
+         "'epoch % 2 == 0' runs after each epoch), so only epoch 0 has wt = 1 and epochs 1 and 2 "
+         "already have 0.5: 0.5 ** ((epoch + 1) // 2)"),
+        (lambda s, n: 0.5 ** ((s // n + 1) // 2 + 1),
+         "off by one: the weight starts at 1 in epoch 0, not 0.5"),
         (lambda s, n: 0.5 ** ((s // n) // 2 + 1),
-         "off by one: the weight starts at 1, not 0.5 (0.5 ** 0 in epochs 0 and 1)"),
-        (lambda s, n: 0.5 ** ((s // n - 1) // 2) if s >= n else 1.0,
-         "off by one: epochs count from 0 (epoch = step // steps_per_epoch); the first halving is "
-         "at the start of epoch 2, i.e. after two full epochs"),
-        (lambda s, n: 0.5 ** (s // 2),
+         "off by one: the weight starts at 1 in epoch 0, not 0.5"),
+        (lambda s, n: 0.5 ** ((s // n + 2) // 2),
+         "off by one: epochs count from 0 (epoch = step // steps_per_epoch), and epoch 0 has "
+         "wt = 1"),
+        (lambda s, n: 0.5 ** ((s + 1) // 2),
          "count epochs, not steps: epoch = step // steps_per_epoch"),
-        (lambda s, n: 0.5 ** (s / n / 2),
+        (lambda s, n: 0.5 ** ((s / n + 1) / 2),
          "the weight falls in steps, not smoothly: use integer division (//) for the epoch and "
          "for the halvings"),
-        (lambda s, n: 0.5 ** ((s // n) / 2),
+        (lambda s, n: 0.5 ** ((s // n + 1) / 2),
          "the weight falls in steps, not smoothly: use integer division (//) for the halvings"),
-        (lambda s, n: 2.0 ** ((s // n) // 2),
-         "the weight must shrink: 0.5 ** (epoch // 2), not 2 ** (...)"),
+        (lambda s, n: 2.0 ** ((s // n + 1) // 2),
+         "the weight must shrink: 0.5 ** (...), not 2 ** (...)"),
     ]
     hint = next((h for rule, h in known if matches(rule)),
-                "wt = 0.5 ** ((step // steps_per_epoch) // 2)")
+                "wt = 0.5 ** ((step // steps_per_epoch + 1) // 2)")
     case = wrong[0]
     _, step, per_epoch = next(c for c in _SCHEDULE_CASES if c[0] == case)
     raise ExerciseError(f"{task}, case {case!r} (step {step}, {per_epoch} steps per epoch, "

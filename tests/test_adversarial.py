@@ -86,8 +86,8 @@ class TestRun:
 
     def test_weight_halves_every_two_epochs(self, run):
         _, history, _, _, _ = run
-        # steps_per_epoch=2: epochs 0-1 (steps 0-3) wt 1, epochs 2-3 wt 0.5, ...
-        assert history.train["wt"] == [0.5 ** (i // 4) for i in range(STEPS)]
+        # steps_per_epoch=2: epoch 0 (steps 0-1) wt 1, epochs 1-2 (steps 2-5) 0.5, 3-4 0.25
+        assert history.train["wt"] == [1.0] * 2 + [0.5] * 4 + [0.25] * 4 + [0.125]
 
     def test_stays_finite_and_logs_every_term(self, run):
         _, history, _, _, _ = run
@@ -131,20 +131,28 @@ def test_pseudo_terms_follow_the_teacher(data):
         alpha_t, fg_t = trainer.teacher(*inputs)
         alpha_s, fg_s = trainer.student(*inputs)
     expected = pseudo_supervised_loss(alpha_s, fg_s, alpha_t, fg_t, batch["image"], batch["bg"],
-                                      batch["seg"])
+                                      batch["seg_gt"])
+    # The composition mask is the segmenter's mask seg_gt, not the generator's soft guide seg.
+    with_guide = pseudo_supervised_loss(alpha_s, fg_s, alpha_t, fg_t, batch["image"], batch["bg"],
+                                        batch["seg"])
+    assert float(with_guide["composition"]) != pytest.approx(float(expected["composition"]),
+                                                             rel=1e-3)
     logged = trainer.train_step(batch)
     for name in ("alpha", "fg_l1", "composition"):
         assert logged[name] == pytest.approx(float(expected[name]), rel=1e-5), name
+    del batch["seg_gt"]
+    with pytest.raises(ValueError, match="^batch: missing the keys \\['seg_gt'\\]"):
+        trainer.train_step(batch)
 
 
 def test_masks_on_hand_made_tensors():
     alpha_t = torch.tensor([-1.0, -0.99, -0.98, -0.979, 0.0, 1.0]).view(1, 1, 1, 6)
-    seg = torch.tensor([-1.0, 0.5, 0.95, 0.951, 0.99, 1.0]).view(1, 1, 1, 6)
-    fg_mask, comp_mask = teacher_masks(alpha_t, seg)
+    seg_gt = torch.tensor([-1.0, 0.5, 0.95, 0.951, 0.99, 1.0]).view(1, 1, 1, 6)
+    fg_mask, comp_mask = teacher_masks(alpha_t, seg_gt)
     assert fg_mask.flatten().tolist() == [0, 0, 0, 1, 1, 1]
     assert comp_mask.flatten().tolist() == [0, 0, 0, 1, 1, 1]
-    with pytest.raises(ValueError, match="^seg:"):
-        teacher_masks(alpha_t, seg[..., :5])
+    with pytest.raises(ValueError, match="^seg_gt:"):
+        teacher_masks(alpha_t, seg_gt[..., :5])
 
 
 def test_fresh_student_is_not_the_teacher():
@@ -159,8 +167,11 @@ def test_fresh_student_is_not_the_teacher():
 
 
 def test_pseudo_weight_schedule():
-    assert [pseudo_weight(s, 3) for s in range(13)] == [1.0] * 6 + [0.5] * 6 + [0.25]
+    # the original: wt halves at the end of epochs 0, 2, 4, ...
+    assert [pseudo_weight(s, 3) for s in range(16)] == [1.0] * 3 + [0.5] * 6 + [0.25] * 6 + [0.125]
     assert pseudo_weight(9, 3, halve_every_epochs=1) == 0.125
+    assert [pseudo_weight(e, 1, halve_every_epochs=3) for e in range(8)] == [1, .5, .5, .5, .25,
+                                                                             .25, .25, .125]
 
 
 class TestShift:
@@ -230,8 +241,83 @@ def test_evaluate_on_target(data):
     teacher.train()
     result = evaluate_on_target(teacher, TargetDomainDataset(3, SIZE, seed=4), device="cpu",
                                 batch_size=2)
-    assert set(result) == {"sad", "mse", "grad", "conn", "count"} and result["count"] == 3
+    assert set(result) == {"sad", "mse", "grad", "conn", "count", "mean_alpha"}
+    assert result["count"] == 3
     assert all(math.isfinite(v) and v >= 0 for v in result.values())
+    data3 = TargetDomainDataset(3, SIZE, seed=4)
+    with torch.no_grad():
+        teacher.eval()
+        alphas = [teacher(*(data3[i][k][None] for k in ("image", "bg", "seg", "multi_fr")))[0]
+                  for i in range(3)]
+        teacher.train()
+    expected = float(torch.cat(alphas).add(1).div(2).mean())
+    assert result["mean_alpha"] == pytest.approx(expected, rel=1e-5)
     assert teacher.training  # mode restored
     with pytest.raises(ValueError, match="^dataset:"):
         evaluate_on_target(teacher, [data[0]], device="cpu")
+
+
+def test_validation_curves_score_student_and_teacher(data):
+    held_out = TargetDomainDataset(3, SIZE, seed=9)
+    trainer = make_trainer(data, 5, val_data=held_out, val_every=2)
+    history = trainer.fit()
+    # the fresh student (step 0), every 2nd step, and the last step
+    assert history.val_steps == [0, 2, 4, 5]
+    teacher = evaluate_on_target(trainer.teacher, held_out, device="cpu")
+    student = evaluate_on_target(trainer.student, held_out, device="cpu")
+    for key in ("sad", "mse", "grad", "conn", "mean_alpha"):
+        assert history.val[f"teacher_{key}"] == [teacher[key]] * 4
+        assert history.val[key][-1] == student[key]
+    fresh = evaluate_on_target(fresh_student_like(trainer.teacher, seed=2), held_out, device="cpu")
+    assert history.val["sad"][0] == fresh["sad"]
+    assert history.val["sad"][0] != history.val["sad"][-1]  # the student moved
+    assert trainer.student.training  # validation left it in train mode
+
+
+def test_validation_resumes_without_repeating(data, tmp_path):
+    held_out = TargetDomainDataset(2, SIZE, seed=9)
+    first = make_trainer(data, 2, val_data=held_out, val_every=2, checkpoint_dir=tmp_path)
+    first.fit()
+    second = make_trainer(data, 4, val_data=held_out, val_every=2, checkpoint_dir=tmp_path)
+    second.fit(resume=True)
+    assert second.history.val_steps == [0, 2, 4]
+    uninterrupted = make_trainer(data, 4, val_data=held_out, val_every=2).fit()
+    assert second.history.val == uninterrupted.val
+
+
+def test_validation_arguments_are_checked(data):
+    with pytest.raises(ValueError, match="^val_data: val_every given"):
+        make_trainer(data, 2, val_every=2)
+    with pytest.raises(ValueError, match="^val_data: expected a non-empty dataset"):
+        make_trainer(data, 2, val_data=[data[0]])
+    with pytest.raises(ValueError, match="^val_every:"):
+        make_trainer(data, 2, val_data=TargetDomainDataset(2, SIZE, seed=9), val_every=0)
+    with pytest.raises(ValueError, match="^val_data: no validation data"):
+        make_trainer(data, 2).validate()
+
+
+def test_gan_weight_zero_keeps_the_critic_out_of_the_student(data):
+    """The ablation: the student's loss is the pseudo-supervision alone."""
+    trainer = make_trainer(data, 3, gan_weight=0.0)
+    history = trainer.fit()
+    t = history.train
+    for i in range(3):
+        pseudo = t["wt"][i] * 0.05 * (t["composition"][i] + t["alpha"][i] + t["fg_l1"][i])
+        assert t["total_g"][i] == pytest.approx(pseudo, rel=1e-5)
+        assert t["gan_g"][i] > 0  # still measured
+    # the recipe's student differs from the ablation's after the same steps
+    recipe = make_trainer(data, 3)
+    recipe.fit()
+    assert not torch.equal(recipe.student.model_enc1[1].weight, trainer.student.model_enc1[1].weight)
+    with pytest.raises(ValueError, match="^gan_weight:"):
+        make_trainer(data, 1, gan_weight=-1.0)
+
+
+def test_resume_refuses_another_run(data, tmp_path):
+    make_trainer(data, 1, checkpoint_dir=tmp_path).fit()
+    with pytest.raises(ValueError, match="^state: the checkpoint was written with gan_weight=1.0"):
+        make_trainer(data, 2, checkpoint_dir=tmp_path, gan_weight=0.5).fit(resume=True)
+    state = load_checkpoint(checkpoint_path(tmp_path, 1))
+    state["format"] = 1
+    with pytest.raises(ValueError, match="^state: checkpoint format 1"):
+        make_trainer(data, 2).load_state_dict(state)

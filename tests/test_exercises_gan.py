@@ -156,18 +156,22 @@ class TestPseudoWeight:
         rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** (s // n), "every epoch")
 
     def test_off_by_one(self):
-        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n + 1) // 2),
-                "off by one")
-        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n) // 2 + 1),
+        # "every 2 epochs" read as epochs 0-1 at 1: the original already halves after epoch 0
+        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n) // 2),
+                "END of epochs 0, 2, 4")
+        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n + 1) // 2 + 1),
+                "starts at 1")
+        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n + 2) // 2),
                 "off by one")
 
     def test_steps_not_epochs(self):
-        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** (s // 2), "count epochs")
+        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s + 1) // 2),
+                "count epochs")
 
     def test_smooth_decay(self):
-        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** (s / n / 2),
+        rejects(exercises_gan.check_pseudo_weight, lambda s, n: 0.5 ** ((s / n + 1) / 2),
                 "integer division")
 
     def test_tensor_result_is_accepted(self, capsys):
-        exercises_gan.check_pseudo_weight(lambda s, n: torch.tensor(0.5) ** ((s // n) // 2))
+        exercises_gan.check_pseudo_weight(lambda s, n: torch.tensor(0.5) ** ((s // n + 1) // 2))
         assert "Correct" in capsys.readouterr().out

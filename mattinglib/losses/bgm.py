@@ -297,7 +297,7 @@ def supervised_loss(alpha_pred: torch.Tensor, fg_pred: torch.Tensor, alpha: torc
 
 def pseudo_supervised_loss(alpha_pred: torch.Tensor, fg_pred: torch.Tensor,
                            alpha_teacher: torch.Tensor, fg_teacher: torch.Tensor,
-                           image: torch.Tensor, bg: torch.Tensor, seg: torch.Tensor, *,
+                           image: torch.Tensor, bg: torch.Tensor, seg_gt: torch.Tensor, *,
                            kernels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The teacher-student terms of the self-supervised adversarial stage.
 
@@ -305,14 +305,15 @@ def pseudo_supervised_loss(alpha_pred: torch.Tensor, fg_pred: torch.Tensor,
     (L1 + 0.5 gradient loss, everywhere), its foreground follows the teacher's
     where the teacher's alpha > -0.98 (about 0.01 in ``[0, 1]``), and its
     composite over the captured background must reproduce the image where
-    the real segmentation > 0.95. The GAN term and the stage's weighting
+    the segmentation network's mask ``seg_gt > 0.95`` (the original's ``seg-gt``:
+    the mask itself, not the softened guide the generator is given). The GAN term and the stage's weighting
     (``gan + wt * 0.05 * total``) belong to the trainer.
 
     Args:
         alpha_pred, fg_pred: the student's ``(B, 1, H, W)`` and ``(B, 3, H, W)``.
         alpha_teacher, fg_teacher: the frozen teacher's outputs (detach them).
         image: ``(B, 3, H, W)`` the real frame; bg: its captured background.
-        seg: ``(B, 1, H, W)`` soft segmentation, all in ``[-1, 1]``.
+        seg_gt: ``(B, 1, H, W)`` the segmentation network's mask, all in ``[-1, 1]``.
         kernels: optional Sobel filter bank.
 
     Returns:
@@ -322,13 +323,13 @@ def pseudo_supervised_loss(alpha_pred: torch.Tensor, fg_pred: torch.Tensor,
     _check_pair(image, fg_teacher, target_name="image", pred_name="fg_teacher")
     _check_pair(alpha_teacher, alpha_pred, target_name="alpha_teacher", pred_name="alpha_pred")
     _check_alpha(alpha_teacher, shape, name="alpha_teacher")
-    _check_alpha(seg, shape, name="seg")
+    _check_alpha(seg_gt, shape, name="seg_gt")
     terms = {
         "alpha": normalized_l1(alpha_teacher, alpha_pred)
         + 0.5 * gradient_loss(alpha_teacher, alpha_pred, kernels=kernels),
         "fg_l1": normalized_l1(fg_teacher, fg_pred, (alpha_teacher > -0.98).to(fg_pred.dtype)),
         "composition": composition_loss(image, alpha_pred, fg_pred, bg,
-                                        (seg > 0.95).to(image.dtype)),
+                                        (seg_gt > 0.95).to(image.dtype)),
     }
     terms["total"] = terms["alpha"] + terms["fg_l1"] + terms["composition"]
     return terms

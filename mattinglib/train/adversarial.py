@@ -10,7 +10,11 @@ on unlabelled captures, with two signals (FACTS section 1):
 
       alpha       = L1(alpha_s, alpha_t) + 0.5 * gradient(alpha_s, alpha_t)    everywhere
       fg_l1       = L1(fg_s, fg_t)        where alpha_t > -0.98   (> ~0.01 in [0, 1])
-      composition = L1(image, alpha_s fg_s + (1 - alpha_s) bg)   where seg > 0.95
+      composition = L1(image, alpha_s fg_s + (1 - alpha_s) bg)   where seg_gt > 0.95
+
+  ``seg_gt`` is the segmentation network's own mask (the original's
+  ``seg-gt``); the generator is given ``seg``, a softened, eroded guide made
+  from it, and the shift below is bounded by that guide, as in the original.
 
 * **an adversarial critic**: the student's alpha and foreground (the image
   replaces the foreground where alpha_s > 0.95) are recomposited, shifted a
@@ -22,7 +26,7 @@ on unlabelled captures, with two signals (FACTS section 1):
       loss_G = gan + wt * 0.05 * (composition + alpha + fg_l1)
       loss_D = 0.5 * (MSE(D(image), 1) + MSE(D(fake.detach()), 0))
 
-  ``wt`` starts at 1 and halves every 2 epochs; Adam with lr 1e-4 for G and
+  ``wt`` starts at 1 and halves every 2 epochs (see below); Adam with lr 1e-4 for G and
   1e-5 for D; D is stepped on iterations ``i`` with ``i % 5 == 0``.
 
 Choices made explicit here
@@ -31,6 +35,11 @@ Choices made explicit here
   at steps 0, 5, 10, ...). The original's ``i`` is the batch index within an
   epoch, so there the pattern restarts at every epoch; the two agree whenever
   the epoch length is a multiple of ``d_every``.
+* **When wt halves.** As in ``train_real_fixed.py``, whose ``if epoch % 2 == 0:
+  wt = wt / 2`` runs at the *end* of each epoch: after epochs 0, 2, 4, ... So
+  epoch 0 trains at ``wt = 1``, epochs 1-2 at 1/2, epochs 3-4 at 1/4
+  (:func:`pseudo_weight`), not epochs 0-1 at 1 as "halved every 2 epochs" might
+  suggest.
 * **Epoch.** ``len(data) // batch_size`` steps, unless ``steps_per_epoch`` is
   given (the quick profile uses short "epochs" so that ``wt`` visibly decays).
   The data themselves are read in passes of ``len(data) // batch_size``
@@ -121,13 +130,13 @@ __all__ = [
 
 #: The foreground L1 covers pixels where the teacher's alpha exceeds this (in [-1, 1]).
 TEACHER_FG_THRESHOLD = -0.98
-#: The composition loss covers pixels where the real segmentation exceeds this (in [-1, 1]).
+#: The composition loss covers pixels where ``seg_gt`` (the segmenter's mask) exceeds this ([-1, 1]).
 SEG_THRESHOLD = 0.95
 #: Weight of each pseudo-supervised term relative to the GAN term (times ``wt``).
 PSEUDO_WEIGHT = 0.05
 #: Columns where ``seg`` exceeds this (0.1 in [0, 1]) belong to the subject when bounding the shift.
 SHIFT_SEG_THRESHOLD = -0.8
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 _INPUTS = ("image", "bg", "seg", "multi_fr")
 
 
@@ -170,27 +179,28 @@ def fresh_discriminator(*, ndf: int = 64, n_layers: int = 3,
 
 
 def teacher_masks(alpha_teacher: torch.Tensor,
-                  seg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                  seg_gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The two masks of the pseudo-supervision, as float tensors of 0 and 1.
 
     Args:
         alpha_teacher: ``(B, 1, H, W)`` teacher alpha in ``[-1, 1]``.
-        seg: ``(B, 1, H, W)`` soft segmentation in ``[-1, 1]``.
+        seg_gt: ``(B, 1, H, W)`` the segmentation network's mask in ``[-1, 1]``
+            (not the softened guide ``seg`` that the generator is given).
 
     Returns:
         ``(fg_mask, composition_mask)``: ``alpha_teacher > -0.98`` (where the
-        teacher sees any foreground, > ~0.01 in ``[0, 1]``) and ``seg > 0.95``
-        (where the subject is certain), both ``(B, 1, H, W)``.
+        teacher sees any foreground, > ~0.01 in ``[0, 1]``) and ``seg_gt > 0.95``
+        (where the segmenter is sure of the subject), both ``(B, 1, H, W)``.
 
-    >>> alpha_t, seg = torch.tensor([[[[-1.0, -0.97]]]]), torch.tensor([[[[0.95, 0.96]]]])
-    >>> fg_m, comp_m = teacher_masks(alpha_t, seg)
+    >>> alpha_t, seg_gt = torch.tensor([[[[-1.0, -0.97]]]]), torch.tensor([[[[0.95, 0.96]]]])
+    >>> fg_m, comp_m = teacher_masks(alpha_t, seg_gt)
     >>> fg_m.flatten().tolist(), comp_m.flatten().tolist()
     ([0.0, 1.0], [0.0, 1.0])
     """
     dims = check_shape(alpha_teacher, "B,1,H,W", name="alpha_teacher")
-    check_shape(seg, f"{dims['B']},1,{dims['H']},{dims['W']}", name="seg")
+    check_shape(seg_gt, f"{dims['B']},1,{dims['H']},{dims['W']}", name="seg_gt")
     return ((alpha_teacher > TEACHER_FG_THRESHOLD).to(alpha_teacher.dtype),
-            (seg > SEG_THRESHOLD).to(seg.dtype))
+            (seg_gt > SEG_THRESHOLD).to(seg_gt.dtype))
 
 
 def draw_shifts(seg: torch.Tensor, generator: torch.Generator, *,
@@ -267,13 +277,17 @@ def compose_with_shift(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
 
 
 def pseudo_weight(step: int, steps_per_epoch: int, halve_every_epochs: int = 2) -> float:
-    """``wt`` at (0-based) ``step``: 1, halved at the start of every ``halve_every_epochs``-th epoch
-    (an epoch is ``steps_per_epoch`` steps).
+    """``wt`` at (0-based) ``step``: 1, halved at the end of epochs 0, ``h``, ``2h``, ...
+    (``h = halve_every_epochs``; an epoch is ``steps_per_epoch`` steps).
 
-    >>> [pseudo_weight(s, 10) for s in (0, 19, 20, 39, 40)]
-    [1.0, 1.0, 0.5, 0.5, 0.25]
+    The original's schedule: its halving follows every epoch ``e`` with
+    ``e % 2 == 0``, so epoch ``e`` has seen ``ceil(e / h)`` halvings.
+
+    >>> [pseudo_weight(s, 10) for s in (0, 9, 10, 29, 30, 50)]
+    [1.0, 1.0, 0.5, 0.5, 0.25, 0.125]
     """
-    return 0.5 ** ((step // steps_per_epoch) // halve_every_epochs)
+    epoch = step // steps_per_epoch
+    return 0.5 ** ((epoch + halve_every_epochs - 1) // halve_every_epochs)
 
 
 # --------------------------------------------------------------------------- the data stream
@@ -324,7 +338,8 @@ class TeacherStudentTrainer:
             (:func:`fresh_student_like`); trained.
         discriminator: e.g. :func:`fresh_discriminator`; trained.
         data: a map-style dataset of dicts with ``image (3, H, W)``, ``bg (3, H, W)``,
-            ``seg (1, H, W)``, ``multi_fr (4, H, W)`` in ``[-1, 1]``, and
+            ``seg (1, H, W)`` (the generator's soft guide), ``seg_gt (1, H, W)`` (the
+            segmenter's mask), ``multi_fr (4, H, W)`` in ``[-1, 1]``, and
             ``back_rnd (3, H, W)`` unless ``random_backgrounds`` is given
             (e.g. :class:`~mattinglib.data.target_domain.TargetDomainDataset`).
         random_backgrounds: the separate random backgrounds, a tensor
@@ -335,13 +350,25 @@ class TeacherStudentTrainer:
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         lr_g, lr_d: Adam learning rates of the student and the discriminator.
         d_every: ``D`` is stepped at steps ``i`` with ``i % d_every == 0``.
-        halve_every_epochs: ``wt`` halves every this many epochs.
+        halve_every_epochs: ``wt`` halves after epoch 0 and then every this many
+            epochs (:func:`pseudo_weight`).
         steps_per_epoch: the epoch of the ``wt`` schedule (default ``len(data) // batch_size``).
         max_shift: bound of the recomposition shift, a fraction of the width (:func:`draw_shifts`).
+        gan_weight: multiplies the GAN term of the student's loss. The recipe is 1;
+            0 is the ablation "pseudo-supervision only" (``D`` still trains and
+            ``gan_g`` is still logged, but it no longer reaches the student), which
+            shows how much of the student's result is the teacher's and how much
+            the critic's.
         seed: seeds the data order and the trainer's generator (not the models:
             initialise those with their own seeds).
         checkpoint_dir: where ``step_XXXXXXXX.pt`` files go (``None``: none).
         checkpoint_every: save after every this many steps (and after the last).
+        val_data: a dataset with held-out truth (``ground_truth(i)``, e.g. a
+            :class:`~mattinglib.data.target_domain.TargetDomainDataset` of other
+            captures); the student is scored on it by :func:`evaluate_on_target`
+            before the first step, every ``val_every`` steps and after the last.
+            ``None``: no validation (a real capture has no truth).
+        val_every: validate after every this many steps (needs ``val_data``).
         num_workers: ``DataLoader`` worker processes.
         progress: show a tqdm progress bar.
 
@@ -349,7 +376,10 @@ class TeacherStudentTrainer:
         step: steps done; history: a :class:`~mattinglib.train.history.History` with
             the terms ``gan_g, alpha, fg_l1, composition, total_g, d_real, d_fake,
             d_total, wt, d_step`` (1 where ``D`` was stepped), ``random_bg`` (1 where
-            the random backgrounds were used) per step.
+            the random backgrounds were used) per step, and with ``val_data`` the
+            student's ``sad, mse, grad, conn`` per validation (step 0 = the fresh
+            student) beside the frozen teacher's, ``teacher_sad, teacher_mse, ...``
+            (the same at every validation: the teacher does not change).
         optimizer_g, optimizer_d: the two Adam optimisers.
     """
 
@@ -358,9 +388,10 @@ class TeacherStudentTrainer:
                  random_backgrounds: torch.Tensor | None = None, batch_size: int, max_steps: int,
                  device: str | torch.device = "auto", lr_g: float = 1e-4, lr_d: float = 1e-5,
                  d_every: int = 5, halve_every_epochs: int = 2, steps_per_epoch: int | None = None,
-                 max_shift: float = 0.1, seed: int = 0,
+                 max_shift: float = 0.1, gan_weight: float = 1.0, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 checkpoint_every: int | None = None, num_workers: int = 0,
+                 checkpoint_every: int | None = None, val_data: Any = None,
+                 val_every: int | None = None, num_workers: int = 0,
                  progress: bool = True) -> None:
         for name, module in (("teacher", teacher), ("student", student),
                              ("discriminator", discriminator)):
@@ -381,11 +412,21 @@ class TeacherStudentTrainer:
         _check_int(halve_every_epochs, "halve_every_epochs", minimum=1)
         _check_int(steps_per_epoch, "steps_per_epoch", minimum=1, optional=True)
         _check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
+        _check_int(val_every, "val_every", minimum=1, optional=True)
+        if val_every is not None and val_data is None:
+            raise ValueError("val_data: val_every given but no data to validate on")
+        if val_data is not None and not (hasattr(val_data, "ground_truth")
+                                         and hasattr(val_data, "__len__") and len(val_data)):
+            raise ValueError(f"val_data: expected a non-empty dataset with ground_truth(i), "
+                             f"got {type(val_data).__name__}")
         _check_int(num_workers, "num_workers", minimum=0)
         _check_int(seed, "seed", minimum=0)
         for name, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
                 raise ValueError(f"{name}: expected a positive learning rate, got {lr!r}")
+        if isinstance(gan_weight, bool) or not isinstance(gan_weight, (int, float)) \
+                or not 0 <= gan_weight < float("inf"):
+            raise ValueError(f"gan_weight: expected a finite number >= 0, got {gan_weight!r}")
         if not (isinstance(max_shift, (int, float)) and 0 <= max_shift <= 1):
             raise ValueError(f"max_shift: expected a fraction of the width in [0, 1], "
                              f"got {max_shift!r}")
@@ -405,10 +446,13 @@ class TeacherStudentTrainer:
         self.data, self.batch_size, self.max_steps = data, batch_size, max_steps
         self.d_every, self.halve_every_epochs = d_every, halve_every_epochs
         self.max_shift = max_shift
+        self.gan_weight = float(gan_weight)
         self.steps_per_epoch = steps_per_epoch or len(data) // batch_size
         self.seed, self.num_workers, self.progress = seed, num_workers, progress
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.checkpoint_every = checkpoint_every
+        self.val_data, self.val_every = val_data, val_every
+        self._teacher_val: dict[str, float] | None = None
         self.optimizer_g = torch.optim.Adam(self.student.parameters(), lr=lr_g)
         self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_d)
         self.generator = torch.Generator().manual_seed(seed)
@@ -427,7 +471,7 @@ class TeacherStudentTrainer:
         return {"seed": self.seed, "batch_size": self.batch_size, "num_samples": len(self.data),
                 "d_every": self.d_every, "halve_every_epochs": self.halve_every_epochs,
                 "steps_per_epoch": self.steps_per_epoch, "max_shift": self.max_shift,
-                "max_steps": self.max_steps}
+                "gan_weight": self.gan_weight, "max_steps": self.max_steps}
 
     # -- one step ---------------------------------------------------------------------------
     def _random_backgrounds(self, batch: Mapping[str, torch.Tensor], b: int) -> torch.Tensor:
@@ -445,9 +489,10 @@ class TeacherStudentTrainer:
         Raises:
             NonFiniteLossError: a loss term is NaN or infinite (before any update).
         """
-        missing = [k for k in _INPUTS if k not in batch]
+        missing = [k for k in (*_INPUTS, "seg_gt") if k not in batch]
         if missing:
-            raise ValueError(f"batch: missing the keys {missing}")
+            raise ValueError(f"batch: missing the keys {missing} (TargetDomainDataset and "
+                             "CapturedVideoDataset provide them all)")
         batch = {k: v.to(self.device) for k, v in batch.items()}
         image, bg, seg, multi = (batch[k] for k in _INPUTS)
         i, wt = self.step, self.wt
@@ -456,7 +501,7 @@ class TeacherStudentTrainer:
         with torch.no_grad():
             alpha_t, fg_t = self.teacher(image, bg, seg, multi)
         alpha_s, fg_s = self.student(image, bg, seg, multi)
-        fg_mask, comp_mask = teacher_masks(alpha_t, seg)
+        fg_mask, comp_mask = teacher_masks(alpha_t, batch["seg_gt"])
         terms = {
             "alpha": normalized_l1(alpha_t, alpha_s) + 0.5 * gradient_loss(alpha_t, alpha_s),
             "fg_l1": normalized_l1(fg_t, fg_s, fg_mask),
@@ -473,7 +518,7 @@ class TeacherStudentTrainer:
 
         self.discriminator.requires_grad_(False)
         terms["gan_g"] = lsgan_loss(self.discriminator(fake), True)
-        terms["total_g"] = terms["gan_g"] + wt * PSEUDO_WEIGHT * (
+        terms["total_g"] = self.gan_weight * terms["gan_g"] + wt * PSEUDO_WEIGHT * (
             terms["composition"] + terms["alpha"] + terms["fg_l1"])
         self._check_finite(terms)
         self.optimizer_g.zero_grad(set_to_none=True)
@@ -507,6 +552,33 @@ class TeacherStudentTrainer:
                 f"step {self.step}: non-finite loss terms {bad}; no update was applied and no "
                 "checkpoint written (lower the learning rates or check the inputs)")
 
+    # -- validation -------------------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        """Score the student (and, once, the teacher) on ``val_data``; record and return both.
+
+        Returns:
+            ``{"sad", "mse", "grad", "conn", "mean_alpha"}`` of the student and the same
+            keys with a ``teacher_`` prefix (see :func:`evaluate_on_target`).
+        """
+        if self.val_data is None:
+            raise ValueError("val_data: no validation data was given to the trainer")
+        keys = ("sad", "mse", "grad", "conn", "mean_alpha")
+        if self._teacher_val is None:
+            scores = evaluate_on_target(self.teacher, self.val_data, device=self.device)
+            self._teacher_val = {f"teacher_{k}": scores[k] for k in keys}
+        scores = evaluate_on_target(self.student, self.val_data, device=self.device)
+        metrics = {k: scores[k] for k in keys} | self._teacher_val
+        self.history.log_val(self.step, metrics)
+        return metrics
+
+    def _due_for_validation(self) -> bool:
+        """Validate now? Before the first step, every ``val_every`` steps, after the last."""
+        if self.val_data is None or (self.history.val_steps
+                                     and self.history.val_steps[-1] == self.step):
+            return False
+        return (self.step == 0 or self.step == self.max_steps
+                or bool(self.val_every and self.step % self.val_every == 0))
+
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs (the teacher is an input of the run, not part of it)."""
@@ -521,11 +593,13 @@ class TeacherStudentTrainer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a checkpoint made by :meth:`state_dict`."""
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"state: checkpoint format {state.get('format')!r}, "
-                             f"this trainer reads format {CHECKPOINT_FORMAT}")
+            raise ValueError(f"state: checkpoint format {state.get('format')!r}, this trainer "
+                             f"reads format {CHECKPOINT_FORMAT} (format 1 predates the "
+                             "original's wt schedule and the seg_gt composition mask); "
+                             "train again in a new checkpoint folder")
         saved, mine = state["config"], self.config
         for key in ("seed", "batch_size", "num_samples", "d_every", "halve_every_epochs",
-                    "steps_per_epoch", "max_shift"):
+                    "steps_per_epoch", "max_shift", "gan_weight"):
             if saved[key] != mine[key]:
                 raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "
@@ -570,6 +644,8 @@ class TeacherStudentTrainer:
         self.teacher.eval()
         self.student.train()
         self.discriminator.train()
+        if self._due_for_validation():  # the fresh student, the baseline of the curves
+            self.validate()
         order = _StepBatches(len(self.data), self.batch_size, self.seed, self.step, self.max_steps)
         loader = DataLoader(self.data, batch_sampler=order,
                             num_workers=self.num_workers, collate_fn=default_collate)
@@ -580,6 +656,11 @@ class TeacherStudentTrainer:
                 logged = self.train_step(batch)
                 self.step += 1
                 self.history.log_train(self.step, logged)
+                if self._due_for_validation():
+                    self.validate()
+                    if self.progress:
+                            bar.write(f"step {self.step}: student SAD {self.history.last('sad'):.4g}, "
+                                  f"teacher {self.history.last('teacher_sad'):.4g}")
                 every = self.checkpoint_every
                 if self.checkpoint_dir is not None and (
                         self.step == self.max_steps or (every and self.step % every == 0)):
@@ -617,7 +698,10 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
 
     Returns:
         ``{"sad", "mse", "grad", "conn"}``, the mean over the dataset (units as in
-        :func:`mattinglib.metrics.evaluate`), and ``"count"``.
+        :func:`mattinglib.metrics.evaluate`), ``"count"``, and ``"mean_alpha"``, the
+        model's mean alpha over all pixels in ``[0, 1]`` (compare it with the truth's:
+        a student drifting towards "everything is foreground", the GAN's trivial
+        answer, shows here first).
     """
     if not hasattr(dataset, "ground_truth"):
         raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
@@ -626,13 +710,14 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
     dev = get_device(str(device))
     was_training = model.training
     model.to(dev).eval()
-    rows = []
+    rows, alpha_sum, pixels = [], 0.0, 0
     try:
         for start in range(0, len(dataset), batch_size):
             indices = range(start, min(start + batch_size, len(dataset)))
             batch = default_collate([dataset[i] for i in indices])
             alpha, _ = model(*(batch[k].to(dev) for k in _INPUTS))
             pred = from_model_range(alpha.float()).cpu().numpy()[:, 0]
+            alpha_sum, pixels = alpha_sum + float(pred.astype(np.float64).sum()), pixels + pred.size
             for p, i in zip(pred, indices):
                 truth = dataset.ground_truth(i)["alpha"][0].numpy()
                 trimap = trimap_from_alpha(truth, kernel_size=kernel_size, iterations=iterations)
@@ -641,4 +726,5 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
         model.train(was_training)
     result = mean_metrics(rows)
     result["count"] = float(len(rows))
+    result["mean_alpha"] = alpha_sum / pixels
     return result
