@@ -5,6 +5,8 @@ Commands:
     evaluate   the official metrics of predicted mattes against ground truth
     train      train a matting network (M-Net) on generated data, resumable
     train-bgm  train the Background Matting generator (supervised stage), resumable
+    train-student  Background Matting's adversarial stage: a student against a frozen
+               teacher on unlabelled captures, resumable
     predict    alpha for an image and its trimap, at any size (pad, downscale or tile)
     predict-bgm  Background Matting on real photos with a captured background plate
 
@@ -87,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .inference.matting import add_predict_command
     from .train.bgm_recipes import add_train_bgm_command
     from .train.recipes import add_train_command
+    from .train.student_recipe import add_train_student_command
 
     add_train_command(sub)
     add_train_bgm_command(sub)
+    add_train_student_command(sub)
     add_predict_command(sub)
     add_predict_bgm_command(sub)
     return parser

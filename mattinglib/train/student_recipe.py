@@ -1,0 +1,138 @@
+"""The adversarial stage of Background Matting from the command line: ``train-student``.
+
+``python -m mattinglib train-bgm`` trains the teacher on generated composites;
+this command then trains a fresh student against it on unlabelled captures
+(:class:`~mattinglib.train.adversarial.TeacherStudentTrainer`)::
+
+    # your own captured videos, laid out as the authors' released captured data
+    python -m mattinglib train-student --teacher runs/bgm --captures data/captured --out runs/student
+    # or the offline target domain, validated on held-out generated captures
+    python -m mattinglib train-student --teacher runs/bgm --generated 4000 --val-generated 32 \\
+        --out runs/student
+
+The run folder gets ``step_*.pt`` checkpoints (``--resume`` continues one,
+also with a larger ``--steps``), ``run.json`` with the settings, and at the end
+``generator.pth``: the student's weights in the released state-dict layout, so
+that ``python -m mattinglib predict-bgm --weights runs/student/generator.pth``
+mattes a photo with it (for the paper-sized generator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .adversarial import TeacherStudentTrainer, fresh_discriminator, fresh_student_like
+from .bgm_recipes import load_bgm_generator
+from .checkpoint import RUN_FILE, save_checkpoint, start_run_folder
+
+__all__ = ["add_train_student_command", "EXPORT_FILE"]
+
+#: The student's weights, written at the end of a run (released layout, no ``module.`` prefix).
+EXPORT_FILE = "generator.pth"
+# Settings a resumed run must keep (they change the models or the data order).
+_FIXED_ON_RESUME = ("teacher", "data", "size", "batch_size", "seed", "ndf", "gan_weight",
+                    "steps_per_epoch", "d_every")
+
+
+def _positive(name: str, value: Any, *, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise ValueError(f"--{name}: expected an integer >= {minimum}, got {value}")
+
+
+def _data(args: argparse.Namespace):
+    from ..data.target_domain import CapturedVideoDataset, TargetDomainDataset
+
+    if (args.captures is None) == (args.generated is None):
+        raise ValueError("--captures/--generated: give exactly one source of unlabelled captures "
+                         "(a folder of captured videos, or a number of generated ones)")
+    if args.captures is not None:
+        data = CapturedVideoDataset(args.captures, size=args.size, seed=args.seed)
+        source = {"captures": str(Path(args.captures).resolve())}
+    else:
+        data = TargetDomainDataset(args.generated, args.size, seed=args.seed + 7)
+        source = {"generated": args.generated}
+    val = None
+    if args.val_generated:
+        val = TargetDomainDataset(args.val_generated, args.size, seed=args.seed + 8)
+    return data, source, val
+
+
+def _cmd_train_student(args: argparse.Namespace) -> int:
+    for name in ("steps", "batch_size", "size", "ndf", "val_every", "steps_per_epoch",
+                 "generated", "d_every"):
+        _positive(name.replace("_", "-"), getattr(args, name))
+    _positive("workers", args.workers, minimum=0)
+    _positive("val-generated", args.val_generated, minimum=0)
+    if args.size % 4:
+        raise ValueError(f"--size: the generator needs a multiple of 4, got {args.size}")
+    if not 0 <= args.gan_weight < float("inf"):
+        raise ValueError(f"--gan-weight: expected a finite number >= 0, got {args.gan_weight}")
+    if args.val_every is not None and not args.val_generated:
+        raise ValueError("--val-every: validation needs held-out truth; add --val-generated N")
+
+    teacher = load_bgm_generator(args.teacher, device="cpu")
+    data, source, val = _data(args)
+    out = Path(args.out)
+    settings = {"model": "bgm-student", "teacher": str(Path(args.teacher).resolve()),
+                "generator": {**teacher.config, "use_motion_features": teacher.use_motion_features},
+                "data": source, "size": args.size, "batch_size": args.batch_size,
+                "seed": args.seed, "ndf": args.ndf, "gan_weight": args.gan_weight,
+                "steps_per_epoch": args.steps_per_epoch, "d_every": args.d_every,
+                "steps": args.steps, "val_generated": args.val_generated}
+    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
+    trainer = TeacherStudentTrainer(
+        teacher, fresh_student_like(teacher, seed=args.seed + 1),
+        fresh_discriminator(ndf=args.ndf, seed=args.seed + 2), data,
+        batch_size=args.batch_size, max_steps=args.steps, device=args.device,
+        d_every=args.d_every, steps_per_epoch=args.steps_per_epoch, gan_weight=args.gan_weight,
+        seed=args.seed, checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
+        val_data=val, val_every=args.val_every if val is not None else None,
+        num_workers=args.workers)
+    history = trainer.fit(resume=args.resume)
+    export = save_checkpoint(out / EXPORT_FILE, {k: v.detach().cpu() for k, v in
+                                                 trainer.student.state_dict().items()})
+    message = f"step {trainer.step}/{trainer.max_steps}; student weights in {export}"
+    if history.val_steps:
+        message += (f"; held-out SAD student {history.last('sad'):.4g}, "
+                    f"teacher {history.last('teacher_sad'):.4g}")
+    print(message, file=sys.stderr)
+    return 0
+
+
+def add_train_student_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``train-student`` to a ``python -m mattinglib`` sub-command parser; returns its parser."""
+    p = subparsers.add_parser(
+        "train-student", help="Background Matting's adversarial stage: a fresh student against "
+        "a frozen teacher on unlabelled captures",
+        description=__doc__.split("\n\n")[1])
+    p.add_argument("--teacher", required=True, type=Path,
+                   help="the teacher: a run folder (or checkpoint) of `train-bgm`")
+    p.add_argument("--out", required=True, type=Path, help=f"run folder (checkpoints, {RUN_FILE}, "
+                   f"{EXPORT_FILE})")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--captures", type=Path, help="folder of captured videos (see "
+                   "mattinglib.data.target_domain.CapturedVideoDataset)")
+    p.add_argument("--generated", type=int, help="train on this many generated target-domain captures")
+    p.add_argument("--val-generated", type=int, default=0,
+                   help="validate on this many held-out generated captures (they have truth)")
+    p.add_argument("--val-every", type=int, help="validate every N steps (needs --val-generated)")
+    p.add_argument("--size", type=int, default=512, help="square size of the captures (512: the paper)")
+    p.add_argument("--steps", type=int, default=10_000, help="total student steps")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="epoch of the wt schedule (default: captures // batch size)")
+    p.add_argument("--d-every", type=int, default=5, help="step D every N iterations (recipe: 5)")
+    p.add_argument("--ndf", type=int, default=64, help="discriminator width (recipe: 64)")
+    p.add_argument("--gan-weight", type=float, default=1.0,
+                   help="weight of the GAN term (recipe: 1; 0: pseudo-supervision only)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint every N steps")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    p.set_defaults(func=_cmd_train_student)
+    return p

@@ -1,0 +1,91 @@
+"""The `train-student` command: Background Matting's adversarial stage from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mattinglib.__main__ import main
+from mattinglib.data.target_domain import TargetDomainDataset
+from mattinglib.models.bgm import bgm_generator
+from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
+
+TEACHER = ["train-bgm", "--profile", "quick", "--image-size", "32", "--ngf", "8",
+           "--n-blocks1", "1", "--n-blocks2", "1", "--batch-size", "2", "--num-train", "4",
+           "--num-val", "2", "--val-every", "2", "--steps", "2", "--device", "cpu"]
+TINY = ["--size", "32", "--batch-size", "2", "--ndf", "8", "--device", "cpu",
+        "--checkpoint-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    assert main([*TEACHER, "--out", str(out)]) == 0
+    return out
+
+
+def student(teacher, out, *extra):
+    return main(["train-student", "--teacher", str(teacher), "--out", str(out), *TINY, *extra])
+
+
+def test_trains_validates_resumes_and_exports(teacher, tmp_path, capsys):
+    out = tmp_path / "student"
+    args = ["--generated", "6", "--val-generated", "2", "--val-every", "2"]
+    assert student(teacher, out, *args, "--steps", "2") == 0
+    settings = json.loads((out / "run.json").read_text())
+    assert settings["model"] == "bgm-student" and settings["data"] == {"generated": 6}
+    assert settings["generator"]["ngf"] == 8
+    assert student(teacher, out, *args, "--steps", "4", "--resume") == 0
+    state = load_checkpoint(latest_checkpoint(out))
+    assert state["step"] == 4
+    assert state["history"]["val"]["step"] == [0, 2, 4]
+    err = capsys.readouterr().err
+    assert "step 4/4" in err and "held-out SAD student" in err
+
+    # generator.pth is the student in the released layout: it loads as official weights
+    config = {k: settings["generator"][k] for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2")}
+    loaded = bgm_generator(weights=str(out / "generator.pth"), **config)
+    for name, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, state["student"][name])
+
+    # the run cannot be resumed with another recipe
+    assert student(teacher, out, *args, "--steps", "6", "--resume", "--gan-weight", "0") == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_trains_on_captured_videos(teacher, tmp_path):
+    captures = tmp_path / "captured" / "video_a"
+    captures.mkdir(parents=True)
+    data = TargetDomainDataset(3, 32, seed=0)
+    for i in range(3):
+        a = data.arrays(i)
+        cv2.imwrite(str(captures / f"{i:04d}_img.png"), (a["image"][..., ::-1] * 255).astype(np.uint8))
+        cv2.imwrite(str(captures / f"{i:04d}_masksDL.png"), (a["seg_gt"] * 255).astype(np.uint8))
+    cv2.imwrite(str(captures / "video_a_back.png"), (data.arrays(0)["bg"][..., ::-1] * 255).astype(np.uint8))
+    out = tmp_path / "student"
+    assert student(teacher, out, "--captures", str(captures.parent), "--steps", "2") == 0
+    assert load_checkpoint(latest_checkpoint(out))["step"] == 2
+    assert (out / "generator.pth").is_file()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--captures/--generated: give exactly one"),
+    (["--generated", "4", "--captures", "x"], "--captures/--generated: give exactly one"),
+    (["--generated", "4", "--val-every", "2"], "--val-every: validation needs held-out truth"),
+    (["--generated", "4", "--size", "30"], "--size: the generator needs a multiple of 4"),
+    (["--generated", "0"], "--generated: expected an integer >= 1"),
+    (["--generated", "4", "--gan-weight", "-1"], "--gan-weight: expected a finite number"),
+])
+def test_bad_arguments_are_named(teacher, tmp_path, capsys, extra, message):
+    assert student(teacher, tmp_path / "s", "--steps", "1", *extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s" / "run.json").exists()  # nothing was started
+
+
+def test_teacher_must_be_a_bgm_run(tmp_path, capsys):
+    assert student(tmp_path, tmp_path / "s", "--generated", "4", "--steps", "1") == 2
+    assert "checkpoint: no step_*.pt file" in capsys.readouterr().err
