@@ -77,6 +77,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from data_scripts._cli import run_script  # noqa: E402
 from data_scripts._download import (  # noqa: E402
     ChecksumError,
     DownloadError,
@@ -470,24 +471,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 network, 2 bad data)."""
     ns = build_parser().parse_args(args)
-    try:
-        fetch_alphamatting(
-            ns.root, base_url=ns.base_url, force=ns.force, keep_archives=ns.keep_archives,
-            record=ns.record, checksums=ns.checksums, progress=not ns.no_progress,
-        )
-    except DownloadError as err:
+
+    def offline_help(err: BaseException) -> str:
         from mattinglib.config import data_root
 
         root = ns.root if ns.root is not None else data_root()
-        print(_offline_help(err, ns.base_url, root / ARCHIVE_DIR), file=sys.stderr)
-        return 1
-    except (ChecksumError, UnsafeArchiveError, ArchiveLayoutError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+        return _offline_help(err, ns.base_url, root / ARCHIVE_DIR)
+
+    def work() -> None:
+        fetch_alphamatting(
+            ns.root, base_url=ns.base_url, force=ns.force, keep_archives=ns.keep_archives,
+            record=ns.record, checksums=ns.checksums, progress=not ns.no_progress)
+
+    return run_script(
+        work, {DownloadError: (1, offline_help),
+         (ChecksumError, UnsafeArchiveError, ArchiveLayoutError): (2, None)})
 
 
 if __name__ == "__main__":

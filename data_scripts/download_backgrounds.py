@@ -75,6 +75,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from data_scripts._cli import run_script  # noqa: E402
 from data_scripts._download import (  # noqa: E402
     ChecksumError,
     DownloadError,
@@ -347,24 +348,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 network, 2 bad data)."""
     ns = build_parser().parse_args(args)
-    try:
+
+    def offline_help(err: BaseException) -> str:
+        return (f"error: {err}\nWhat to do: check the network and run the same command again "
+                "(the download continues where it stopped), or fetch\n"
+                f"  {DATASETS[ns.dataset].url}\ninto <data root>/{ARCHIVE_DIR}/ by hand and run "
+                "it again.")
+
+    def work() -> None:
         fetch_backgrounds(ns.dataset, ns.root, url=ns.url, force=ns.force,
                           keep_archive=ns.keep_archive, record=ns.record,
                           progress=not ns.no_progress)
-    except DownloadError as err:
-        spec = DATASETS[ns.dataset]
-        print(f"error: {err}\nWhat to do: check the network and run the same command again "
-              "(the download continues where it stopped), or fetch\n"
-              f"  {spec.url}\ninto <data root>/{ARCHIVE_DIR}/ by hand and run it again.",
-              file=sys.stderr)
-        return 1
-    except (ChecksumError, UnsafeArchiveError, ArchiveLayoutError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_script(
+        work, {DownloadError: (1, offline_help),
+         (ChecksumError, UnsafeArchiveError, ArchiveLayoutError): (2, None)})
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from data_scripts._cli import run_script  # noqa: E402
 from data_scripts._download import read_json, write_json_atomic  # noqa: E402
 from data_scripts.prepare_adobe import composite_u8, png_size, write_png  # noqa: E402
 
@@ -211,16 +212,11 @@ def main(args=None) -> int:
 
     ns = build_parser().parse_args(args)
     out = ns.out if ns.out is not None else data_root() / f"synthetic_{ns.size}_seed{ns.seed}"
-    try:
+    def work() -> None:
         make_synthetic(out, ns.num_samples, size=ns.size, seed=ns.seed, kinds=ns.kinds,
                        progress=not ns.no_progress)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_script(work, {ValueError: (1, None)})
 
 
 if __name__ == "__main__":

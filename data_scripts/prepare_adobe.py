@@ -104,6 +104,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from data_scripts._cli import run_script  # noqa: E402
 from data_scripts._download import atomic_write  # noqa: E402
 
 __all__ = [
@@ -562,24 +563,20 @@ def main(args=None) -> int:
     2 (some composites failed; they are listed)."""
     ns = build_parser().parse_args(args)
     splits = ("train", "test") if ns.split == "both" else (ns.split,)
-    try:
+
+    def work() -> int:
         reports = prepare_adobe(ns.adobe, coco=ns.coco, voc=ns.voc, out=ns.out, splits=splits,
                                 limit=ns.limit, bg_per_fg=ns.bg_per_fg, rounding=ns.rounding,
                                 progress=not ns.no_progress)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
-    failures = [(split, n, why) for split, r in reports.items() for n, why in r.failures]
-    if failures:
+        failures = [(split, n, why) for split, r in reports.items() for n, why in r.failures]
+        if not failures:
+            return 0
         print(f"{len(failures)} composite(s) failed:", file=sys.stderr)
         for split, name, why in failures:
             print(f"  {split}/{name}: {why}", file=sys.stderr)
         return 2
-    return 0
 
+    return run_script(work, {ValueError: (1, None)})
 
 if __name__ == "__main__":
     sys.exit(main())
