@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +56,7 @@ from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
 from ..trimap import UNKNOWN, trimap_from_alpha
+from ._cli import add_profile_arguments, profile_changes, report_run
 from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
 from .trainer import Trainer
 
@@ -371,10 +371,7 @@ _FIXED_ON_RESUME = ("model", "generator", "image_size", "batch_size", "seed", "n
 
 def _cmd_train_bgm(args: argparse.Namespace) -> int:
     profile = bgm_profile(args.profile)
-    changes = {k: v for k, v in {
-        "train_steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size,
-        "val_every": args.val_every, "num_train_samples": args.num_train,
-        "num_val_samples": args.num_val, "seed": args.seed}.items() if v is not None}
+    changes = profile_changes(args)
     profile = profile.with_(**changes)
     generator = _generator_config(profile, {k: v for k, v in {
         "ngf": args.ngf, "n_blocks1": args.n_blocks1, "n_blocks2": args.n_blocks2}.items()
@@ -389,11 +386,7 @@ def _cmd_train_bgm(args: argparse.Namespace) -> int:
     # The command-line changes go in as overrides, which win over the BGM profile changes.
     trainer = build_bgm_trainer(args.profile, checkpoint_dir=out, device=args.device, lr=args.lr,
                                 **changes, **generator)
-    history = trainer.fit(resume=args.resume)
-    last = {k: round(v[-1], 5) for k, v in history.val.items()} if history.val_steps else {}
-    print(f"step {trainer.step}/{trainer.max_steps}; last validation {last}; checkpoints in {out}",
-          file=sys.stderr)
-    return 0
+    return report_run(trainer, trainer.fit(resume=args.resume), out)
 
 
 def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -408,26 +401,15 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
     p = subparsers.add_parser("train-bgm", help="train the Background Matting generator on "
                               "generated composites (supervised stage)",
                               description=add_train_bgm_command.__doc__.split("\n\n")[1])
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="sizes of the run (default: $MATTINGLIB_PROFILE, else full on a GPU, quick on CPU)")
-    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, run.json)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    p.add_argument("--steps", type=int, help="total optimisation steps (default: the profile's)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int, help="training crop size, a multiple of 4")
+    add_profile_arguments(p, image_multiple=4)
     p.add_argument("--ngf", type=int, help="generator base width (also nf_part)")
     p.add_argument("--n-blocks1", type=int, help="ResNet blocks after the fusion")
     p.add_argument("--n-blocks2", type=int, help="ResNet blocks in each head")
     p.add_argument("--motion-features", action="store_true",
                    help="feed the motion feature to comb_multi (the paper's text) instead of the "
                         "released code's background feature")
-    p.add_argument("--val-every", type=int, help="validate and checkpoint every N steps")
-    p.add_argument("--num-train", type=int, help="generated training samples")
-    p.add_argument("--num-val", type=int, help="generated validation samples")
-    p.add_argument("--seed", type=int)
     p.add_argument("--lr", type=float, default=DEFAULT_BGM_LR,
                    help=f"Adam learning rate ({DEFAULT_BGM_LR}, the paper's)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.set_defaults(func=_cmd_train_bgm)
     return p
 

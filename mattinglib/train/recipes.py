@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from ..losses.dim import dim_loss, shm_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
+from ._cli import add_profile_arguments, profile_changes, report_run
 from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
 from .trainer import Trainer
 
@@ -296,11 +296,7 @@ _FIXED_ON_RESUME = ("model", "width", "image_size", "batch_size", "seed", "num_t
 
 def _cmd_train(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
-    changes = {k: v for k, v in {
-        "train_steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size,
-        "width": args.width, "val_every": args.val_every, "num_train_samples": args.num_train,
-        "num_val_samples": args.num_val, "seed": args.seed}.items() if v is not None}
-    profile = profile.with_(**changes)
+    profile = profile.with_(**profile_changes(args, width="width"))
     out = Path(args.out)
     settings = {"model": args.model, "profile": profile.name, "lr": args.lr,
                 **{k: getattr(profile, k) for k in ("width", "image_size", "batch_size", "seed",
@@ -308,11 +304,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                                     "train_steps", "val_every")}}
     start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     trainer = build_mnet_trainer(profile, checkpoint_dir=out, device=args.device, lr=args.lr)
-    history = trainer.fit(resume=args.resume)
-    last = {k: round(v[-1], 5) for k, v in history.val.items()} if history.val_steps else {}
-    print(f"step {trainer.step}/{trainer.max_steps}; last validation {last}; checkpoints in {out}",
-          file=sys.stderr)
-    return 0
+    return report_run(trainer, trainer.fit(resume=args.resume), out)
 
 
 def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -326,19 +318,8 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p = subparsers.add_parser("train", help="train a matting network on generated data",
                               description=add_train_command.__doc__.split("\n\n")[1])
     p.add_argument("--model", choices=MODELS, default="mnet", help="which network")
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="sizes of the run (default: $MATTINGLIB_PROFILE, else full on a GPU, quick on CPU)")
-    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, run.json)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    p.add_argument("--steps", type=int, help="total optimisation steps (default: the profile's)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int, help="training crop size, a multiple of 16")
+    add_profile_arguments(p, image_multiple=16)
     p.add_argument("--width", type=float, help="channel multiplier of the network")
-    p.add_argument("--val-every", type=int, help="validate and checkpoint every N steps")
-    p.add_argument("--num-train", type=int, help="generated training samples")
-    p.add_argument("--num-val", type=int, help="generated validation samples")
-    p.add_argument("--seed", type=int)
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate ({DEFAULT_LR})")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.set_defaults(func=_cmd_train)
     return p

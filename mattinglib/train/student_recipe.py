@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from .adversarial import TeacherStudentTrainer, fresh_discriminator, fresh_student_like
 from .bgm_recipes import load_bgm_generator
