@@ -31,8 +31,9 @@ Presets (every value can be overridden on the command line):
 * ``full``: the paper's sizes, 512 px, the 17.9 M-parameter generator, batch 4;
   for a GPU.
 
-Both stages checkpoint into ``--run-dir`` (default ``runs/bench_teacher_student_<preset>``):
-an interrupted run continues where it stopped when started again with the same
+Both stages checkpoint into ``--run-dir`` (default ``runs/bench_teacher_student_<preset>``,
+plus the settings changed from the preset, e.g. ``..._cpu_size128``): an
+interrupted run continues where it stopped when started again with the same
 arguments, and a run with more ``--student-steps`` extends the previous one.
 
 Usage::
@@ -41,7 +42,7 @@ Usage::
     python benchmarks/bench_teacher_student.py --preset cpu --gan-weight 0   # the ablation
     python benchmarks/bench_teacher_student.py --preset full --device cuda
 
-Results go to ``benchmarks/results/teacher_student_<preset>_<device>.json`` (and a
+Results go to ``benchmarks/results/teacher_student_<preset>[<changes>]_<device>.json`` (and a
 ``.png`` of the curves) with the machine described.
 """
 
@@ -124,8 +125,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.settings = settings
     args.arm = (("" if args.gan_weight == 1 else f"_gan{args.gan_weight:g}")
                 + ("" if args.max_shift == 0.1 else f"_shift{args.max_shift:g}"))
+    # Settings changed from the preset name the run, so that another size never resumes
+    # (or overwrites) the preset's checkpoints and results. More student steps extend a run.
+    args.variant = "".join(f"_{k.replace('_', '-')}{v}" for k, v in settings.items()
+                           if k in PRESETS[args.preset] and k not in ("student_steps", "workers")
+                           and v != PRESETS[args.preset][k])
     if args.run_dir is None:
-        args.run_dir = REPO_ROOT / "runs" / f"bench_teacher_student_{args.preset}"
+        args.run_dir = REPO_ROOT / "runs" / f"bench_teacher_student_{args.preset}{args.variant}"
     return args
 
 
@@ -258,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "student_beats_teacher": bool(final_sad < teacher_scores["sad"]),
         "final_sad_ratio_student_to_teacher": final_sad / teacher_scores["sad"],
     }
-    name = args.name or f"teacher_student_{args.preset}_{device.type}{args.arm}"
+    name = args.name or f"teacher_student_{args.preset}{args.variant}_{device.type}{args.arm}"
     path = write_result(name, result)
     plot(result, RESULTS_DIR / f"{name}.png")
     print(f"teacher SAD {teacher_scores['sad']:.4f}; student SAD {final_sad:.4f} after "
