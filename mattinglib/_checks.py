@@ -24,6 +24,7 @@ __all__ = [
     "check_finite",
     "as_float01",
     "check_trimap_values",
+    "check_int",
     "shape_of",
 ]
 
@@ -31,6 +32,21 @@ __all__ = [
 def shape_of(x: Any) -> tuple[int, ...]:
     """The shape of a numpy array or torch tensor as a plain tuple."""
     return tuple(int(s) for s in x.shape)
+
+
+def check_int(value: Any, name: str, *, minimum: int, optional: bool = False) -> None:
+    """Check that ``value`` is an int (not a bool) of at least ``minimum``, or ``None`` if ``optional``.
+
+    >>> check_int(0, "batch_size", minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size: expected an integer >= 1, got 0
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or None" if optional else ""
+        raise ValueError(f"{name}: expected an integer >= {minimum}{extra}, got {value!r}")
 
 
 def check_shape(x: Any, spec: str, *, name: str) -> dict[str, int]:

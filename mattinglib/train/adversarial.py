@@ -88,7 +88,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, default_collate
 from tqdm.auto import tqdm
 
-from .._checks import check_shape
+from .._checks import check_int, check_shape
 from ..config import get_device
 from ..losses.bgm import (
     OPAQUE_THRESHOLD,
@@ -317,14 +317,6 @@ class _StepBatches(Sampler[list[int]]):
         return max(self.stop - self.start, 0)
 
 
-def _check_int(value: Any, name: str, *, minimum: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or None" if optional else ""
-        raise ValueError(f"{name}: expected an integer >= {minimum}{extra}, got {value!r}")
-
-
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -406,21 +398,21 @@ class TeacherStudentTrainer:
                              "build it with fresh_student_like")
         if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
             raise ValueError(f"data: expected a map-style dataset, got {type(data).__name__}")
-        _check_int(batch_size, "batch_size", minimum=1)
-        _check_int(max_steps, "max_steps", minimum=1)
-        _check_int(d_every, "d_every", minimum=1)
-        _check_int(halve_every_epochs, "halve_every_epochs", minimum=1)
-        _check_int(steps_per_epoch, "steps_per_epoch", minimum=1, optional=True)
-        _check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
-        _check_int(val_every, "val_every", minimum=1, optional=True)
+        check_int(batch_size, "batch_size", minimum=1)
+        check_int(max_steps, "max_steps", minimum=1)
+        check_int(d_every, "d_every", minimum=1)
+        check_int(halve_every_epochs, "halve_every_epochs", minimum=1)
+        check_int(steps_per_epoch, "steps_per_epoch", minimum=1, optional=True)
+        check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
+        check_int(val_every, "val_every", minimum=1, optional=True)
         if val_every is not None and val_data is None:
             raise ValueError("val_data: val_every given but no data to validate on")
         if val_data is not None and not (hasattr(val_data, "ground_truth")
                                          and hasattr(val_data, "__len__") and len(val_data)):
             raise ValueError(f"val_data: expected a non-empty dataset with ground_truth(i), "
                              f"got {type(val_data).__name__}")
-        _check_int(num_workers, "num_workers", minimum=0)
-        _check_int(seed, "seed", minimum=0)
+        check_int(num_workers, "num_workers", minimum=0)
+        check_int(seed, "seed", minimum=0)
         for name, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
                 raise ValueError(f"{name}: expected a positive learning rate, got {lr!r}")
@@ -706,7 +698,7 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
     if not hasattr(dataset, "ground_truth"):
         raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
                          f"got {type(dataset).__name__}")
-    _check_int(batch_size, "batch_size", minimum=1)
+    check_int(batch_size, "batch_size", minimum=1)
     dev = get_device(str(device))
     was_training = model.training
     model.to(dev).eval()

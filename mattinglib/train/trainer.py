@@ -80,6 +80,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 from tqdm.auto import tqdm
 
+from .._checks import check_int
 from ..config import get_device
 from .checkpoint import (
     get_rng_state,
@@ -131,14 +132,6 @@ class _SkipSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(len(self.base) - self.skip, 0)  # type: ignore[arg-type]
-
-
-def _check_int(value: Any, name: str, *, minimum: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or None" if optional else ""
-        raise ValueError(f"{name}: expected an integer >= {minimum}{extra}, got {value!r}")
 
 
 def _check_optional_bool(value: Any, name: str) -> None:
@@ -241,13 +234,13 @@ class Trainer:
                 f"{type(train_data).__name__}; the trainer builds the DataLoader itself so that "
                 "the data order can be resumed exactly"
             )
-        _check_int(batch_size, "batch_size", minimum=1)
-        _check_int(max_steps, "max_steps", minimum=1)
-        _check_int(val_every, "val_every", minimum=1, optional=True)
-        _check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
-        _check_int(keep_checkpoints, "keep_checkpoints", minimum=1, optional=True)
-        _check_int(num_workers, "num_workers", minimum=0)
-        _check_int(seed, "seed", minimum=0)
+        check_int(batch_size, "batch_size", minimum=1)
+        check_int(max_steps, "max_steps", minimum=1)
+        check_int(val_every, "val_every", minimum=1, optional=True)
+        check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
+        check_int(keep_checkpoints, "keep_checkpoints", minimum=1, optional=True)
+        check_int(num_workers, "num_workers", minimum=0)
+        check_int(seed, "seed", minimum=0)
         _check_optional_bool(amp, "amp")
         _check_optional_bool(channels_last, "channels_last")
         if val_fn is not None and not callable(val_fn):
