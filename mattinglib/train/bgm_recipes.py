@@ -40,7 +40,6 @@ loss is computed in float32.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..config import PROFILES, Profile, get_device, get_profile
+from ..config import PROFILES, Profile, get_device
 from ..data.bgm import BGMSyntheticDataset
 from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
@@ -58,6 +57,7 @@ from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_r
 from ..trimap import UNKNOWN, trimap_from_alpha
 from ._cli import add_profile_arguments, profile_changes, report_run
 from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
+from .recipes import _profile_trainer, _resolve_profile, _split_options
 from .trainer import Trainer
 
 __all__ = [
@@ -95,8 +95,6 @@ VAL_BATCH_SIZE = 8
 VAL_TRIMAP = {"kernel_size": 3, "iterations": 5}
 MODEL_NAME = "bgm"
 _GENERATOR_OPTIONS = ("ngf", "nf_part", "n_blocks1", "n_blocks2", "use_motion_features")
-_TRAINER_OPTIONS = {"lr", "progress", "amp", "channels_last", "checkpoint_every",
-                    "keep_checkpoints", "grad_clip"}
 
 
 # --------------------------------------------------------------------------- loss and validation
@@ -191,14 +189,6 @@ def bgm_val_fn(model: nn.Module, val_data: Any, *,
 # --------------------------------------------------------------------------- builders
 
 
-def _resolve_profile(profile: Profile | str | None) -> Profile:
-    if isinstance(profile, Profile):
-        return profile
-    if profile is None or isinstance(profile, str):
-        return get_profile(profile)
-    raise ValueError(f"profile: expected a Profile or one of {sorted(PROFILES)}, got {profile!r}")
-
-
 def bgm_profile(profile: Profile | str | None = None) -> Profile:
     """The profile adapted to the supervised stage of Background Matting.
 
@@ -215,6 +205,7 @@ def bgm_profile(profile: Profile | str | None = None) -> Profile:
 
     >>> bgm_profile("full").image_size, bgm_profile("full").batch_size
     (512, 4)
+    >>> from mattinglib.config import get_profile
     >>> bgm_profile(get_profile("quick").with_(image_size=32)).image_size
     32
     """
@@ -306,28 +297,16 @@ def build_bgm_trainer(profile: Profile | str | None = None, *,
     (2, 4, 8, 0.0001)
     """
     profile = bgm_profile(profile)
-    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS}
+    options, lr = _split_options(overrides, DEFAULT_BGM_LR)
     generator = {k: overrides.pop(k) for k in list(overrides) if k in _GENERATOR_OPTIONS}
     profile = profile.with_(**overrides)  # unknown names raise a ValueError listing the fields
-    lr = options.pop("lr", DEFAULT_BGM_LR)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
     if profile.image_size % 4:
         raise ValueError(f"image_size: the generator needs a multiple of 4, got {profile.image_size}")
     model = build_bgm_generator(profile, **generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
     train_data = BGMSyntheticDataset(profile.num_train_samples, profile.image_size, seed=profile.seed)
     val_data = BGMSyntheticDataset(profile.num_val_samples, profile.image_size, seed=profile.seed + 1)
-    every = options.pop("checkpoint_every", profile.val_every if checkpoint_dir is not None else None)
-    trainer = Trainer(
-        model, optimizer, bgm_loss_fn, train_data,
-        batch_size=profile.batch_size, max_steps=profile.train_steps,
-        val_data=val_data, val_fn=bgm_val_fn, val_every=profile.val_every,
-        device=device, checkpoint_dir=checkpoint_dir, checkpoint_every=every,
-        seed=profile.seed, num_workers=profile.num_workers, **options,
-    )
-    trainer.profile = profile
-    trainer.lr = float(lr)
+    trainer = _profile_trainer(model, bgm_loss_fn, bgm_val_fn, train_data, val_data, profile,
+                               lr=lr, checkpoint_dir=checkpoint_dir, device=device, options=options)
     trainer.generator_config = {k: model.config[k] for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2")}
     trainer.generator_config["use_motion_features"] = model.use_motion_features
     return trainer

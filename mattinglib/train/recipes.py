@@ -202,6 +202,32 @@ def _resolve_profile(profile: Profile | str | None) -> Profile:
     raise ValueError(f"profile: expected a Profile or one of {sorted(PROFILES)}, got {profile!r}")
 
 
+def _split_options(overrides: dict[str, Any], default_lr: float) -> tuple[dict[str, Any], float]:
+    """Take the trainer options (and the checked ``lr``) out of a builder's ``**overrides``."""
+    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS}
+    lr = options.pop("lr", default_lr)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
+        raise ValueError(f"lr: expected a positive number, got {lr!r}")
+    return options, float(lr)
+
+
+def _profile_trainer(model: nn.Module, loss_fn, val_fn, train_data, val_data, profile: Profile, *,
+                     lr: float, checkpoint_dir, device: str, options: dict[str, Any]) -> Trainer:
+    """Adam at ``lr`` and a :class:`Trainer` sized by ``profile`` (checkpoints every
+    ``val_every`` steps unless ``options`` say otherwise); sets ``trainer.profile`` and ``.lr``."""
+    every = options.pop("checkpoint_every", profile.val_every if checkpoint_dir is not None else None)
+    trainer = Trainer(
+        model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, train_data,
+        batch_size=profile.batch_size, max_steps=profile.train_steps,
+        val_data=val_data, val_fn=val_fn, val_every=profile.val_every,
+        device=device, checkpoint_dir=checkpoint_dir, checkpoint_every=every,
+        seed=profile.seed, num_workers=profile.num_workers, **options,
+    )
+    trainer.profile = profile
+    trainer.lr = lr
+    return trainer
+
+
 def build_mnet_trainer(profile: Profile | str | None = None, *,
                        checkpoint_dir: str | Path | None = None, device: str = "auto",
                        **overrides: Any) -> Trainer:
@@ -235,31 +261,18 @@ def build_mnet_trainer(profile: Profile | str | None = None, *,
     (2, 'MNet', 0.0004)
     """
     profile = _resolve_profile(profile)
-    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS}
+    options, lr = _split_options(overrides, DEFAULT_LR)
     profile = profile.with_(**overrides)  # unknown names raise a ValueError listing the fields
-    lr = options.pop("lr", DEFAULT_LR)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
     if profile.image_size % MNET_INPUT_MULTIPLE:
         raise ValueError(f"image_size: M-Net needs a multiple of 16, got {profile.image_size}")
     model = MNet(width=profile.width, seed=profile.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
     train_data = SyntheticMattingDataset(profile.num_train_samples, profile.image_size,
                                          seed=profile.seed)
     # A different seed draws different foregrounds, backgrounds and crops.
     val_data = SyntheticMattingDataset(profile.num_val_samples, profile.image_size,
                                        seed=profile.seed + 1, flip=False)
-    every = options.pop("checkpoint_every", profile.val_every if checkpoint_dir is not None else None)
-    trainer = Trainer(
-        model, optimizer, mnet_loss_fn, train_data,
-        batch_size=profile.batch_size, max_steps=profile.train_steps,
-        val_data=val_data, val_fn=matting_val_fn, val_every=profile.val_every,
-        device=device, checkpoint_dir=checkpoint_dir, checkpoint_every=every,
-        seed=profile.seed, num_workers=profile.num_workers, **options,
-    )
-    trainer.profile = profile
-    trainer.lr = float(lr)
-    return trainer
+    return _profile_trainer(model, mnet_loss_fn, matting_val_fn, train_data, val_data, profile,
+                            lr=lr, checkpoint_dir=checkpoint_dir, device=device, options=options)
 
 
 # --------------------------------------------------------------------------- loading a run
