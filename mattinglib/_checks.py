@@ -25,6 +25,7 @@ __all__ = [
     "as_float01",
     "check_trimap_values",
     "check_int",
+    "check_index",
     "shape_of",
 ]
 
@@ -47,6 +48,25 @@ def check_int(value: Any, name: str, *, minimum: int, optional: bool = False) ->
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         extra = " or None" if optional else ""
         raise ValueError(f"{name}: expected an integer >= {minimum}{extra}, got {value!r}")
+
+
+def check_index(index: Any, length: int) -> int:
+    """A dataset index: an int (numpy ints too, not a bool) in ``[0, length)``; raises IndexError.
+
+    >>> check_index(np.int64(2), 3)
+    2
+    >>> check_index(3, 3)
+    Traceback (most recent call last):
+    ...
+    IndexError: index: expected an int in [0, 3), got 3
+    >>> check_index(True, 3)
+    Traceback (most recent call last):
+    ...
+    IndexError: index: expected an int in [0, 3), got True
+    """
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < length:
+        raise IndexError(f"index: expected an int in [0, {length}), got {index!r}")
+    return int(index)
 
 
 def check_shape(x: Any, spec: str, *, name: str) -> dict[str, int]:

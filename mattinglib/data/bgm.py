@@ -48,10 +48,17 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from .._checks import check_index
 from ..trimap import trimap_from_alpha
-from .composition import _chw, _positive_int, check_source, crop_box, unknown_centre
+from .composition import (
+    EpochDataset,
+    _chw,
+    _positive_int,
+    check_source,
+    crop_box,
+    unknown_centre,
+)
 from .synthetic import (
     KINDS,
     SyntheticBackgrounds,
@@ -274,7 +281,7 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * _GREY[0] + rgb[..., 1] * _GREY[1] + rgb[..., 2] * _GREY[2]
 
 
-class BGMCompositeDataset(Dataset):
+class BGMCompositeDataset(EpochDataset):
     """Background Matting supervised-stage samples from foreground and background sources.
 
     Args:
@@ -318,20 +325,9 @@ class BGMCompositeDataset(Dataset):
                        else _positive_int(length, "length"))
         self.epoch = 0
 
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        """Fresh random draws for ``epoch`` (see :mod:`mattinglib.data.composition`)."""
-        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch: expected a non-negative int, got {epoch!r}")
-        self.epoch = int(epoch)
-
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` as float32 NumPy arrays in [0, 1] (H, W, C) / (H, W), before the [-1, 1] mapping."""
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
-            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
-        index = int(index)
+        index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_BGM, self.epoch, index)
         n = self.working_size
         fg, alpha, _ = self.foregrounds.sample((index // self.backgrounds_per_fg) % len(self.foregrounds))

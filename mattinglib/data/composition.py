@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .._checks import check_index
 from ..compositing import compose
 from ..io import read_alpha, read_image, read_trimap
 from ..trimap import random_trimap
@@ -70,6 +71,7 @@ from .synthetic import (
 
 __all__ = [
     "DIM_CROP_SIZES",
+    "EpochDataset",
     "CompositionDataset",
     "SyntheticMattingDataset",
     "Composition1kDataset",
@@ -144,7 +146,27 @@ def _chw(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
-class CompositionDataset(Dataset):
+class EpochDataset(Dataset):
+    """A dataset of ``self.length`` samples whose random draws depend on ``(seed, epoch, index)``.
+
+    Subclasses set ``length`` and ``epoch`` (0); :meth:`set_epoch` moves to
+    fresh draws, like ``DistributedSampler.set_epoch``.
+    """
+
+    length: int
+    epoch: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw fresh crops, flips and trimaps (all random choices) for ``epoch``."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch: expected a non-negative int, got {epoch!r}")
+        self.epoch = int(epoch)
+
+
+class CompositionDataset(EpochDataset):
     """Deep Image Matting training samples composed on the fly (see the module docstring).
 
     Args:
@@ -208,15 +230,6 @@ class CompositionDataset(Dataset):
         (see :mod:`mattinglib.data.folders`; unreadable files are skipped and reported)."""
         return cls(FolderForegrounds(fg_dir, alpha_dir), FolderBackgrounds(bg_dir), **kwargs)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw fresh crops, flips and trimaps for ``epoch`` (like ``DistributedSampler.set_epoch``)."""
-        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch: expected a non-negative int, got {epoch!r}")
-        self.epoch = int(epoch)
-
     def _background_box(self, index: int, h: int, w: int, box, rng) -> np.ndarray:
         """The crop ``box`` of a background scaled to cover (h, w) at a random offset, uint16."""
         bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
@@ -228,9 +241,7 @@ class CompositionDataset(Dataset):
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` as NumPy arrays: fg, bg (H, W, 3), alpha (H, W) float32 and
         trimap (H, W) uint8; the same values as ``dataset[index]`` before stacking."""
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
-            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
-        index = int(index)
+        index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_COMPOSITION, self.epoch, index)
         fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
         fg, alpha, tag = self.foregrounds.sample(fg_index)
@@ -430,9 +441,7 @@ class Composition1kDataset(Dataset):
         return len(self.names)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
-            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
-        name = self.names[int(index)]
+        name = self.names[check_index(index, len(self))]
         fg_name = self.foreground_name(name)
         image = read_image(self.root / "merged" / f"{name}.png")
         alpha = read_alpha(self.root / "alpha" / f"{fg_name}.png")

@@ -69,6 +69,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._checks import check_index
 from .bgm import fake_segmentation, motion_cue, segmentation_guide, to_bgm_range
 from .composition import _chw
 from .synthetic import (
@@ -208,12 +209,6 @@ class TargetDomainDataset(Dataset):
     def __len__(self) -> int:
         return self.num_samples
 
-    def _index(self, index: int) -> int:
-        if (isinstance(index, bool) or not isinstance(index, (int, np.integer))
-                or not 0 <= index < len(self)):
-            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
-        return int(index)
-
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """All of sample ``index`` as float32 NumPy arrays in ``[0, 1]``, ground truth included.
 
@@ -222,7 +217,7 @@ class TargetDomainDataset(Dataset):
         and ``fg`` ``(S, S, 3)`` (the subject as the camera sees it, before
         noise and JPEG). Training code should use ``dataset[i]`` instead.
         """
-        index = self._index(index)
+        index = check_index(index, len(self))
         s, n = self.strengths, self.size
         rng = rng_for(self.seed, STREAM_TARGET, index)
         fg, alpha, _ = self.foregrounds.sample(index)
@@ -389,21 +384,19 @@ class CapturedVideoDataset(Dataset):
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """Sample ``index`` as float32 NumPy arrays in ``[0, 1]`` (``(H, W, C)`` or ``(H, W)``)."""
-        if (isinstance(index, bool) or not isinstance(index, (int, np.integer))
-                or not 0 <= index < len(self)):
-            raise IndexError(f"index: expected an int in [0, {len(self)}), got {index!r}")
-        v, pos, plate = self.items[int(index)]
+        index = check_index(index, len(self))
+        v, pos, plate = self.items[index]
         frames = self.videos[v]
         frame = frames[pos]
         stem = _FRAME.match(frame.name).group("stem")
         neighbours = [frames[min(max(pos + k * self.frame_gap, 0), len(frames) - 1)]
                       for k in (-2, -1, 1, 2)]
         grey = [self._resize(cv2.cvtColor(_read_rgb(p), cv2.COLOR_RGB2GRAY)) for p in neighbours]
-        rng = rng_for(self.seed, STREAM_OTHER_PLATE, int(index))
+        rng = rng_for(self.seed, STREAM_OTHER_PLATE, index)
         others = [i for i, (ov, _, _) in enumerate(self.items) if ov != v] or list(range(len(self)))
         other_plate = self.items[others[int(rng.integers(len(others)))]][2]
         seg_gt = self._resize(_read_grey(frame.with_name(f"{stem}_masksDL.png")))
-        guide_rng = rng_for(self.seed, STREAM_GUIDE, int(index))
+        guide_rng = rng_for(self.seed, STREAM_GUIDE, index)
         return {
             "image": self._resize(_read_rgb(frame)),
             "bg": self._resize(_read_rgb(plate)),
