@@ -18,7 +18,8 @@ if str(ROOT) not in sys.path:  # data_scripts/ is not installed with the package
 
 from data_scripts import download_backgrounds as db  # noqa: E402
 from data_scripts._download import ChecksumError, DownloadError, UnsafeArchiveError  # noqa: E402
-from tests.test_download import FileServer, closed_port_url  # noqa: E402
+# `server`: the loopback file server fixture of the alphamatting download tests
+from tests.test_download import closed_port_url, server  # noqa: E402,F401
 
 JPEG = b"\xff\xd8\xff\xe0 tiny stand-in photo \xff\xd9"
 
@@ -46,18 +47,6 @@ VOC = tar_bytes({
     **{f"VOCdevkit/VOC2012/JPEGImages/2007_{i:06d}.jpg": JPEG + bytes([i]) for i in range(4)},
     "VOCdevkit/VOC2012/Annotations/2007_000000.xml": b"<annotation/>",
 })
-
-
-@pytest.fixture
-def server():
-    srv = FileServer()
-    srv.thread.start()
-    try:
-        yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
 
 
 def quiet(**kw):
