@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_machine", "write_result", "RESULTS_DIR"]
+__all__ = ["describe_machine", "write_result", "RESULTS_DIR", "sync", "reset_peak", "peak_mib"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -151,3 +151,46 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
         fh.write("\n")
     os.replace(fh.name, path)
     return path
+
+
+# --------------------------------------------------------------------------- timing and memory
+
+
+def sync(device) -> None:
+    """Wait for the device's queued work (CUDA kernels run asynchronously); no-op on the CPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak(device) -> bool:
+    """Start a new peak-memory measurement; returns whether the reset was possible.
+
+    On a GPU the allocator's peak; on Linux the process's peak resident set size
+    (writing 5 to ``/proc/self/clear_refs`` resets it to the current size).
+    """
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mib(device) -> float | None:
+    """The peak memory since :func:`reset_peak` in MiB (GPU allocations, or the CPU process's
+    peak RSS); ``None`` where the system does not report it."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        match = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    except OSError:
+        return None
+    return int(match.group(1)) / 1024 if match else None

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import write_result  # noqa: E402
+from _machine import peak_mib, reset_peak, sync, write_result  # noqa: E402
 
 from mattinglib.losses.bgm import supervised_loss  # noqa: E402
 from mattinglib.models.bgm import BackgroundMattingGenerator  # noqa: E402
@@ -98,32 +97,6 @@ def library_total(alpha_pred, fg_pred, alpha, fg, image, bg):
 # --------------------------------------------------------------------------- measuring
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    try:  # Linux: writing 5 resets the peak resident set size of this process
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_mib(device: torch.device) -> float | None:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
-    return int(match.group(1)) / 1024 if match else None
-
-
 def make_batch(batch: int, size: int, device: torch.device,
                seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
@@ -162,10 +135,10 @@ class StepRunner:
 
 
 def _timed(fn, device: torch.device) -> float:
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     fn()
-    _sync(device)
+    sync(device)
     return time.perf_counter() - t0
 
 
@@ -183,14 +156,14 @@ def time_steps(model0: torch.nn.Module, data: dict[str, torch.Tensor], *, varian
         plan[variant] = (0, 1) if one_step else (warmup, iters)
         resident = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
         runners[variant] = runner = StepRunner(model0, data, variant)
-        _reset_peak(device)
+        reset_peak(device)
         samples[variant] = []
         if one_step:
             samples[variant].append(_timed(runner.step, device))
         for _ in range(max(plan[variant][0], 0 if one_step else 1)):
             runner.step()
-        _sync(device)
-        peak = _peak_mib(device)
+        sync(device)
+        peak = peak_mib(device)
         # on a GPU, leave out what the variants built before this one keep allocated
         peaks[variant] = None if peak is None else peak - resident / 2**20
     for _ in range(iters):

@@ -47,7 +47,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import write_result  # noqa: E402
+from _machine import peak_mib, reset_peak, sync, write_result  # noqa: E402
 
 from mattinglib.config import get_device, get_profile  # noqa: E402
 from mattinglib.data.composition import SyntheticMattingDataset  # noqa: E402
@@ -64,32 +64,6 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _reset_peak(device: torch.device) -> bool:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return True
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        return True
-    except OSError:
-        return False
-
-
-def _peak_mib(device: torch.device) -> float | None:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        match = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
-    except OSError:
-        return None
-    return int(match.group(1)) / 1024 if match else None
 
 
 def make_batch(batch: int, size: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -114,19 +88,19 @@ def run_variant(model0: MNet, batch: dict[str, torch.Tensor], variant: str, *, i
         optimizer.zero_grad(set_to_none=True)
         return float(terms["total"].detach())
 
-    peak_reset = _reset_peak(device)
+    peak_reset = reset_peak(device)
     for _ in range(warmup):
         step()
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(iters):
         loss = step()
-    _sync(device)
+    sync(device)
     seconds = (time.perf_counter() - start) / iters
     images = batch["image"].shape[0]
     return {"variant": variant, "iters": iters, "warmup": warmup,
             "images_per_s": images / seconds, "ms_per_step": 1000 * seconds,
-            "peak_mib": _peak_mib(device), "peak_reset": peak_reset, "final_loss": loss}
+            "peak_mib": peak_mib(device), "peak_reset": peak_reset, "final_loss": loss}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
