@@ -29,7 +29,8 @@ from mattinglib.train.recipes import (
 from mattinglib.trimap import CLASS_ORDER
 
 TINY = ["--profile", "quick", "--image-size", "32", "--width", "0.25", "--batch-size", "2",
-        "--num-train", "8", "--num-val", "2", "--val-every", "2", "--device", "cpu"]
+        "--num-train", "8", "--num-val", "2", "--val-every", "2", "--device", "cpu",
+        "--data", "synthetic", "--lr-schedule", "constant"]
 
 
 def run_cli(*argv: str) -> int:
@@ -134,7 +135,7 @@ class TestTrainer:
     def test_30_steps_reduce_the_loss(self):
         trainer = build_mnet_trainer("quick", train_steps=30, image_size=32, batch_size=4,
                                      num_train_samples=64, num_val_samples=2, val_every=30,
-                                     device="cpu", progress=False)
+                                     data="synthetic", device="cpu", progress=False)
         history = trainer.fit()
         losses = np.array(history.train["total"])
         assert len(losses) == 30 and np.isfinite(losses).all()
@@ -142,7 +143,7 @@ class TestTrainer:
         assert set(history.val) == {"sad", "mse", "grad", "conn"}
 
     def test_bad_overrides(self):
-        with pytest.raises(ValueError, match="^changes: unknown profile fields"):
+        with pytest.raises(ValueError, match="^changes: unknown recipe fields"):
             build_mnet_trainer("quick", learning_rate=1e-3, device="cpu")
         with pytest.raises(ValueError, match="^lr:"):
             build_mnet_trainer("quick", lr=-1.0, device="cpu")

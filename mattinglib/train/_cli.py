@@ -22,9 +22,14 @@ PROFILE_FIELDS = {"steps": "train_steps", "batch_size": "batch_size", "image_siz
                   "num_val": "num_val_samples", "seed": "seed"}
 
 
-def add_profile_arguments(p: argparse.ArgumentParser, *, image_multiple: int) -> None:
-    """The options of a profile-sized training command (``--profile``, ``--out``, ``--steps``...)."""
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
+def add_profile_arguments(p: argparse.ArgumentParser, *, image_multiple: int,
+                          choices=None) -> None:
+    """The options of a profile-sized training command (``--profile``, ``--out``, ``--steps``...).
+
+    ``choices``: the preset names ``--profile`` accepts (default: the profiles).
+    """
+    p.add_argument("--profile", choices=sorted(PROFILES) if choices is None else list(choices),
+                   default=None,
                    help="sizes of the run (default: $MATTINGLIB_PROFILE, else full on a GPU, quick on CPU)")
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, run.json)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
