@@ -69,11 +69,12 @@ class TestRecipeObjects:
         assert quick.run_name() == MNetRecipe.quick().run_name()
 
     def test_resume_keeps_schedule_fields(self):
-        assert "train_steps" in MNetRecipe.quick().fixed_on_resume()
+        assert "train_steps" in MNetRecipe.quick().replace(lr_schedule="onecycle").fixed_on_resume()
         assert "train_steps" not in MNetRecipe.quick().replace(lr_schedule="constant").fixed_on_resume()
 
     def test_builder_uses_the_recipe(self):
-        trainer = build_mnet_trainer(MNetRecipe.quick().replace(**TINY), device="cpu", progress=False)
+        trainer = build_mnet_trainer(MNetRecipe.quick().replace(**TINY, lr_schedule="onecycle"),
+                                     device="cpu", progress=False)
         assert trainer.max_steps == 2 and trainer.batch_size == 2
         assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
         assert trainer.recipe.image_size == 32
