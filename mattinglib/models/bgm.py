@@ -68,6 +68,7 @@ import torch
 from torch import nn
 
 from .._checks import check_range, check_shape
+from ..weights import load_weights
 from .init import init_weights
 
 __all__ = [
@@ -453,7 +454,7 @@ def _load_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> Mapping[s
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"weights: {path} does not exist. {OFFICIAL_WEIGHTS_HELP}")
-        source = torch.load(path, map_location="cpu", weights_only=True)
+        source = load_weights(path, name="weights")
     if not isinstance(source, Mapping):
         raise ValueError(f"state_dict: expected a mapping of parameter names to tensors, "
                          f"got {type(source).__name__}")

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..weights import load_weights
+
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
@@ -109,13 +111,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no checkpoint file at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise ValueError(
-            f"path: {path} is not a readable checkpoint (truncated, corrupt, or holding "
-            f"objects other than tensors and plain containers): {type(err).__name__}: {err}"
-        ) from err
+    state = load_weights(path, name="path", map_location=map_location, what="checkpoint")
     if not isinstance(state, dict):
         raise ValueError(f"path: {path} holds a {type(state).__name__}, expected a checkpoint dict")
     return state
