@@ -44,6 +44,7 @@ import torch
 __all__ = [
     "load_weights",
     "load_state_dict",
+    "load_into",
     "sha256_of",
     "torchvision_hash_prefix",
     "hub_checkpoint_dir",
@@ -146,6 +147,54 @@ def load_state_dict(source: str | os.PathLike | Mapping[str, Any], *, name: str,
         raise ValueError(f"{name}: {Path(source).expanduser()} holds a {type(state).__name__}, "
                          "not a state dict")
     return dict(state)
+
+
+def _short(items: list[str], n: int = 4) -> str:
+    return ", ".join(items[:n]) + (f", ... ({len(items) - n} more)" if len(items) > n else "")
+
+
+def load_into(model: torch.nn.Module, state: Any, *, name: str, source: str | os.PathLike,
+              model_desc: str, hint: str = "") -> None:
+    """Copy ``state`` into ``model`` after checking that every key and shape fits.
+
+    Args:
+        model: the module to fill.
+        state: its state dict, as read from ``source``.
+        name: the argument the weights came from (first word of the message).
+        source: the file (or description) the weights were read from.
+        model_desc: how the model was built, e.g. ``"MNet(width=0.5) (run.json)"``.
+        hint: what to do about a mismatch, appended to the message.
+
+    Raises:
+        ValueError: ``state`` is no mapping, or keys are missing, unexpected or
+            of another shape; the message names ``source``, ``model_desc`` and
+            the first mismatches.
+
+    >>> load_into(torch.nn.Linear(2, 3), torch.nn.Linear(2, 4).state_dict(), name="weights",
+    ...           source="w.pt", model_desc="Linear(2, 3)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: weights: w.pt does not fit Linear(2, 3): 2 shape mismatch(es): weight: file (4, 2), model (3, 2), ...
+    """
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{name}: {source} holds a {type(state).__name__}, not a state dict")
+    expected = model.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k}: file {tuple(v.shape)}, model {tuple(expected[k].shape)}"
+              for k, v in state.items()
+              if k in expected and isinstance(v, torch.Tensor) and v.shape != expected[k].shape]
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es): {_short(shapes, 2)}")
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_short(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_short(unexpected)}")
+    if problems:
+        raise ValueError(f"{name}: {source} does not fit {model_desc}: " + "; ".join(problems)
+                         + (f". {hint}" if hint else ""))
+    model.load_state_dict(state)
 
 
 def hub_checkpoint_dir() -> Path:

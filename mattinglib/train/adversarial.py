@@ -90,6 +90,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int, check_shape
 from ..config import get_device
+from ..weights import load_into
 from ..losses.bgm import (
     OPAQUE_THRESHOLD,
     composition_loss,
@@ -596,8 +597,10 @@ class TeacherStudentTrainer:
                 raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "
                                  "same run")
-        self.student.load_state_dict(state["student"])
-        self.discriminator.load_state_dict(state["discriminator"])
+        for key in ("student", "discriminator"):
+            load_into(getattr(self, key), state[key], name="state", source=f"the checkpoint's {key}",
+                      model_desc=f"this trainer's {key}",
+                      hint="resuming needs the networks the checkpoint was written with")
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.generator.set_state(state["generator"].cpu())

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..weights import load_weights
+from ..weights import load_into, load_weights
 
 __all__ = [
     "save_checkpoint",
@@ -46,6 +46,7 @@ __all__ = [
     "RUN_FILE",
     "start_run_folder",
     "read_run_settings",
+    "load_run_weights",
 ]
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
@@ -212,7 +213,44 @@ def read_run_settings(checkpoint: str | os.PathLike, *, records: str) -> tuple[P
     run_file = checkpoint.parent / RUN_FILE
     if not run_file.is_file():
         raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records {records}")
-    return checkpoint, json.loads(run_file.read_text())
+    try:
+        settings = json.loads(run_file.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"checkpoint: {run_file} is not valid JSON ({err})") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"checkpoint: {run_file} holds a {type(settings).__name__}, "
+                         "expected the run's settings (a JSON object)")
+    return checkpoint, settings
+
+
+def load_run_weights(model: torch.nn.Module, checkpoint: Path, *, model_desc: str,
+                     map_location: Any = "cpu") -> torch.nn.Module:
+    """Fill ``model``, built from a run's ``run.json``, with the weights of its checkpoint.
+
+    Args:
+        model: the network as ``run.json`` describes it.
+        checkpoint: a ``step_*.pt`` file of the run (from :func:`read_run_settings`).
+        model_desc: how ``model`` was built, for the message (``"MNet(width=0.5)"``).
+        map_location: where the tensors go.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        ValueError: the checkpoint is unreadable, holds no ``"model"`` entry,
+            or its tensors do not fit the model ``run.json`` describes (the
+            message names both files and the first mismatches).
+    """
+    state = load_checkpoint(checkpoint, map_location=map_location)
+    if "model" not in state:
+        raise ValueError(f"checkpoint: {checkpoint} holds no 'model' entry; "
+                         "expected a checkpoint of a training run")
+    run_file = checkpoint.parent / RUN_FILE
+    load_into(model, state["model"], name="checkpoint", source=checkpoint,
+              model_desc=f"{model_desc} as {run_file} describes it",
+              hint=f"{RUN_FILE} and the checkpoint disagree: {RUN_FILE} must hold the settings "
+                   "the weights were trained with")
+    return model
 
 
 # --- random state -------------------------------------------------------------------------

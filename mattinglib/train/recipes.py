@@ -50,7 +50,7 @@ from ..metrics import evaluate, mean_metrics
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
 from ._cli import add_profile_arguments, profile_changes, report_run
-from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
+from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
 from .trainer import Trainer
 
 __all__ = [
@@ -294,9 +294,13 @@ def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Mo
     if settings.get("model") not in MODELS:
         raise ValueError(f"checkpoint: {RUN_FILE} names model {settings.get('model')!r}, "
                          f"this version knows {list(MODELS)}")
+    width = settings.get("width")
+    if isinstance(width, bool) or not isinstance(width, (int, float)):
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records width {width!r}, "
+                         "expected a number")
     dev = get_device(device)
-    model = MNet(width=float(settings["width"]))
-    model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
+    model = load_run_weights(MNet(width=float(width)), path, model_desc=f"MNet(width={width})",
+                             map_location=dev)
     return model.to(dev).eval()
 
 

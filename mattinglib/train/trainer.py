@@ -82,6 +82,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int
 from ..config import get_device
+from ..weights import load_into
 from .checkpoint import (
     get_rng_state,
     latest_checkpoint,
@@ -486,7 +487,9 @@ class Trainer:
             raise ValueError(
                 "scheduler: the checkpoint and the trainer disagree on having a scheduler"
             )
-        self.model.load_state_dict(state["model"])
+        load_into(self.model, state["model"], name="state", source="the checkpoint",
+                  model_desc=f"this trainer's {type(self.model).__name__}",
+                  hint="resuming needs the model the checkpoint was written with")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
