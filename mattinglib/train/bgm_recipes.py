@@ -55,7 +55,7 @@ from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
 from ..trimap import UNKNOWN, trimap_from_alpha
-from ._cli import add_profile_arguments, profile_changes, report_run
+from ._cli import add_profile_arguments, interruptible, profile_changes, report_run
 from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
 from .recipes import _profile_trainer, _resolve_profile, _split_options
 from .trainer import Trainer
@@ -395,7 +395,7 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
                         "released code's background feature")
     p.add_argument("--lr", type=float, default=DEFAULT_BGM_LR,
                    help=f"Adam learning rate ({DEFAULT_BGM_LR}, the paper's)")
-    p.set_defaults(func=_cmd_train_bgm)
+    p.set_defaults(func=interruptible(_cmd_train_bgm, p))
     return p
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "save_path_for",
     "resume_path_for",
     "list_checkpoints",
+    "remove_stale_temp_files",
     "get_rng_state",
     "set_rng_state",
     "RUN_FILE",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
+# Temporary files of save_checkpoint: ".<final name>.tmp-<pid of the writer>".
+_TMP = ".tmp-"
+_TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")
 
 
 def checkpoint_path(directory: str | os.PathLike, step: int) -> Path:
@@ -81,7 +85,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder as the target: os.replace is only atomic within one file system.
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{_TMP}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             torch.save(state, f)
@@ -92,6 +96,47 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not writing while it cleans up
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's; anything else: leave the file
+        return True
+    return True
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writes that never finished (a killed process).
+
+    :func:`save_checkpoint` removes its temporary file when it fails, but a
+    process killed outright (SIGKILL, power loss) leaves the hidden
+    ``.<name>.tmp-<pid>`` behind. The trainers call this when they start;
+    files of a process that is still running are kept.
+
+    Returns:
+        The files removed.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".step_00000005.pt.tmp-999999999").write_bytes(b"half")
+    >>> [p.name for p in remove_stale_temp_files(folder)], list(folder.iterdir())
+    (['.step_00000005.pt.tmp-999999999'], [])
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for path in sorted(directory.iterdir()):
+        match = _TMP_NAME.match(path.name)
+        if match and path.is_file() and not _writer_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

@@ -49,7 +49,7 @@ from ..losses.dim import dim_loss, shm_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
-from ._cli import add_profile_arguments, profile_changes, report_run
+from ._cli import add_profile_arguments, interruptible, profile_changes, report_run
 from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
 from .trainer import Trainer
 
@@ -338,5 +338,5 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     add_profile_arguments(p, image_multiple=16)
     p.add_argument("--width", type=float, help="channel multiplier of the network")
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate ({DEFAULT_LR})")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=interruptible(_cmd_train, p))
     return p
