@@ -250,6 +250,18 @@ class TestOtherLoaders:
             from_official(tmp_path / "g.pth")
         assert_clear(str(info.value), "weights:", str(tmp_path / "g.pth"))
 
+    def test_bgm_generator_file_of_another_size_names_the_file(self, tmp_path):
+        from mattinglib.models.bgm import BackgroundMattingGenerator
+
+        small = dict(ngf=4, nf_part=4, n_blocks1=1, n_blocks2=1)
+        torch.save(BackgroundMattingGenerator(**small).state_dict(), tmp_path / "g.pth")
+        with pytest.raises(ValueError, match=f"^weights: {re.escape(str(tmp_path / 'g.pth'))} "
+                                             "does not match BackgroundMattingGenerator.*shape"):
+            from_official(tmp_path / "g.pth", **{**small, "ngf": 8, "nf_part": 8})
+        with pytest.raises(ValueError, match="^state_dict: does not match"):
+            from_official(BackgroundMattingGenerator(**small).state_dict(), ngf=8, nf_part=8,
+                          n_blocks1=1, n_blocks2=1)
+
     def test_training_checkpoint(self, tmp_path):
         marker = tmp_path / "marker.txt"
         path = write_malicious(tmp_path / "step_00000010.pt", marker)
