@@ -412,7 +412,8 @@ class TestSafeExtract:
         out = tmp_path / "out"
         out.mkdir()
         (out / "keep.txt").write_text("mine")
-        archive = make_zip(tmp_path / "chain.zip", {"a.png": b"a"}, symlinks={"x": ".", "x/y": ".."})
+        archive = make_zip(tmp_path / "chain.zip", {"a.png": b"a"},
+                           symlinks={"x": ".", "x/y": ".."})
         with pytest.raises(UnsafeArchiveError):
             safe_extract(archive, out)
         assert [p.name for p in out.iterdir()] == ["keep.txt"]

@@ -67,7 +67,8 @@ class TestMNetRun:
     def test_checkpoint_without_a_model(self, tmp_path):
         run_folder(tmp_path, MNet(width=0.25), {"model": "mnet", "width": 0.25})
         save_checkpoint(checkpoint_path(tmp_path, 2), {"step": 2})
-        with pytest.raises(ValueError, match="^checkpoint: .*step_00000002.pt holds no 'model' entry"):
+        with pytest.raises(ValueError,
+                           match="^checkpoint: .*step_00000002.pt holds no 'model' entry"):
             load_trained_model(tmp_path, device="cpu")
 
     def test_predict_command_gives_one_line(self, tmp_path, capsys):

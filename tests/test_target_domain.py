@@ -170,8 +170,9 @@ class TestCapturedVideoBadFiles:
         expected = clean[3]
         (captured / "video_b" / "0001_img.png").write_bytes(b"\x89PNG broken")
         ds = CapturedVideoDataset(captured, frame_gap=1)
-        with pytest.warns(RuntimeWarning, match=r"skipped unreadable item 3 \(.*video_b/0001_img.png\)"
-                                                r".*1 unreadable item\(s\) so far"):
+        with pytest.warns(RuntimeWarning,
+                          match=r"skipped unreadable item 3 \(.*video_b/0001_img.png\)"
+                                r".*1 unreadable item\(s\) so far"):
             sample = ds[3]
         # the next readable sample (index 3 + 1 wraps to 0) stands in, exactly as it reads itself
         assert all(torch.equal(sample[k], clean[0][k]) for k in KEYS)
@@ -193,8 +194,8 @@ class TestCapturedVideoBadFiles:
             assert ds.scan() == [str(captured / "video_a" / "0003_masksDL.png")]
 
     def test_nothing_readable_is_an_error(self, captured):
-        for plate in (captured / "video_a" / "video_a_back.png", captured / "video_b" / "0001_back.png"):
-            plate.write_bytes(b"")
+        for plate in ("video_a/video_a_back.png", "video_b/0001_back.png"):
+            (captured / plate).write_bytes(b"")
         ds = CapturedVideoDataset(captured)
         with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="none of the 4 items"):
             ds[0]

@@ -56,7 +56,7 @@ def write_malicious(path: Path, marker: Path, *, legacy: bool = False) -> Path:
     state = {"features.0.weight": torch.zeros(1), "evil": _Payload(marker)}
     if legacy:
         with open(path, "wb") as f:
-            pickle.dump(state, f)
+            pickle.dump(state, f, protocol=2)
     else:
         torch.save(state, path)
     return path
@@ -121,9 +121,11 @@ class TestLoadWeights:
         path = tmp_path / "w.pt"
         torch.save({"w": torch.ones(2)}, path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert torch.equal(load_weights(path, name="w", sha256_prefix=digest[:8])["w"], torch.ones(2))
+        loaded = load_weights(path, name="w", sha256_prefix=digest[:8])
+        assert torch.equal(loaded["w"], torch.ones(2))
         wrong = "0" * 8 if not digest.startswith("0" * 8) else "f" * 8
-        with pytest.raises(ValueError, match=f"^w: {re.escape(str(path))} is not the expected file.*{wrong}"):
+        pattern = f"^w: {re.escape(str(path))} is not the expected file.*{wrong}"
+        with pytest.raises(ValueError, match=pattern):
             load_weights(path, name="w", sha256_prefix=wrong)
 
     def test_hash_is_checked_before_unpickling(self, tmp_path):
@@ -212,7 +214,8 @@ class TestHubCache:
         state = torchvision_state_dict(Weights, name="pretrained_vgg")
         assert torch.equal(state["w"], torch.arange(4.0))
         assert (hub / f"tiny-{prefix}.pth").is_file()
-        assert f"downloading {Weights.url} to {hub / f'tiny-{prefix}.pth'}" in capsys.readouterr().err
+        cached = hub / f"tiny-{prefix}.pth"
+        assert f"downloading {Weights.url} to {cached}" in capsys.readouterr().err
         # from the cache now: no second download
         monkeypatch.setattr(torch.hub, "download_url_to_file", None)
         assert torch.equal(torchvision_state_dict(Weights, name="x")["w"], torch.arange(4.0))

@@ -300,7 +300,8 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
     with _named_seg_weights():
         if isinstance(seg_choice, np.ndarray):
             seg_mask, seg_method = seg_choice, "given"
-        elif seg_choice == "deeplab" or (seg_choice == "auto" and find_deeplab_weights(seg_weights)):
+        elif seg_choice == "deeplab" or (seg_choice == "auto"
+                                         and find_deeplab_weights(seg_weights)):
             # With a semantic segmentation first, alignment can ignore the person.
             seg = soft_segmentation(photo, method="deeplab", weights=seg_weights, device=device)
             seg_mask, seg_method = seg.mask, seg.method

@@ -12,7 +12,8 @@ decoder that puts features back at those places with max-unpooling before a
 - :class:`UnpoolDecoder`: a 1x1 convolution, then per pooling level one
   max-unpool and one 5x5 convolution, then a 5x5 alpha prediction layer;
 - ImageNet initialisation: :func:`load_weights_state_dict` reads a torchvision
-  state dict (safely, through :mod:`mattinglib.weights`), :func:`copy_vgg16_weights` copies its convolutions
+  state dict (safely, through :mod:`mattinglib.weights`),
+  :func:`copy_vgg16_weights` copies its convolutions
   into an encoder whose first layer takes more than 3 channels (the extra
   input channels start at zero, as in DIM);
 - :func:`kaiming_init_`: the seeded initialisation of every model here, and
@@ -302,7 +303,8 @@ def load_weights_state_dict(source: Any, weights: Any, *, name: str) -> dict[str
             raise ValueError(f"{name}: expected 'imagenet', a state-dict file or a mapping; "
                              f"the file {path} does not exist")
         # A file under torchvision's own name must be torchvision's file.
-        known = torchvision_hash_prefix(path) if path.name == os.path.basename(weights.url) else None
+        published = os.path.basename(weights.url)
+        known = torchvision_hash_prefix(path) if path.name == published else None
         return load_state_dict(path, name=name, sha256_prefix=known)
     raise ValueError(f"{name}: expected None, 'imagenet', a path or a state-dict mapping, "
                      f"got {type(source).__name__}")

@@ -600,8 +600,8 @@ class TeacherStudentTrainer:
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "
                                  "same run")
         for key in ("student", "discriminator"):
-            load_into(getattr(self, key), state[key], name="state", source=f"the checkpoint's {key}",
-                      model_desc=f"this trainer's {key}",
+            load_into(getattr(self, key), state[key], name="state",
+                      source=f"the checkpoint's {key}", model_desc=f"this trainer's {key}",
                       hint="resuming needs the networks the checkpoint was written with")
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])

@@ -544,7 +544,7 @@ class Trainer:
                    disable=not (self.progress and self.dist.is_main))
         stream = self.batches(self.step)
         shown: dict[str, str] = {}
-        consistent = True  # the state is that of a complete step (a checkpoint would resume exactly)
+        consistent = True  # the state is a complete step's (a checkpoint would resume exactly)
         stop = DeferredInterrupt(enabled=not self.dist.is_distributed)
         try:
             with stop:
