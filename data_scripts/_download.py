@@ -10,7 +10,8 @@ What every script in ``data_scripts/`` needs, in one place:
 * :func:`sha256_file` / :func:`verify_sha256` check files against recorded sums.
 * :func:`safe_extract` unpacks a zip or tar archive after checking every member:
   absolute paths, ``..`` components and links that point outside the target
-  folder are refused before anything is written.
+  folder are refused, by name before anything is written and by real path on
+  disk in a scratch folder beside the target; a refused archive leaves nothing.
 * :func:`atomic_write` / :func:`write_json_atomic` write a file under a temporary
   name and rename it, so a crash never leaves a half-written file behind.
 
@@ -452,7 +453,8 @@ def _check_link(member: PurePosixPath, target: str, archive: Path, *, hard: bool
             f"({target!r}); refusing to extract")
 
 
-def _inside(path: Path, root: Path) -> bool:
+def _inside(path: str | Path, root: Path) -> bool:
+    path = Path(path)
     return path == root or root in path.parents
 
 
@@ -460,74 +462,146 @@ def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def _extract_zip(archive: Path, dest: Path) -> list[Path]:
-    with zipfile.ZipFile(archive) as zf:
-        plan = []
-        for info in zf.infolist():  # check everything before writing anything
-            rel = _member_path(info.filename, archive)
-            link = None
-            if _zip_is_symlink(info):
-                link = zf.read(info).decode("utf-8", "surrogateescape")
-                _check_link(rel, link, archive, hard=False)
-            plan.append((info, rel, link))
-        root = dest.resolve()
-        written = []
-        for info, rel, link in plan:
-            if rel == PurePosixPath("."):
-                continue
-            target = dest.joinpath(*rel.parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Re-check on disk: a link written earlier in this archive must not
-            # carry a later member outside the target.
-            if not _inside(target.parent.resolve(), root):
-                raise UnsafeArchiveError(
-                    f"archive: member {info.filename!r} of {archive} would be written "
-                    f"outside {dest} through a link; refusing to extract")
-            if target.is_symlink() or target.exists():
-                target.unlink()
-            if link is not None:
-                os.symlink(link, target)
+@dataclass
+class _Member:
+    """One archive member to write: its checked relative path, kind and contents."""
+
+    name: str  # as in the archive, for messages
+    rel: PurePosixPath
+    kind: str  # "dir", "file", "symlink" or "hardlink"
+    link: str | None = None
+    open: Callable | None = None  # -> a binary file object with the contents (files)
+
+
+def _zip_members(zf: zipfile.ZipFile, archive: Path) -> list[_Member]:
+    members = []
+    for info in zf.infolist():
+        rel = _member_path(info.filename, archive)
+        if _zip_is_symlink(info):
+            link = zf.read(info).decode("utf-8", "surrogateescape")
+            _check_link(rel, link, archive, hard=False)
+            members.append(_Member(info.filename, rel, "symlink", link))
+        elif info.is_dir():
+            members.append(_Member(info.filename, rel, "dir"))
+        else:
+            members.append(_Member(info.filename, rel, "file",
+                                   open=lambda info=info: zf.open(info)))
+    return members
+
+
+def _tar_members(tf: tarfile.TarFile, archive: Path) -> list[_Member]:
+    members = []
+    for m in tf.getmembers():
+        rel = _member_path(m.name, archive)
+        if m.issym() or m.islnk():
+            _check_link(rel, m.linkname, archive, hard=m.islnk())
+            kind = "hardlink" if m.islnk() else "symlink"
+            members.append(_Member(m.name, rel, kind, m.linkname))
+        elif m.isdir():
+            members.append(_Member(m.name, rel, "dir"))
+        elif m.isfile():
+            members.append(_Member(m.name, rel, "file", open=lambda m=m: tf.extractfile(m)))
+        else:
+            raise UnsafeArchiveError(
+                f"archive: member {m.name!r} of {archive} is a device or fifo; "
+                "refusing to extract")
+    return members
+
+
+def _write_member(m: _Member, root: Path, archive: Path) -> Path | None:
+    """Write one member under ``root`` (a resolved folder), checking real paths on disk.
+
+    The checks above read the members' names; here every folder a member is
+    written into, and every link's target, is resolved on disk (following
+    the links earlier members made), so that a chain of harmless-looking links
+    cannot carry a member or a link outside ``root``.
+    """
+    if m.rel == PurePosixPath("."):
+        return None
+    target = root.joinpath(*m.rel.parts)
+
+    def refuse(what: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"archive: member {m.name!r} of {archive} {what} outside the "
+                                  "target folder through a link; refusing to extract")
+
+    if not _inside(os.path.realpath(target.parent), root):
+        raise refuse("would be written")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if m.kind == "dir":
+        if not _inside(os.path.realpath(target), root):
+            raise refuse("is a folder")
+        target.mkdir(exist_ok=True)
+        return None
+    if target.is_symlink() or target.is_file():
+        target.unlink()  # replace it, never write through it
+    if m.kind == "symlink":
+        if not _inside(os.path.realpath(os.path.join(os.path.realpath(target.parent), m.link)),
+                       root):
+            raise refuse("is a link that points")
+        os.symlink(m.link, target)
+    elif m.kind == "hardlink":
+        source = os.path.realpath(root.joinpath(*_member_path(m.link, archive).parts))
+        if not _inside(source, root):
+            raise refuse("is a hard link to a file")
+        if not os.path.isfile(source):
+            raise UnsafeArchiveError(f"archive: hard link {m.name!r} of {archive} points to "
+                                     f"{m.link!r}, which is not a file extracted before it")
+        shutil.copyfile(source, target)
+    else:
+        with m.open() as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
+    return target
+
+
+def _check_tree(root: Path, archive: Path) -> None:
+    """Every path under ``root``, links resolved, stays under ``root`` (the final check)."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if not _inside(os.path.realpath(path), root):
+                rel = os.path.relpath(path, root)
+                raise UnsafeArchiveError(f"archive: {rel!r} extracted from {archive} resolves "
+                                         "outside the target folder; refusing to extract")
+
+
+def _move_into(scratch: Path, dest: Path) -> None:
+    """Move the extracted tree into ``dest``: a rename when ``dest`` is new, else a merge."""
+    if not dest.exists():
+        os.replace(scratch, dest)
+        return
+    for folder, dirs, files in os.walk(scratch):
+        there = dest / os.path.relpath(folder, scratch)
+        for name in list(dirs):
+            src = Path(folder, name)
+            if src.is_symlink():  # os.walk lists links to folders among dirs
+                files.append(name)
+                dirs.remove(name)
             else:
-                with zf.open(info) as src, atomic_write(target, fsync=False) as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
-            written.append(target)
-    return written
-
-
-def _extract_tar(archive: Path, dest: Path) -> list[Path]:
-    with tarfile.open(archive) as tf:
-        members = tf.getmembers()
-        for m in members:
-            rel = _member_path(m.name, archive)
-            if m.issym() or m.islnk():
-                _check_link(rel, m.linkname, archive, hard=m.islnk())
-            elif not (m.isfile() or m.isdir()):
-                raise UnsafeArchiveError(
-                    f"archive: member {m.name!r} of {archive} is a device or fifo; "
-                    "refusing to extract")
-        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        try:
-            tf.extractall(dest, members=members, **kwargs)
-        # Our checks run first; the filter is a second line of defence.
-        except getattr(tarfile, "FilterError", ()) as err:  # pragma: no cover
-            raise UnsafeArchiveError(f"archive: {archive}: {err}; refusing to extract") from err
-        return [dest.joinpath(*_member_path(m.name, archive).parts)
-                for m in members if not m.isdir()]
+                (there / name).mkdir(exist_ok=True)
+        for name in files:
+            dst = there / name
+            if dst.is_symlink() or dst.is_file():
+                dst.unlink()
+            os.replace(Path(folder, name), dst)
 
 
 def safe_extract(archive, dest) -> list[Path]:
     """Unpack a zip or tar archive into ``dest``, refusing members that could escape it.
 
-    Every member is checked before anything is written: an absolute path (``/x``,
-    ``C:\\x``), a ``..`` component, a link whose target leaves ``dest``, or a
-    device/fifo member raises :class:`UnsafeArchiveError` and nothing is extracted.
+    Every member's name is checked before anything is written: an absolute
+    path (``/x``, ``C:\\x``), a ``..`` component, a link whose target leaves
+    ``dest``, or a device/fifo member raises :class:`UnsafeArchiveError`. The
+    archive is then unpacked into a hidden scratch folder beside ``dest``,
+    where each member's real path is checked on disk as it is written (so a
+    chain of links such as ``x -> .`` then ``x/y -> ..`` is refused too), and
+    everything extracted is checked once more with links resolved; only then
+    does it move into ``dest``. A refused or failed archive leaves nothing
+    behind: no scratch folder, no ``dest``, no partial files.
 
     Args:
         archive: a ``.zip`` or a (compressed) tar file.
-        dest: the folder to extract into (created when missing).
+        dest: the folder to extract into (created when missing; files already
+            there are replaced by members of the same name).
 
     Returns:
         the paths of the files and links written (folders not listed).
@@ -540,13 +614,37 @@ def safe_extract(archive, dest) -> list[Path]:
     Traceback (most recent call last):
     ...
     data_scripts._download.UnsafeArchiveError: archive: member '../evil.txt' of ...
+    >>> sorted(p.name for p in tmp.iterdir())
+    ['bad.zip']
     """
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
         raise FileNotFoundError(f"archive: no such file: {archive}")
-    dest.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(archive):
-        return _extract_zip(archive, dest)
-    if tarfile.is_tarfile(archive):
-        return _extract_tar(archive, dest)
-    raise ValueError(f"archive: {archive} is neither a zip nor a tar file")
+        opened = zipfile.ZipFile(archive)
+        reader = _zip_members
+    elif tarfile.is_tarfile(archive):
+        opened = tarfile.open(archive)
+        reader = _tar_members
+    else:
+        raise ValueError(f"archive: {archive} is neither a zip nor a tar file")
+    with opened as container:
+        members = reader(container, archive)  # names checked before anything is written
+        dest = dest.absolute()
+        created = next((p for p in [dest.parent, *dest.parent.parents][::-1] if not p.exists()),
+                       None)  # the first folder this call creates, removed again on failure
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
+        try:
+            root = scratch.resolve()
+            written = [w for m in members if (w := _write_member(m, root, archive)) is not None]
+            _check_tree(root, archive)
+            _move_into(scratch, dest)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # what a merge left (folders)
+    return [dest / p.relative_to(root) for p in written]

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Real photos with ground truth, beside the checkout (or MATTINGLIB_DATA).
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
+#: Small reference files committed with the tests (see tests/fixtures/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _data_dir() -> Path:
@@ -42,3 +44,9 @@ def bgm_sample_dir() -> Path:
 @pytest.fixture
 def reference_dir() -> Path:
     return require(REFERENCE)
+
+
+@pytest.fixture
+def bgm_fixtures() -> Path:
+    """The Background Matting reference tensors committed in tests/fixtures/bgm (never skipped)."""
+    return FIXTURES / "bgm"

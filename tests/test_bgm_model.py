@@ -24,19 +24,13 @@ TINY = dict(ngf=4, nf_part=4, n_blocks1=1, n_blocks2=1)
 
 
 @pytest.fixture
-def layout(reference_dir):
-    path = reference_dir / "bgm" / "bgm_state_dict_layout.json"
-    if not path.exists():
-        pytest.skip(f"reference missing: {path}")
-    return json.loads(path.read_text())
+def layout(bgm_fixtures):
+    return json.loads((bgm_fixtures / "bgm_state_dict_layout.json").read_text())
 
 
 @pytest.fixture
-def vector(reference_dir):
-    path = reference_dir / "bgm" / "bgm_generator_testvector.pt"
-    if not path.exists():
-        pytest.skip(f"reference missing: {path}")
-    return torch.load(path, weights_only=True)
+def vector(bgm_fixtures):
+    return torch.load(bgm_fixtures / "bgm_generator_testvector.pt", weights_only=True)
 
 
 def _inputs(b=2, h=16, w=12, seed=0, nc=(3, 3, 1, 4)):
@@ -275,3 +269,9 @@ class TestInit:
         bn.running_mean.fill_(3.0)
         init_weights(bn, seed=0)
         assert torch.count_nonzero(bn.running_mean) == 0
+
+
+@pytest.mark.parametrize("name", ["bgm_state_dict_layout.json", "bgm_generator_testvector.pt"])
+def test_committed_fixtures_equal_the_shared_reference(bgm_fixtures, reference_dir, name):
+    """The copies in tests/fixtures are byte for byte the reference files they were taken from."""
+    assert (bgm_fixtures / name).read_bytes() == (reference_dir / "bgm" / name).read_bytes()

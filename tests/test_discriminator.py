@@ -13,11 +13,8 @@ from mattinglib.models.discriminator import MultiscaleDiscriminator, n_layer_dis
 
 
 @pytest.fixture
-def layout(reference_dir):
-    path = reference_dir / "bgm" / "bgm_state_dict_layout.json"
-    if not path.exists():
-        pytest.skip(f"reference missing: {path}")
-    return json.loads(path.read_text())
+def layout(bgm_fixtures):
+    return json.loads((bgm_fixtures / "bgm_state_dict_layout.json").read_text())
 
 
 class TestLayout:

@@ -308,7 +308,9 @@ class TestSafeExtract:
         assert (tmp_path / "out/a/b/c.png").read_bytes() == b"abc"
         assert (tmp_path / "out/top.txt").read_bytes() == b"t"
         assert (tmp_path / "out/a/link.png").read_bytes() == b"abc"
-        assert len(written) == 3
+        assert sorted(written) == sorted(tmp_path / "out" / n
+                                         for n in ("a/b/c.png", "top.txt", "a/link.png"))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["good.bin", "out"]
 
     @pytest.mark.parametrize("name", ["../evil.png", "a/../../evil.png", "/abs/evil.png",
                                       "C:/evil.png", "..\\evil.png"])
@@ -318,8 +320,8 @@ class TestSafeExtract:
         out = tmp_path / "deep" / "out"
         with pytest.raises(UnsafeArchiveError, match="^archive: member .*refusing to extract"):
             safe_extract(archive, out)
-        assert list(out.iterdir()) == []  # not even the harmless member
-        assert not [p for p in tmp_path.rglob("evil.png")]
+        # not even the harmless member, nor the folders dest would have needed
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.bin"]
 
     @pytest.mark.parametrize("target", ["../../outside", "/etc/passwd", "a/../../../x"])
     @pytest.mark.parametrize("make", [make_zip, make_tar], ids=["zip", "tar"])
@@ -328,7 +330,94 @@ class TestSafeExtract:
         out = tmp_path / "out"
         with pytest.raises(UnsafeArchiveError, match="^archive: link 'sub/link'"):
             safe_extract(archive, out)
-        assert list(out.iterdir()) == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.bin"]
+
+    @pytest.mark.parametrize("make", [make_zip, make_tar], ids=["zip", "tar"])
+    def test_a_chain_of_links_out_of_the_folder_is_refused(self, tmp_path, make):
+        """``x -> .`` then ``x/y -> ..``: each looks inside by its name; on disk y is the parent."""
+        archive = make(tmp_path / "chain.bin", {"fine.png": b"ok"},
+                       symlinks={"x": ".", "x/y": ".."})
+        out = tmp_path / "dest" / "out"
+        with pytest.raises(UnsafeArchiveError, match="^archive: member 'x/y' .* outside the target "
+                                                     "folder through a link"):
+            safe_extract(archive, out)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.bin"]
+
+    @pytest.mark.parametrize("kind", ["zip", "tar"])
+    def test_a_member_written_through_a_chain_is_refused(self, tmp_path, kind):
+        """A file under the chain would land beside the destination: nothing is written there."""
+        archive = tmp_path / "chain.bin"
+        links, name, data = (("x", "."), ("x/y", "..")), "x/y/evil.png", b"evil"
+        if kind == "zip":  # the links first, then the file written through them
+            with zipfile.ZipFile(archive, "w") as zf:
+                for link, target in links:
+                    info = zipfile.ZipInfo(link)
+                    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                    zf.writestr(info, target)
+                zf.writestr(name, data)
+        else:
+            with tarfile.open(archive, "w") as tf:
+                for link, target in links:
+                    info = tarfile.TarInfo(link)
+                    info.type, info.linkname = tarfile.SYMTYPE, target
+                    tf.addfile(info)
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+        out = tmp_path / "out"
+        with pytest.raises(UnsafeArchiveError, match="refusing to extract"):
+            safe_extract(archive, out)
+        assert not list(tmp_path.rglob("evil.png"))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.bin"]
+
+    def test_a_link_to_a_link_that_leaves_is_refused(self, tmp_path):
+        """Link targets are resolved on disk, through links extracted before them."""
+        with tarfile.open(tmp_path / "t.tar", "w") as tf:
+            for name, target in (("a/up", ".."), ("a/up2", "up/..")):
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tf.addfile(info)
+        with pytest.raises(UnsafeArchiveError, match="'a/up2'"):
+            safe_extract(tmp_path / "t.tar", tmp_path / "out")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tar"]
+
+    def test_a_hard_link_through_a_link_is_refused(self, tmp_path):
+        (tmp_path / "secret.txt").write_text("outside")
+        with tarfile.open(tmp_path / "t.tar", "w") as tf:
+            for name, kind, target in (("x", tarfile.SYMTYPE, "."),
+                                       ("x/y", tarfile.SYMTYPE, ".."),
+                                       ("stolen.txt", tarfile.LNKTYPE, "y/secret.txt")):
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = kind, target
+                tf.addfile(info)
+        with pytest.raises(UnsafeArchiveError):
+            safe_extract(tmp_path / "t.tar", tmp_path / "out")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt", "t.tar"]
+
+    @pytest.mark.parametrize("make", [make_zip, make_tar], ids=["zip", "tar"])
+    def test_into_an_existing_folder_merges(self, tmp_path, make):
+        out = tmp_path / "out"
+        (out / "a").mkdir(parents=True)
+        (out / "keep.txt").write_text("mine")
+        (out / "a" / "c.png").write_text("old")
+        archive = make(tmp_path / "good.bin", {"a/c.png": b"new", "b/d.png": b"d"},
+                       symlinks={"b/link.png": "d.png"})
+        written = safe_extract(archive, out)
+        assert sorted(written) == sorted([out / "a/c.png", out / "b/d.png", out / "b/link.png"])
+        assert (out / "a/c.png").read_bytes() == b"new" and (out / "keep.txt").read_text() == "mine"
+        assert (out / "b/link.png").read_bytes() == b"d"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["good.bin", "out"]  # no scratch left
+
+    def test_a_refused_archive_leaves_an_existing_folder_as_it_was(self, tmp_path):
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "keep.txt").write_text("mine")
+        archive = make_zip(tmp_path / "chain.zip", {"a.png": b"a"},
+                           symlinks={"x": ".", "x/y": ".."})
+        with pytest.raises(UnsafeArchiveError):
+            safe_extract(archive, out)
+        assert [p.name for p in out.iterdir()] == ["keep.txt"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.zip", "out"]
 
     def test_not_an_archive(self, tmp_path):
         (tmp_path / "x.zip").write_bytes(b"plain text")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -344,16 +345,24 @@ class TestSegmentationDeepLab:
                 seg.DeepLabV3_MobileNet_V3_Large_Weights.DEFAULT.url]
         assert list(DEEPLAB_FILES.values()) == [u.rsplit("/", 1)[1] for u in urls]
 
-    def test_runs_from_the_hub_cache(self, tmp_path):
-        """An untrained mobilenet checkpoint put where torchvision caches weights is found and run."""
+    def test_runs_from_the_hub_cache(self, tmp_path, monkeypatch):
+        """An untrained mobilenet checkpoint put where torchvision caches weights is found and run.
+
+        Its file name carries the first digits of its own SHA-256, as torchvision's do (a file
+        under the published name is refused: its hash is not the published one).
+        """
         from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large
 
         torch.manual_seed(0)
         model = deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, aux_loss=True)
         cache = Path(torch.hub.get_dir()) / "checkpoints"
         cache.mkdir(parents=True)
-        torch.save(model.state_dict(), cache / DEEPLAB_FILES["deeplabv3_mobilenet_v3_large"])
-        assert find_deeplab_weights() == cache / DEEPLAB_FILES["deeplabv3_mobilenet_v3_large"]
+        torch.save(model.state_dict(), cache / "untrained.pth")
+        digest = hashlib.sha256((cache / "untrained.pth").read_bytes()).hexdigest()
+        name = f"deeplabv3_mobilenet_v3_large-{digest[:8]}.pth"
+        (cache / "untrained.pth").rename(cache / name)
+        monkeypatch.setitem(DEEPLAB_FILES, "deeplabv3_mobilenet_v3_large", name)
+        assert find_deeplab_weights() == cache / name
         photo, _, _ = blob_scene()
         with warnings.catch_warnings():
             warnings.simplefilter("error", SegmentationFallbackWarning)

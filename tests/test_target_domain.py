@@ -160,3 +160,64 @@ class TestCapturedVideo:
             CapturedVideoDataset(captured)
         with pytest.raises(ValueError, match="^root: no \\*_img.png"):
             CapturedVideoDataset(tmp_path_factory.mktemp("empty"))
+
+
+class TestCapturedVideoBadFiles:
+    """A corrupt file is skipped and counted, as in the folder datasets (data/folders.py)."""
+
+    def test_a_corrupt_frame_is_named_counted_and_replaced(self, captured):
+        clean = CapturedVideoDataset(captured, frame_gap=1)
+        expected = clean[3]
+        (captured / "video_b" / "0001_img.png").write_bytes(b"\x89PNG broken")
+        ds = CapturedVideoDataset(captured, frame_gap=1)
+        with pytest.warns(RuntimeWarning,
+                          match=r"skipped unreadable item 3 \(.*video_b/0001_img.png\)"
+                                r".*1 unreadable item\(s\) so far"):
+            sample = ds[3]
+        # the next readable sample (index 3 + 1 wraps to 0) stands in, exactly as it reads itself
+        assert all(torch.equal(sample[k], clean[0][k]) for k in KEYS)
+        assert not torch.equal(sample["image"], expected["image"])
+        assert ds.bad_files == [str(captured / "video_b" / "0001_img.png")]
+
+    def test_a_broken_neighbour_names_only_that_frame(self, captured):
+        (captured / "video_a" / "0001_img.png").write_bytes(b"")
+        ds = CapturedVideoDataset(captured, frame_gap=1)
+        with pytest.warns(RuntimeWarning) as caught:
+            ds[1]  # its motion cue reads frame 0001
+        assert len(caught) == 2 and "2 unreadable item(s) so far" in str(caught[-1].message)
+        assert ds.bad_files == [str(captured / "video_a" / "0001_img.png")]
+
+    def test_a_corrupt_segmentation_and_scan(self, captured):
+        (captured / "video_a" / "0003_masksDL.png").write_text("not a png")
+        ds = CapturedVideoDataset(captured, frame_gap=1)
+        with pytest.warns(RuntimeWarning, match="0003_masksDL.png"):
+            assert ds.scan() == [str(captured / "video_a" / "0003_masksDL.png")]
+
+    def test_nothing_readable_is_an_error(self, captured):
+        for plate in ("video_a/video_a_back.png", "video_b/0001_back.png"):
+            (captured / plate).write_bytes(b"")
+        ds = CapturedVideoDataset(captured)
+        with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="none of the 4 items"):
+            ds[0]
+
+    def test_train_student_runs_past_a_corrupt_frame(self, captured, tmp_path_factory, capsys):
+        """From the command line: the run finishes, the warning names the file."""
+        import json
+
+        from mattinglib.__main__ import main
+        from mattinglib.models.bgm import BackgroundMattingGenerator
+        from mattinglib.train.checkpoint import checkpoint_path, save_checkpoint
+
+        config = dict(ngf=4, nf_part=4, n_blocks1=1, n_blocks2=1, use_motion_features=False)
+        teacher = tmp_path_factory.mktemp("teacher")
+        (teacher / "run.json").write_text(json.dumps({"model": "bgm", "generator": config}))
+        save_checkpoint(checkpoint_path(teacher, 1),
+                        {"model": BackgroundMattingGenerator(**config).state_dict()})
+        (captured / "video_a" / "0002_img.png").write_bytes(b"\x89PNG broken")
+        out = tmp_path_factory.mktemp("student")
+        with pytest.warns(RuntimeWarning, match="video_a/0002_img.png"):
+            code = main(["train-student", "--teacher", str(teacher), "--captures", str(captured),
+                         "--out", str(out), "--size", "16", "--steps", "2", "--batch-size", "2",
+                         "--ndf", "4", "--device", "cpu", "--checkpoint-every", "2"])
+        assert code == 0
+        assert (out / "generator.pth").is_file()

@@ -37,11 +37,20 @@ import numpy as np
 
 from ..io import read_alpha, read_image
 
-__all__ = ["IMAGE_EXTENSIONS", "FolderForegrounds", "FolderBackgrounds", "list_images"]
+__all__ = ["IMAGE_EXTENSIONS", "FolderForegrounds", "FolderBackgrounds", "UnreadableFileError",
+           "list_images"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 _READ_ERRORS = (ValueError, OSError, cv2.error)
+
+
+class UnreadableFileError(ValueError):
+    """A file that could not be decoded; ``path`` names it, so that only it is reported."""
+
+    def __init__(self, message: str, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = Path(path)
 
 
 def list_images(folder, *, name: str = "folder") -> dict[str, Path]:
@@ -97,7 +106,9 @@ class _SkippingSource:
 
     def _record(self, index: int, err: Exception) -> None:
         self._bad_index.add(index)
-        names = [str(p) for p in self._paths(index)]
+        # A sample may read many files (a video frame's neighbours): name the one that failed.
+        paths = [err.path] if isinstance(err, UnreadableFileError) else self._paths(index)
+        names = [str(p) for p in paths]
         self.bad_files.extend(n for n in names if n not in self.bad_files)
         warnings.warn(
             f"{type(self).__name__}: skipped unreadable item {index} ({', '.join(names)}): {err}; "

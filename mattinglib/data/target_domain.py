@@ -63,6 +63,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,6 +73,7 @@ from torch.utils.data import Dataset
 from .._checks import check_index
 from .bgm import fake_segmentation, motion_cue, segmentation_guide, to_bgm_range
 from .composition import _chw
+from .folders import UnreadableFileError, _SkippingSource
 from .synthetic import (
     KINDS,
     SyntheticForegrounds,
@@ -279,18 +281,18 @@ _FRAME = re.compile(r"^(?P<stem>.*)_img\.png$")
 def _read_rgb(path: Path) -> np.ndarray:
     img = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise ValueError(f"root: cannot read the image {path}")
+        raise UnreadableFileError(f"root: cannot read the image {path}", path)
     return img[..., ::-1].astype(np.float32) / np.float32(255.0)
 
 
 def _read_grey(path: Path) -> np.ndarray:
     img = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
     if img is None:
-        raise ValueError(f"root: cannot read the image {path}")
+        raise UnreadableFileError(f"root: cannot read the image {path}", path)
     return img.astype(np.float32) / np.float32(255.0)
 
 
-class CapturedVideoDataset(Dataset):
+class CapturedVideoDataset(_SkippingSource, Dataset):
     """Real captures laid out like Background Matting's released captured data.
 
     Expected tree (every folder below ``root`` that holds ``*_img.png`` frames
@@ -332,13 +334,22 @@ class CapturedVideoDataset(Dataset):
         ``{"image", "bg", "seg", "seg_gt", "multi_fr", "back_rnd"}``, float32
         tensors in ``[-1, 1]`` of shapes ``(3|3|1|1|4|3, H, W)``.
 
+    A file that cannot be read (a corrupt frame, segmentation or plate) does
+    not stop training: as in the folder datasets
+    (:mod:`mattinglib.data.folders`), it is recorded in ``bad_files``, a
+    warning names it with the running count of skipped samples, and the next
+    readable sample (index + 1, + 2, ...) is returned instead. The frames
+    whose motion cue reads a broken frame are skipped the same way.
+
     Raises:
         ValueError: no frames under ``root``, a frame without its
             ``_masksDL.png``, or a video without (or with several) plates.
+        RuntimeError: no sample at all can be read.
     """
 
     def __init__(self, root: str | os.PathLike, *, size: int | None = None, frame_gap: int = 5,
                  seed: int = 0) -> None:
+        super().__init__()
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"root: {root} is not a folder")
@@ -382,28 +393,45 @@ class CapturedVideoDataset(Dataset):
             return x
         return cv2.resize(x, (self.size, self.size), interpolation=cv2.INTER_AREA)
 
-    def arrays(self, index: int) -> dict[str, np.ndarray]:
-        """Sample ``index`` as float32 NumPy arrays in ``[0, 1]`` (``(H, W, C)`` or ``(H, W)``)."""
-        index = check_index(index, len(self))
+    def _files(self, index: int) -> dict[str, Any]:
+        """The files sample ``index`` reads: frame, segmentation, plate, neighbours, other plate."""
         v, pos, plate = self.items[index]
         frames = self.videos[v]
         frame = frames[pos]
         stem = _FRAME.match(frame.name).group("stem")
         neighbours = [frames[min(max(pos + k * self.frame_gap, 0), len(frames) - 1)]
                       for k in (-2, -1, 1, 2)]
-        grey = [self._resize(cv2.cvtColor(_read_rgb(p), cv2.COLOR_RGB2GRAY)) for p in neighbours]
         rng = rng_for(self.seed, STREAM_OTHER_PLATE, index)
         others = [i for i, (ov, _, _) in enumerate(self.items) if ov != v] or list(range(len(self)))
         other_plate = self.items[others[int(rng.integers(len(others)))]][2]
-        seg_gt = self._resize(_read_grey(frame.with_name(f"{stem}_masksDL.png")))
+        return {"frame": frame, "seg": frame.with_name(f"{stem}_masksDL.png"), "plate": plate,
+                "neighbours": neighbours, "other_plate": other_plate}
+
+    def _paths(self, index: int) -> list[Path]:
+        files = self._files(index)
+        return [files["frame"], files["seg"], files["plate"], *files["neighbours"],
+                files["other_plate"]]
+
+    def arrays(self, index: int) -> dict[str, np.ndarray]:
+        """Sample ``index`` (or the next readable one) as float32 arrays in ``[0, 1]``.
+
+        Shapes ``(H, W, C)`` or ``(H, W)``.
+        """
+        return self._load(check_index(index, len(self)))
+
+    def _read(self, index: int) -> dict[str, np.ndarray]:
+        files = self._files(index)
+        grey = [self._resize(cv2.cvtColor(_read_rgb(p), cv2.COLOR_RGB2GRAY))
+                for p in files["neighbours"]]
+        seg_gt = self._resize(_read_grey(files["seg"]))
         guide_rng = rng_for(self.seed, STREAM_GUIDE, index)
         return {
-            "image": self._resize(_read_rgb(frame)),
-            "bg": self._resize(_read_rgb(plate)),
+            "image": self._resize(_read_rgb(files["frame"])),
+            "bg": self._resize(_read_rgb(files["plate"])),
             "seg": segmentation_guide(seg_gt, guide_rng, scale=seg_gt.shape[0] / 512),
             "seg_gt": seg_gt,
             "multi_fr": np.stack(grey, axis=2),
-            "back_rnd": self._resize(_read_rgb(other_plate)),
+            "back_rnd": self._resize(_read_rgb(files["other_plate"])),
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ exercises the pipeline and produces a meaningless matte).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import warnings
@@ -235,6 +236,18 @@ def _segmentation_arg(segmentation, hw: tuple[int, int]) -> np.ndarray | str:
     return segmentation
 
 
+@contextlib.contextmanager
+def _named_seg_weights():
+    """Errors about the segmentation's ``weights`` name the argument given here, ``seg_weights``."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as err:
+        text = str(err)
+        if not text.startswith("weights:"):
+            raise
+        raise type(err)("seg_weights:" + text[len("weights:"):]) from None
+
+
 def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
                 target_background: np.ndarray | None = None, size: int = 512, device: str = "auto",
                 align: bool = True, segmentation: str | np.ndarray = "auto", seg_weights=None,
@@ -284,22 +297,25 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
     seg_choice = _segmentation_arg(segmentation, (H, W))
 
     seg = None
-    if isinstance(seg_choice, np.ndarray):
-        seg_mask, seg_method = seg_choice, "given"
-    elif seg_choice == "deeplab" or (seg_choice == "auto" and find_deeplab_weights(seg_weights)):
-        # With a semantic segmentation first, alignment can ignore the person.
-        seg = soft_segmentation(photo, method="deeplab", weights=seg_weights, device=device)
-        seg_mask, seg_method = seg.mask, seg.method
-    else:
-        seg_mask = seg_method = None
+    with _named_seg_weights():
+        if isinstance(seg_choice, np.ndarray):
+            seg_mask, seg_method = seg_choice, "given"
+        elif seg_choice == "deeplab" or (seg_choice == "auto"
+                                         and find_deeplab_weights(seg_weights)):
+            # With a semantic segmentation first, alignment can ignore the person.
+            seg = soft_segmentation(photo, method="deeplab", weights=seg_weights, device=device)
+            seg_mask, seg_method = seg.mask, seg.method
+        else:
+            seg_mask = seg_method = None
 
-    alignment = None
-    if align:
-        alignment = align_background(photo, plate, mask=seg_mask)
-        plate = alignment.plate
-    if seg_mask is None:
-        seg = soft_segmentation(photo, plate=plate, method=seg_choice, weights=seg_weights, device=device)
-        seg_mask, seg_method = seg.mask, seg.method
+        alignment = None
+        if align:
+            alignment = align_background(photo, plate, mask=seg_mask)
+            plate = alignment.plate
+        if seg_mask is None:
+            seg = soft_segmentation(photo, plate=plate, method=seg_choice, weights=seg_weights,
+                                    device=device)
+            seg_mask, seg_method = seg.mask, seg.method
 
     box = square_crop_box(seg_mask, margin=margin)
     crops = [_resize(crop_square(x, box), size) for x in (photo, plate, seg_mask[:, :, None])]

@@ -180,9 +180,9 @@ def background_difference_mask(photo: np.ndarray, plate: np.ndarray, *, min_thre
 
 def _hub_checkpoints() -> Path:
     """Where torchvision caches downloaded weights (``$TORCH_HOME/hub/checkpoints``)."""
-    import torch
+    from ..weights import hub_checkpoint_dir
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    return hub_checkpoint_dir()
 
 
 def find_deeplab_weights(weights: str | os.PathLike | None = None) -> Path | None:
@@ -215,12 +215,13 @@ def find_deeplab_weights(weights: str | os.PathLike | None = None) -> Path | Non
 
 def _deeplab_from_state_dict(path: Path):
     """Build the torchvision DeepLabV3 whose architecture the checkpoint's keys describe."""
-    import torch
     from torchvision.models import segmentation
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"weights: {path} does not hold a state dict")
+    from ..weights import load_state_dict, torchvision_hash_prefix
+
+    # torchvision's own file names carry the first digits of the file's SHA-256: check them.
+    known = torchvision_hash_prefix(path) if path.name in DEEPLAB_FILES.values() else None
+    state = load_state_dict(path, name="weights", sha256_prefix=known)
     if any(k.startswith("backbone.layer4") for k in state):
         blocks = sum(1 for k in state if k.startswith("backbone.layer3.") and k.endswith(".conv1.weight"))
         arch = "deeplabv3_resnet101" if blocks == 23 else "deeplabv3_resnet50"
@@ -231,7 +232,11 @@ def _deeplab_from_state_dict(path: Path):
                          "(expected ResNet-50/101 or MobileNetV3-Large backbone keys)")
     aux = any(k.startswith("aux_classifier.") for k in state)
     model = getattr(segmentation, arch)(weights=None, weights_backbone=None, num_classes=21, aux_loss=aux)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:  # mis-shaped or missing keys: torch's message lists them
+        raise ValueError(f"weights: {path} does not fit torchvision's {arch}: "
+                         f"{' '.join(str(err).split())[:300]}") from None
     return model.eval(), arch
 
 

@@ -68,6 +68,7 @@ import torch
 from torch import nn
 
 from .._checks import check_range, check_shape
+from ..weights import load_weights
 from .init import init_weights
 
 __all__ = [
@@ -420,8 +421,12 @@ def _short_list(keys: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def _check_against(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
-    """Raise a readable ``ValueError`` for missing, unexpected or mis-shaped keys."""
+def _check_against(model: nn.Module, state_dict: Mapping[str, Any], *,
+                   source: str = "state_dict:") -> None:
+    """Raise a readable ``ValueError`` for missing, unexpected or mis-shaped keys.
+
+    ``source`` starts the message: the argument, and the file when there is one.
+    """
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -442,7 +447,7 @@ def _check_against(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
         problems.append(f"{len(wrong)} shape mismatch(es): " + "; ".join(wrong[:12])
                         + (f"; ... ({len(wrong) - 12} more)" if len(wrong) > 12 else ""))
     if problems:
-        raise ValueError("state_dict: does not match BackgroundMattingGenerator("
+        raise ValueError(f"{source} does not match BackgroundMattingGenerator("
                          + ", ".join(f"{k}={v!r}" for k, v in model.config.items()) + "): "
                          + " | ".join(problems)
                          + ". Pass the configuration the checkpoint was trained with.")
@@ -453,7 +458,7 @@ def _load_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> Mapping[s
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"weights: {path} does not exist. {OFFICIAL_WEIGHTS_HELP}")
-        source = torch.load(path, map_location="cpu", weights_only=True)
+        source = load_weights(path, name="weights")
     if not isinstance(source, Mapping):
         raise ValueError(f"state_dict: expected a mapping of parameter names to tensors, "
                          f"got {type(source).__name__}")
@@ -481,7 +486,9 @@ def from_official(state_dict_or_path: str | os.PathLike | Mapping[str, Any],
     """
     state_dict = strip_data_parallel_prefix(_load_state_dict(state_dict_or_path))
     model = BackgroundMattingGenerator(**config)
-    _check_against(model, state_dict)
+    from_file = isinstance(state_dict_or_path, (str, os.PathLike))
+    _check_against(model, state_dict,
+                   source=f"weights: {state_dict_or_path}" if from_file else "state_dict:")
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 

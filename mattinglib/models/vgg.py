@@ -11,8 +11,9 @@ decoder that puts features back at those places with max-unpooling before a
   or 5 (DIM) max-pools that return their indices;
 - :class:`UnpoolDecoder`: a 1x1 convolution, then per pooling level one
   max-unpool and one 5x5 convolution, then a 5x5 alpha prediction layer;
-- ImageNet initialisation: :func:`load_weights_state_dict` fetches or reads a
-  torchvision state dict, :func:`copy_vgg16_weights` copies its convolutions
+- ImageNet initialisation: :func:`load_weights_state_dict` reads a torchvision
+  state dict (safely, through :mod:`mattinglib.weights`),
+  :func:`copy_vgg16_weights` copies its convolutions
   into an encoder whose first layer takes more than 3 channels (the extra
   input channels start at zero, as in DIM);
 - :func:`kaiming_init_`: the seeded initialisation of every model here, and
@@ -41,6 +42,7 @@ import torch
 from torch import nn
 
 from .._checks import check_range, check_shape
+from ..weights import load_state_dict, torchvision_hash_prefix, torchvision_state_dict
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -265,17 +267,17 @@ class UnpoolDecoder(nn.Module):
         return self.predict(x)
 
 
-def _expected_cache_file(weights: Any) -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
-
-
 def load_weights_state_dict(source: Any, weights: Any, *, name: str) -> dict[str, torch.Tensor]:
     """A torchvision state dict from the torch hub cache, a file, or a mapping.
 
+    Files are read by :func:`mattinglib.weights.load_weights`: weights-only
+    (never running code from the file) and, for torchvision's own files,
+    checked against the SHA-256 prefix in their name.
+
     Args:
         source: ``"imagenet"`` to use the torchvision ``weights`` (read from
-            the torch hub cache, downloaded only if missing and the network is
-            reachable); a path (``str`` or ``Path``) to a file saved with
+            the torch hub cache; when missing there, downloaded with a line on
+            stderr saying so); a path (``str`` or ``Path``) to a file saved with
             ``torch.save(state_dict)``; or a mapping name -> tensor.
         weights: a torchvision ``WeightsEnum`` member, e.g.
             ``torchvision.models.VGG16_Weights.IMAGENET1K_V1``.
@@ -287,32 +289,23 @@ def load_weights_state_dict(source: Any, weights: Any, *, name: str) -> dict[str
     Raises:
         RuntimeError: the ImageNet weights are neither cached nor downloadable;
             the message names the file to put in the cache.
-        ValueError: ``source`` of another type, or a file that does not exist
-            or holds no state dict.
+        ValueError: ``source`` of another type, a file that does not exist,
+            cannot be read weights-only, holds no state dict, or whose name is
+            torchvision's but whose SHA-256 is not.
     """
     if isinstance(source, Mapping):
         return dict(source)
     if isinstance(source, str) and source == "imagenet":
-        try:
-            return weights.get_state_dict(progress=False)
-        except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
-            expected = _expected_cache_file(weights)
-            raise RuntimeError(
-                f"{name}: could not load the ImageNet weights {weights} ({type(err).__name__}: {err}). "
-                f"Without network access they must already be in the torch hub cache as {expected} "
-                f"(download {weights.url} on a connected machine and copy it there, "
-                f"or set TORCH_HOME), "
-                f"or pass the path of that file as {name}."
-            ) from err
+        return torchvision_state_dict(weights, name=name)
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if not path.is_file():
             raise ValueError(f"{name}: expected 'imagenet', a state-dict file or a mapping; "
                              f"the file {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, Mapping):
-            raise ValueError(f"{name}: {path} holds a {type(state).__name__}, not a state dict")
-        return dict(state)
+        # A file under torchvision's own name must be torchvision's file.
+        published = os.path.basename(weights.url)
+        known = torchvision_hash_prefix(path) if path.name == published else None
+        return load_state_dict(path, name=name, sha256_prefix=known)
     raise ValueError(f"{name}: expected None, 'imagenet', a path or a state-dict mapping, "
                      f"got {type(source).__name__}")
 

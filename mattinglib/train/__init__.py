@@ -16,11 +16,13 @@ from .checkpoint import (
 )
 from .distributed import DistInfo, setup_distributed, shutdown_distributed
 from .history import History
+from .interrupt import TrainingInterrupted
 from .trainer import NonFiniteLossError, Trainer, seed_everything
 
 __all__ = [
     "Trainer",
     "NonFiniteLossError",
+    "TrainingInterrupted",
     "seed_everything",
     "History",
     "save_checkpoint",

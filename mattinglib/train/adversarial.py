@@ -90,6 +90,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int, check_shape
 from ..config import get_device
+from ..weights import load_into
 from ..losses.bgm import (
     OPAQUE_THRESHOLD,
     composition_loss,
@@ -106,12 +107,14 @@ from ..trimap import trimap_from_alpha
 from .checkpoint import (
     get_rng_state,
     load_checkpoint,
+    remove_stale_temp_files,
     resume_path_for,
     save_checkpoint,
     save_path_for,
     set_rng_state,
 )
 from .history import History
+from .interrupt import DeferredInterrupt, interrupted
 from .trainer import NonFiniteLossError
 
 __all__ = [
@@ -596,8 +599,10 @@ class TeacherStudentTrainer:
                 raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "
                                  "same run")
-        self.student.load_state_dict(state["student"])
-        self.discriminator.load_state_dict(state["discriminator"])
+        for key in ("student", "discriminator"):
+            load_into(getattr(self, key), state[key], name="state",
+                      source=f"the checkpoint's {key}", model_desc=f"this trainer's {key}",
+                      hint="resuming needs the networks the checkpoint was written with")
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.generator.set_state(state["generator"].cpu())
@@ -633,6 +638,8 @@ class TeacherStudentTrainer:
             self.resume(resume)
         if self.step >= self.max_steps:
             return self.history
+        if self.checkpoint_dir is not None:
+            remove_stale_temp_files(self.checkpoint_dir)
         self.teacher.eval()
         self.student.train()
         self.discriminator.train()
@@ -643,23 +650,38 @@ class TeacherStudentTrainer:
                             num_workers=self.num_workers, collate_fn=default_collate)
         bar = tqdm(total=self.max_steps, initial=self.step, desc="teacher-student",
                    dynamic_ncols=True, disable=not self.progress)
+        consistent = True  # the state is that of a complete step (see mattinglib.train.interrupt)
+        stop = DeferredInterrupt()
         try:
-            for batch in loader:
-                logged = self.train_step(batch)
-                self.step += 1
-                self.history.log_train(self.step, logged)
-                if self._due_for_validation():
-                    self.validate()
-                    if self.progress:
-                            bar.write(f"step {self.step}: student SAD {self.history.last('sad'):.4g}, "
-                                  f"teacher {self.history.last('teacher_sad'):.4g}")
-                every = self.checkpoint_every
-                if self.checkpoint_dir is not None and (
-                        self.step == self.max_steps or (every and self.step % every == 0)):
-                    self.save()
-                bar.update(1)
-                bar.set_postfix(g=f"{logged['total_g']:.4g}", d=f"{logged['d_total']:.4g}",
-                                refresh=False)
+            with stop:
+                for batch in loader:
+                    consistent = False
+                    logged = self.train_step(batch)
+                    self.step += 1
+                    self.history.log_train(self.step, logged)
+                    if self._due_for_validation():
+                        self.validate()
+                        if self.progress:
+                            bar.write(f"step {self.step}: student SAD "
+                                      f"{self.history.last('sad'):.4g}, "
+                                      f"teacher {self.history.last('teacher_sad'):.4g}")
+                    consistent = True
+                    every = self.checkpoint_every
+                    if self.checkpoint_dir is not None and (
+                            self.step == self.max_steps or (every and self.step % every == 0)):
+                        self.save()
+                    bar.update(1)
+                    bar.set_postfix(g=f"{logged['total_g']:.4g}", d=f"{logged['d_total']:.4g}",
+                                    refresh=False)
+                    if stop.requested and self.step < self.max_steps:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise interrupted(self, consistent=consistent, save=self.save) from None
+        except Exception as err:
+            if not stop.requested:
+                raise
+            # e.g. DataLoader workers stopped by the same Ctrl-C while the next batch was read
+            raise interrupted(self, consistent=consistent, save=self.save) from err
         finally:
             bar.close()
         return self.history

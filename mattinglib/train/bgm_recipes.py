@@ -55,8 +55,8 @@ from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
 from ..trimap import UNKNOWN, trimap_from_alpha
-from ._cli import add_profile_arguments, profile_changes, report_run
-from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
+from ._cli import add_profile_arguments, interruptible, profile_changes, report_run
+from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
 from .recipes import _profile_trainer, _resolve_profile, _split_options
 from .trainer import Trainer
 
@@ -335,9 +335,15 @@ def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> Backg
     if settings.get("model") != MODEL_NAME:
         raise ValueError(f"checkpoint: {path.parent / RUN_FILE} names model "
                          f"{settings.get('model')!r}, expected {MODEL_NAME!r}")
+    generator = settings.get("generator")
+    if not isinstance(generator, dict) or any(k not in generator for k in _GENERATOR_OPTIONS):
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records generator {generator!r}, "
+                         f"expected a dict with {list(_GENERATOR_OPTIONS)}")
+    config = {k: generator[k] for k in _GENERATOR_OPTIONS}
     dev = get_device(device)
-    model = BackgroundMattingGenerator(**{k: settings["generator"][k] for k in _GENERATOR_OPTIONS})
-    model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
+    desc = "BackgroundMattingGenerator(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
+    model = load_run_weights(BackgroundMattingGenerator(**config), path, model_desc=desc,
+                             map_location=dev)
     return model.to(dev).eval()
 
 
@@ -389,7 +395,7 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
                         "released code's background feature")
     p.add_argument("--lr", type=float, default=DEFAULT_BGM_LR,
                    help=f"Adam learning rate ({DEFAULT_BGM_LR}, the paper's)")
-    p.set_defaults(func=_cmd_train_bgm)
+    p.set_defaults(func=interruptible(_cmd_train_bgm, p))
     return p
 
 

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..weights import load_into, load_weights
+
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
@@ -39,14 +41,19 @@ __all__ = [
     "save_path_for",
     "resume_path_for",
     "list_checkpoints",
+    "remove_stale_temp_files",
     "get_rng_state",
     "set_rng_state",
     "RUN_FILE",
     "start_run_folder",
     "read_run_settings",
+    "load_run_weights",
 ]
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
+# Temporary files of save_checkpoint: ".<final name>.tmp-<pid of the writer>".
+_TMP = ".tmp-"
+_TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")
 
 
 def checkpoint_path(directory: str | os.PathLike, step: int) -> Path:
@@ -78,7 +85,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder as the target: os.replace is only atomic within one file system.
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{_TMP}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             torch.save(state, f)
@@ -89,6 +96,47 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not writing while it cleans up
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's; anything else: leave the file
+        return True
+    return True
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writes that never finished (a killed process).
+
+    :func:`save_checkpoint` removes its temporary file when it fails, but a
+    process killed outright (SIGKILL, power loss) leaves the hidden
+    ``.<name>.tmp-<pid>`` behind. The trainers call this when they start;
+    files of a process that is still running are kept.
+
+    Returns:
+        The files removed.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".step_00000005.pt.tmp-999999999").write_bytes(b"half")
+    >>> [p.name for p in remove_stale_temp_files(folder)], list(folder.iterdir())
+    (['.step_00000005.pt.tmp-999999999'], [])
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for path in sorted(directory.iterdir()):
+        match = _TMP_NAME.match(path.name)
+        if match and path.is_file() and not _writer_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -109,13 +157,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no checkpoint file at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise ValueError(
-            f"path: {path} is not a readable checkpoint (truncated, corrupt, or holding "
-            f"objects other than tensors and plain containers): {type(err).__name__}: {err}"
-        ) from err
+    state = load_weights(path, name="path", map_location=map_location, what="checkpoint")
     if not isinstance(state, dict):
         raise ValueError(f"path: {path} holds a {type(state).__name__}, expected a checkpoint dict")
     return state
@@ -216,7 +258,44 @@ def read_run_settings(checkpoint: str | os.PathLike, *, records: str) -> tuple[P
     run_file = checkpoint.parent / RUN_FILE
     if not run_file.is_file():
         raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records {records}")
-    return checkpoint, json.loads(run_file.read_text())
+    try:
+        settings = json.loads(run_file.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"checkpoint: {run_file} is not valid JSON ({err})") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"checkpoint: {run_file} holds a {type(settings).__name__}, "
+                         "expected the run's settings (a JSON object)")
+    return checkpoint, settings
+
+
+def load_run_weights(model: torch.nn.Module, checkpoint: Path, *, model_desc: str,
+                     map_location: Any = "cpu") -> torch.nn.Module:
+    """Fill ``model``, built from a run's ``run.json``, with the weights of its checkpoint.
+
+    Args:
+        model: the network as ``run.json`` describes it.
+        checkpoint: a ``step_*.pt`` file of the run (from :func:`read_run_settings`).
+        model_desc: how ``model`` was built, for the message (``"MNet(width=0.5)"``).
+        map_location: where the tensors go.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        ValueError: the checkpoint is unreadable, holds no ``"model"`` entry,
+            or its tensors do not fit the model ``run.json`` describes (the
+            message names both files and the first mismatches).
+    """
+    state = load_checkpoint(checkpoint, map_location=map_location)
+    if "model" not in state:
+        raise ValueError(f"checkpoint: {checkpoint} holds no 'model' entry; "
+                         "expected a checkpoint of a training run")
+    run_file = checkpoint.parent / RUN_FILE
+    load_into(model, state["model"], name="checkpoint", source=checkpoint,
+              model_desc=f"{model_desc} as {run_file} describes it",
+              hint=f"{RUN_FILE} and the checkpoint disagree: {RUN_FILE} must hold the settings "
+                   "the weights were trained with")
+    return model
 
 
 # --- random state -------------------------------------------------------------------------

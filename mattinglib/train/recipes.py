@@ -56,8 +56,8 @@ from ..metrics import evaluate, mean_metrics
 from ..models.dim import DIM, DIM_INPUT_MULTIPLE
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
-from ._cli import add_profile_arguments
-from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
+from ._cli import add_profile_arguments, interruptible
+from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
 from .trainer import Trainer
 
 __all__ = [
@@ -637,14 +637,20 @@ def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Mo
     if name not in RECIPES:
         raise ValueError(f"checkpoint: {RUN_FILE} names model {name!r}, "
                          f"this version knows {sorted(RECIPES)}")
+    width = settings.get("width")
+    if isinstance(width, bool) or not isinstance(width, (int, float)):
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records width {width!r}, "
+                         "expected a number")
     dev = get_device(device)
     if name == "dim":
-        model = DIM(width=float(settings["width"]), batch_norm=bool(settings.get("batch_norm", True)))
-    else:
-        model = MNet(width=float(settings["width"]))
-    model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
-    if name == "dim":
+        batch_norm = bool(settings.get("batch_norm", True))
+        model = load_run_weights(DIM(width=float(width), batch_norm=batch_norm), path,
+                                 model_desc=f"DIM(width={width}, batch_norm={batch_norm})",
+                                 map_location=dev)
         model.set_stage("joint")
+    else:
+        model = load_run_weights(MNet(width=float(width)), path, model_desc=f"MNet(width={width})",
+                                 map_location=dev)
     return model.to(dev).eval()
 
 
@@ -692,5 +698,5 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                    help="onecycle (warm-up, cosine decay; the recipes' default) or constant "
                         "(lets --resume extend a finished run with more --steps)")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=interruptible(_cmd_train, p))
     return p

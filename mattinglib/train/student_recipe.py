@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 
+from ._cli import interruptible
 from .adversarial import TeacherStudentTrainer, fresh_discriminator, fresh_student_like
 from .bgm_recipes import load_bgm_generator
 from .checkpoint import RUN_FILE, save_checkpoint, start_run_folder
@@ -133,5 +134,5 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    p.set_defaults(func=_cmd_train_student)
+    p.set_defaults(func=interruptible(_cmd_train_student, p))
     return p

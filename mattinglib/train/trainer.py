@@ -82,11 +82,13 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int
 from ..config import get_device
+from ..weights import load_into
 from .checkpoint import (
     get_rng_state,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    remove_stale_temp_files,
     resume_path_for,
     save_checkpoint,
     save_path_for,
@@ -94,6 +96,7 @@ from .checkpoint import (
 )
 from .distributed import all_mean, setup_distributed
 from .history import History
+from .interrupt import DeferredInterrupt, interrupted
 
 __all__ = ["Trainer", "NonFiniteLossError", "seed_everything"]
 
@@ -486,7 +489,9 @@ class Trainer:
             raise ValueError(
                 "scheduler: the checkpoint and the trainer disagree on having a scheduler"
             )
-        self.model.load_state_dict(state["model"])
+        load_into(self.model, state["model"], name="state", source="the checkpoint",
+                  model_desc=f"this trainer's {type(self.model).__name__}",
+                  hint="resuming needs the model the checkpoint was written with")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -531,29 +536,47 @@ class Trainer:
         if self.step >= self.max_steps:
             return self.history
 
+        if self.checkpoint_dir is not None and self.dist.is_main:
+            remove_stale_temp_files(self.checkpoint_dir)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         bar = tqdm(total=self.max_steps, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not (self.progress and self.dist.is_main))
         stream = self.batches(self.step)
         shown: dict[str, str] = {}
+        consistent = True  # the state is a complete step's (a checkpoint would resume exactly)
+        stop = DeferredInterrupt(enabled=not self.dist.is_distributed)
         try:
-            for batch in stream:
-                losses = self.train_step(batch)
-                self.step += 1
-                self.history.log_train(self.step, losses)
-                shown["loss"] = f"{losses['total']:.4g}"
-                if self.val_fn is not None and self._due(self.val_every):
-                    metrics = self.validate()
-                    shown.update({k: f"{v:.4g}" for k, v in metrics.items()})
-                if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
-                    self.save()
-                bar.update(1)
-                bar.set_postfix(shown, refresh=False)
-                for callback in self.callbacks:
-                    callback(self, self.step, losses)
-                if self.step >= self.max_steps:
-                    break
+            with stop:
+                for batch in stream:
+                    consistent = False
+                    losses = self.train_step(batch)
+                    self.step += 1
+                    self.history.log_train(self.step, losses)
+                    shown["loss"] = f"{losses['total']:.4g}"
+                    if self.val_fn is not None and self._due(self.val_every):
+                        metrics = self.validate()
+                        shown.update({k: f"{v:.4g}" for k, v in metrics.items()})
+                    consistent = True
+                    if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
+                        self.save()
+                    bar.update(1)
+                    bar.set_postfix(shown, refresh=False)
+                    for callback in self.callbacks:
+                        callback(self, self.step, losses)
+                    if self.step >= self.max_steps:
+                        break
+                    if stop.requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise interrupted(self, consistent=consistent, save=self.save,
+                              distributed=self.dist.is_distributed) from None
+        except Exception as err:
+            if not stop.requested:
+                raise
+            # e.g. DataLoader workers stopped by the same Ctrl-C while the next batch was read
+            raise interrupted(self, consistent=consistent, save=self.save,
+                              distributed=self.dist.is_distributed) from err
         finally:
             stream.close()
             bar.close()
