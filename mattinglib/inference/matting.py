@@ -305,7 +305,7 @@ def predict_alpha(model: nn.Module, image: np.ndarray, trimap: np.ndarray, *,
     overlap = _check_optional_int(overlap, "overlap", 0)
     if overlap is None or (tile is not None and overlap > tile - multiple):
         raise ValueError(f"overlap: expected an integer in [0, tile - {multiple}], got {overlap!r}")
-    dev = device if isinstance(device, torch.device) else get_device(str(device))
+    dev = get_device(device)
 
     known = np.where(trimap == FOREGROUND, np.float32(1), np.float32(0))
     if not (trimap == UNKNOWN).any():
@@ -343,6 +343,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .. import io
     from ..train.recipes import load_trained_model
 
+    io.check_image_path(args.out, name="--out")
     model = load_trained_model(args.checkpoint, device=args.device)
     image = io.read_image(args.image)
     trimap = io.read_trimap(args.trimap)

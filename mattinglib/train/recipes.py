@@ -50,7 +50,8 @@ from ..metrics import evaluate, mean_metrics
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
 from ._cli import add_profile_arguments, profile_changes, report_run
-from .checkpoint import RUN_FILE, load_checkpoint, read_run_settings, start_run_folder
+from .checkpoint import (RUN_FILE, check_run_folder, load_checkpoint, read_run_settings,
+                         start_run_folder)
 from .trainer import Trainer
 
 __all__ = [
@@ -315,8 +316,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 **{k: getattr(profile, k) for k in ("width", "image_size", "batch_size", "seed",
                                                     "num_train_samples", "num_val_samples",
                                                     "train_steps", "val_every")}}
-    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
+    # Check the folder, then every setting (building the trainer validates them), and only
+    # then write run.json: a rejected command must not leave settings behind.
+    check_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     trainer = build_mnet_trainer(profile, checkpoint_dir=out, device=args.device, lr=args.lr)
+    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     return report_run(trainer, trainer.fit(resume=args.resume), out)
 
 
