@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from ._checks import as_float01, check_finite, check_shape, check_trimap_values
+from ._checks import InputTypeError, _is_int, as_float01, check_finite, check_shape, check_trimap_values
 
 __all__ = [
     "BACKGROUND",
@@ -63,20 +63,22 @@ _VALUE_OF_CLASS = {"background": BACKGROUND, "unknown": UNKNOWN, "foreground": F
 CLASS_VALUES = tuple(_VALUE_OF_CLASS[c] for c in CLASS_ORDER)
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
 def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
+    message = f"{name}: expected a positive odd integer, got {kernel_size!r}"
+    if not _is_int(kernel_size):
+        raise InputTypeError(message)
     # Even OpenCV ellipses are anchored off-centre, which would make the band lopsided.
-    if not _is_int(kernel_size) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"{name}: expected a positive odd integer, got {kernel_size!r}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(message)
     return int(kernel_size)
 
 
 def _check_iterations(iterations: Any, name: str = "iterations") -> int:
-    if not _is_int(iterations) or iterations < 0:
-        raise ValueError(f"{name}: expected a non-negative integer, got {iterations!r}")
+    message = f"{name}: expected a non-negative integer, got {iterations!r}"
+    if not _is_int(iterations):
+        raise InputTypeError(message)
+    if iterations < 0:
+        raise ValueError(message)
     return int(iterations)
 
 
