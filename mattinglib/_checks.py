@@ -39,6 +39,7 @@ __all__ = [
     "check_index",
     "check_number",
     "check_names",
+    "check_not_empty",
     "check_float_input",
     "check_writable_file",
     "check_writable_dir",
@@ -269,8 +270,24 @@ def check_same_hw(**arrays: Any) -> None:
             )
 
 
-def _numel(x: Any) -> int:
-    return int(x.size) if isinstance(x, np.ndarray) else int(x.numel())
+def _numel(x: Any, name: str = "x") -> int:
+    if isinstance(x, np.ndarray):
+        return int(x.size)
+    if not hasattr(x, "numel"):
+        raise InputTypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+    return int(x.numel())
+
+
+def check_not_empty(x: Any, *, name: str, what: str = "array") -> None:
+    """Reject an array or tensor without elements (a side of size 0), where an answer needs pixels.
+
+    >>> check_not_empty(np.zeros((0, 4)), name="pred", what="matte")
+    Traceback (most recent call last):
+    ...
+    ValueError: pred: expected a non-empty matte, got shape (0, 4)
+    """
+    if _numel(x, name) == 0:
+        raise ValueError(f"{name}: expected a non-empty {what}, got shape {shape_of(x)}")
 
 
 def check_finite(x: Any, *, name: str) -> None:
@@ -317,7 +334,7 @@ def check_range(x: Any, lo: float, hi: float, *, name: str, tol: float = RANGE_T
     ...
     ValueError: alpha: expected values in [0.0, 1.0], got min 0, max 1.001
     """
-    if _numel(x) == 0:
+    if _numel(x, name) == 0:
         return
     xmin, xmax = _min_max(x, name)
     if not (math.isfinite(xmin) and math.isfinite(xmax)):

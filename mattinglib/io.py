@@ -53,8 +53,9 @@ ALPHAMATTING_NAMES = tuple(f"GT{i:02d}" for i in range(1, 28))
 def _jpeg_truncated(data: np.ndarray) -> bool:
     """Whether JPEG bytes stop before the image data does.
 
-    OpenCV decodes a truncated JPEG without an error and fills the missing rows
-    with grey. A complete file ends with the end-of-image marker FF D9; only a
+    ``cv2.imread`` decodes a truncated JPEG without an error and fills the
+    missing rows with grey (``cv2.imdecode`` refuses it, without saying why).
+    A complete file ends with the end-of-image marker FF D9; only a
     file that does not (trailing bytes after the marker are allowed) is decoded
     once more by Pillow, which does report a premature end.
     """
@@ -78,12 +79,12 @@ def _imread(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"path: no such image file: {path}")
     data = np.fromfile(path, dtype=np.uint8)
-    arr = cv2.imdecode(data, flags) if data.size else None
-    if arr is None:
-        raise ValueError(f"path: could not decode {path} as an image (corrupt or unsupported)")
     if _jpeg_truncated(data):
         raise ValueError(f"path: {path} is a truncated JPEG (the file ends before the image does; "
                          "the missing rows would read as grey): download or export it again")
+    arr = cv2.imdecode(data, flags) if data.size else None
+    if arr is None:
+        raise ValueError(f"path: could not decode {path} as an image (corrupt or unsupported)")
     return arr
 
 

@@ -71,7 +71,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from scipy import ndimage
 
-from ._checks import InputTypeError, as_float01, check_number, check_same_hw, check_trimap_values
+from ._checks import InputTypeError, as_float01, check_not_empty, check_number, check_same_hw, check_trimap_values
 
 __all__ = [
     "sad",
@@ -104,8 +104,7 @@ def _matte(x, *, name: str) -> np.ndarray:
     arr = as_float01(x, name=name)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected shape (H,W), got {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty matte, got shape {arr.shape}")
+    check_not_empty(arr, name=name, what="matte")
     return arr
 
 

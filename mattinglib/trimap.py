@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 import torch
 
-from ._checks import InputTypeError, _is_int, as_float01, check_finite, check_shape, check_trimap_values
+from ._checks import (InputTypeError, _is_int, as_float01, check_finite, check_not_empty,
+                      check_shape, check_trimap_values)
 
 __all__ = [
     "BACKGROUND",
@@ -183,14 +184,16 @@ def trimap_from_alpha(alpha: np.ndarray, *, kernel_size: int = 3,
     kernel_size = _check_kernel_size(kernel_size)
     iterations = _check_iterations(iterations)
     check_shape(alpha, "H,W", name="alpha")
+    check_not_empty(alpha, name="alpha", what="matte")
     a = as_float01(alpha, name="alpha")
     return _trimap_from_regions(a > 0, a == 1, kernel_size, iterations)
 
 
 def _binary_mask(mask: Any, *, name: str = "mask") -> np.ndarray:
     if not isinstance(mask, np.ndarray):
-        raise ValueError(f"{name}: expected a numpy array, got {type(mask).__name__}")
+        raise InputTypeError(f"{name}: expected a numpy array, got {type(mask).__name__}")
     check_shape(mask, "H,W", name=name)
+    check_not_empty(mask, name=name, what="mask")
     if mask.dtype == np.bool_:
         return mask
     if not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
