@@ -91,13 +91,13 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
     >>> check_int(2.0, "batch_size", minimum=1)
     Traceback (most recent call last):
     ...
-    mattinglib._checks.InputTypeError: batch_size: expected an integer >= 1, got float 2.0
+    mattinglib._checks.InputTypeError: batch_size: expected an integer >= 1, got 2.0
     """
     if value is None and optional:
         return None
     bounds = _bounds_text(minimum, maximum, integer=True) + (" or None" if optional else "")
     if not _is_int(value):
-        raise InputTypeError(f"{name}: expected an integer{bounds}, got {type(value).__name__} {value!r}")
+        raise InputTypeError(f"{name}: expected an integer{bounds}, got {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name}: expected an integer{bounds}, got {value!r}")
     return int(value)

@@ -67,7 +67,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import InputTypeError, check_float_input, check_range, check_shape
+from .._checks import InputTypeError, check_finite, check_float_input, check_range, check_shape
 from .init import init_weights
 
 __all__ = [
@@ -128,8 +128,10 @@ def _check_model_range(inputs: Mapping[str, torch.Tensor]) -> None:
     extremes = torch.stack([torch.stack(torch.aminmax(x.detach())).double()
                             for x in inputs.values()]).tolist()
     for name, (lo, hi) in zip(inputs, extremes):
+        extremes_of = torch.tensor([lo, hi], dtype=torch.float64)
+        check_finite(extremes_of, name=name)
         try:
-            check_range(torch.tensor([lo, hi], dtype=torch.float64), -1.0, 1.0, name=name)
+            check_range(extremes_of, -1.0, 1.0, name=name)
         except ValueError as err:
             raise ValueError(f"{err} (the generator takes [-1, 1]: map a [0, 1] tensor "
                              "with to_model_range)") from None

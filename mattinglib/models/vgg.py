@@ -116,10 +116,10 @@ def check_model_input(x: Any, *, channels: int, multiple: int, name: str,
     if not isinstance(x, torch.Tensor):
         raise InputTypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     check_shape(x, f"B,{channels},H,W", name=name)
-    if dtype is not None:
-        check_float_input(x, name=name, dtype=dtype)
     if not x.is_floating_point():
         raise InputTypeError(f"{name}: expected a floating point tensor in [0, 1], got dtype {x.dtype}")
+    if dtype is not None:
+        check_float_input(x, name=name, dtype=dtype)
     h, w = x.shape[-2:]
     if h % multiple or w % multiple:
         raise ValueError(f"{name}: expected height and width multiples of {multiple}, got {h}x{w} "
