@@ -529,8 +529,8 @@ def test_compose_library_names_alpha(tmp_path):
         compose(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)), np.zeros((3, 4)))
 
 
-def test_json_file_round_trip_unaffected(tmp_path):
-    """The JSON written by evaluate is still plain JSON (the pre-check leaves no file)."""
+def test_writable_check_creates_nothing(tmp_path):
+    """Checking an output path before the work leaves no folder or probe file behind."""
     path = tmp_path / "sub" / "s.json"
     from mattinglib._checks import check_writable_file
 
