@@ -44,8 +44,9 @@ def _cmd_compose(args) -> int:
     fg = io.read_image(args.foreground)
     alpha = io.read_alpha(args.alpha)
     if alpha.shape != fg.shape[:2]:
-        raise ValueError(f"--alpha: {args.alpha} is {alpha.shape[1]}x{alpha.shape[0]}, the foreground "
-                         f"{args.foreground} is {fg.shape[1]}x{fg.shape[0]}; they must match")
+        raise ValueError(f"--alpha: {args.alpha} is {alpha.shape[1]}x{alpha.shape[0]}, the "
+                         f"foreground {args.foreground} is {fg.shape[1]}x{fg.shape[0]}; "
+                         "they must match")
     bg = io.read_image(args.background)
     if bg.shape[:2] != alpha.shape:
         # A new background of another size is stretched to the foreground's frame.

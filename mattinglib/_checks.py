@@ -136,7 +136,8 @@ def check_number(value: Any, name: str, *, minimum: float | None = None,
     bounds = _bounds_text(minimum, maximum, integer=False, min_open=min_open, max_open=max_open)
     bounds += " or None" if optional else ""
     if not _is_real(value):
-        raise InputTypeError(f"{name}: expected a finite number{bounds}, got {type(value).__name__} {value!r}")
+        raise InputTypeError(f"{name}: expected a finite number{bounds}, "
+                             f"got {type(value).__name__} {value!r}")
     v = float(value)
     bad = not math.isfinite(v)
     bad = bad or (minimum is not None and (v <= minimum if min_open else v < minimum))
@@ -164,7 +165,8 @@ def check_index(index: Any, length: int, *, name: str = "index") -> int:
     mattinglib._checks.InputTypeError: index: expected an int in [0, 3), got bool True
     """
     if not _is_int(index):
-        raise InputTypeError(f"{name}: expected an int in [0, {length}), got {type(index).__name__} {index!r}")
+        raise InputTypeError(f"{name}: expected an int in [0, {length}), "
+                             f"got {type(index).__name__} {index!r}")
     if not 0 <= index < length:
         raise InputIndexError(f"{name}: expected an int in [0, {length}), got {index!r}")
     return int(index)
@@ -187,7 +189,8 @@ def check_names(names: Any, name: str = "names") -> list[str]:
     try:
         items = list(names)
     except TypeError:
-        raise InputTypeError(f"{name}: expected a list of names, got {type(names).__name__}") from None
+        raise InputTypeError(f"{name}: expected a list of names, "
+                             f"got {type(names).__name__}") from None
     bad = [n for n in items if not isinstance(n, str)]
     if bad:
         raise InputTypeError(f"{name}: expected names as strings, got {bad[0]!r} "
@@ -233,7 +236,8 @@ def check_shape(x: Any, spec: str, *, name: str) -> dict[str, int]:
     {'B': 2, 'H': 8, 'W': 6}
     """
     if not hasattr(x, "shape"):
-        raise InputTypeError(f"{name}: expected an array or tensor of shape ({spec}), got {type(x).__name__}")
+        raise InputTypeError(f"{name}: expected an array or tensor of shape ({spec}), "
+                             f"got {type(x).__name__}")
     parts = [p.strip() for p in spec.split(",")]
     shape = shape_of(x)
     bound: dict[str, int] = {}
@@ -274,7 +278,8 @@ def _numel(x: Any, name: str = "x") -> int:
     if isinstance(x, np.ndarray):
         return int(x.size)
     if not hasattr(x, "numel"):
-        raise InputTypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{name}: expected a numpy array or torch tensor, "
+                             f"got {type(x).__name__}")
     return int(x.numel())
 
 
@@ -367,9 +372,10 @@ def as_float01(x: Any, *, name: str) -> np.ndarray:
             out = np.clip(out, 0.0, 1.0)
         return out
     if x.dtype == np.bool_:
-        raise InputTypeError(f"{name}: expected uint8 in 0..255 or float in [0, 1], got a boolean mask; "
-                             "convert it explicitly (mask.astype(np.float32))")
-    raise InputTypeError(f"{name}: expected uint8 in 0..255 or float in [0, 1], got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected uint8 in 0..255 or float in [0, 1], got a boolean "
+                             "mask; convert it explicitly (mask.astype(np.float32))")
+    raise InputTypeError(f"{name}: expected uint8 in 0..255 or float in [0, 1], "
+                         f"got dtype {x.dtype}")
 
 
 def _first_existing(path: Path) -> Path:
