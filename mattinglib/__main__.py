@@ -12,14 +12,27 @@ Commands:
 
 Each command prints ``--help``. Long jobs (training, prediction) add their own
 commands here as the course introduces them.
+
+Errors: a bad input (a missing or unreadable file, an output folder that cannot
+be written, a value out of range) ends the command with one line ``error: ...``
+on stderr and exit status 2; every command checks where its results go before
+it starts the long work. Anything else is a bug and shows its traceback
+(``MATTINGLIB_TRACEBACK=1`` shows it for input errors too).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
+
+# The library's input errors name the argument first ("alpha: expected ...", "--out: ...").
+# A ValueError without that prefix comes from deeper down (NumPy, PyTorch, the standard
+# library) and is treated as a bug, with its traceback.
+_NAMED_ERROR = re.compile(r"^[-\w.\[\]/]+: ")
 
 
 def _cmd_compose(args) -> int:
@@ -27,8 +40,13 @@ def _cmd_compose(args) -> int:
 
     from . import compositing, io
 
+    io.check_image_path(args.output, name="--output")
     fg = io.read_image(args.foreground)
     alpha = io.read_alpha(args.alpha)
+    if alpha.shape != fg.shape[:2]:
+        raise ValueError(f"--alpha: {args.alpha} is {alpha.shape[1]}x{alpha.shape[0]}, the "
+                         f"foreground {args.foreground} is {fg.shape[1]}x{fg.shape[0]}; "
+                         "they must match")
     bg = io.read_image(args.background)
     if bg.shape[:2] != alpha.shape:
         # A new background of another size is stretched to the foreground's frame.
@@ -42,7 +60,10 @@ def _cmd_evaluate(args) -> int:
     from tqdm.auto import tqdm
 
     from . import io, metrics
+    from ._checks import check_writable_file
 
+    if args.json:
+        check_writable_file(args.json, "--json")
     pred_dir, gt_dir, trimap_dir = Path(args.pred), Path(args.gt), Path(args.trimap)
     names = sorted(p.name for p in pred_dir.glob("*.png"))
     if not names:
@@ -99,12 +120,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_input_error(err: BaseException) -> bool:
+    """Whether ``err`` reports a bad input (one line, exit 2) rather than a bug (traceback).
+
+    File-system errors (``OSError``: a missing file, a read-only folder, a full
+    disk) always are; a ``ValueError`` or ``TypeError`` is when it comes from the
+    library's checks (:class:`~mattinglib._checks.InputTypeError`, or a message
+    that starts with the argument's name).
+
+    >>> is_input_error(ValueError("alpha: expected values in [0, 1]"))
+    True
+    >>> is_input_error(ValueError("operands could not be broadcast together"))
+    False
+    >>> is_input_error(KeyError("sad"))
+    False
+    """
+    from ._checks import InputTypeError
+
+    if isinstance(err, (OSError, InputTypeError)):
+        return True
+    return isinstance(err, ValueError) and bool(_NAMED_ERROR.match(str(err)))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as err:
+        if not is_input_error(err) or os.environ.get("MATTINGLIB_TRACEBACK"):
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
         return 2
 
 

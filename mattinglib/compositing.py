@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import as_float01, check_range, check_same_hw, check_shape, shape_of
+from ._checks import InputTypeError, as_float01, check_range, check_same_hw, check_shape, shape_of
 
 __all__ = [
     "compose",
@@ -59,14 +59,14 @@ def _first_kind(x: Any, name: str) -> str:
         return "torch"
     if isinstance(x, np.ndarray):
         return "numpy"
-    raise ValueError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+    raise InputTypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
 
 
 def _same_kind(x: Any, kind: str, name: str, like: str) -> None:
     ok = isinstance(x, torch.Tensor) if kind == "torch" else isinstance(x, np.ndarray)
     if not ok:
         wanted = "a torch tensor" if kind == "torch" else "a numpy array"
-        raise ValueError(f"{name}: expected {wanted} like {like}, got {type(x).__name__}")
+        raise InputTypeError(f"{name}: expected {wanted} like {like}, got {type(x).__name__}")
 
 
 def _np_out_dtype(*arrays: np.ndarray) -> type:
@@ -89,7 +89,7 @@ def _np_alpha(x: np.ndarray, name: str = "alpha") -> np.ndarray:
 
 def _torch_tensor(x: torch.Tensor, spec: str, name: str, check_values: bool) -> None:
     if not x.is_floating_point():
-        raise ValueError(f"{name}: expected a floating-point tensor in [0, 1], got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected a floating-point tensor in [0, 1], got dtype {x.dtype}")
     check_shape(x, spec, name=name)
     if check_values:
         check_range(x.detach(), 0.0, 1.0, name=name)

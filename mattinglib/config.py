@@ -124,22 +124,43 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILES[name]
 
 
-def get_device(device: str = "auto"):
-    """A ``torch.device``: ``"auto"`` is CUDA when available, else CPU.
+def get_device(device=None, *, name: str = "device"):
+    """A ``torch.device`` from ``"auto"`` (CUDA when available, else CPU), ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` or a ``torch.device``; ``None`` means ``"auto"``.
+
+    Every function that takes a device goes through here, so a CUDA device on a
+    machine without CUDA is refused the same way whether it is given as a string
+    or as a ``torch.device``.
 
     >>> get_device("cpu")
     device(type='cpu')
+    >>> import torch
+    >>> get_device(torch.device("cuda", 99))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: device: device(type='cuda', index=99) asked for, but ...
     """
     import torch
 
-    if device == "auto":
+    from ._checks import InputTypeError
+
+    if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise InputTypeError(f"{name}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, "
+                             f"got {type(device).__name__} {device!r}")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} asked for, but CUDA is not available on this machine")
+        raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}: {device!r} asked for, but CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}: {device!r} asked for, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type not in ("cpu", "mps"):
+        raise ValueError(f"{name}: expected a CPU or CUDA device, got {device!r}")
     return dev
 
 

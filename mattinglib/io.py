@@ -13,13 +13,23 @@ alphas as float32 ``(H, W)`` in [0, 1]; trimaps as uint8 ``(H, W)`` with values
 
 from __future__ import annotations
 
+import io as _bytes_io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ._checks import as_float01, check_trimap_values
+from ._checks import (
+    InputTypeError,
+    as_float01,
+    check_int,
+    check_names,
+    check_shape,
+    check_trimap_values,
+    check_writable_file,
+)
 
 __all__ = [
     "read_image",
@@ -30,6 +40,7 @@ __all__ = [
     "write_trimap",
     "to_uint8",
     "to_float",
+    "check_image_path",
     "MattingSample",
     "load_alphamatting",
     "ALPHAMATTING_NAMES",
@@ -39,11 +50,39 @@ __all__ = [
 ALPHAMATTING_NAMES = tuple(f"GT{i:02d}" for i in range(1, 28))
 
 
+def _jpeg_truncated(data: np.ndarray) -> bool:
+    """Whether JPEG bytes stop before the image data does.
+
+    ``cv2.imread`` decodes a truncated JPEG without an error and fills the
+    missing rows with grey (``cv2.imdecode`` refuses it, without saying why).
+    A complete file ends with the end-of-image marker FF D9; only a
+    file that does not (trailing bytes after the marker are allowed) is decoded
+    once more by Pillow, which does report a premature end.
+    """
+    if data.size < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return False  # not a JPEG
+    tail = np.trim_zeros(data[-4096:], "b")
+    if tail.size >= 2 and tail[-2] == 0xFF and tail[-1] == 0xD9:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(_bytes_io.BytesIO(data.tobytes())) as im:
+            im.load()
+    except OSError as err:
+        return "truncated" in str(err) or "premature" in str(err).lower()
+    return False
+
+
 def _imread(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such image file: {path}")
-    arr = cv2.imread(str(path), flags)
+    data = np.fromfile(path, dtype=np.uint8)
+    if _jpeg_truncated(data):
+        raise ValueError(f"path: {path} is a truncated JPEG (the file ends before the image does; "
+                         "the missing rows would read as grey): download or export it again")
+    arr = cv2.imdecode(data, flags) if data.size else None
     if arr is None:
         raise ValueError(f"path: could not decode {path} as an image (corrupt or unsupported)")
     return arr
@@ -85,14 +124,44 @@ def read_image(path) -> np.ndarray:
 def read_alpha(path) -> np.ndarray:
     """An alpha matte as float32 ``(H, W)`` in [0, 1].
 
-    Files stored with three identical channels (as the alphamatting.com ground
-    truth) use channel 0; an RGBA file uses its alpha channel.
+    Which channel holds the matte:
+
+    * grey: the only one;
+    * three channels: they must be identical (as the alphamatting.com ground
+      truth stores them), and channel 0 is used; a colour image is an error;
+    * RGBA: the alpha channel, unless it is opaque everywhere while the RGB
+      channels are identical grey: then the matte was saved in RGB with an
+      unused alpha channel, and the RGB channels are used. RGBA with an opaque
+      alpha channel and colour in RGB is an error (a photo, not a matte).
+
+    Raises:
+        ValueError: naming the file, for a colour image, or an RGBA file whose
+            alpha channel is opaque and whose RGB is colour.
     """
     arr = _imread(path)
     if arr.ndim == 3:
-        arr = arr[:, :, 3] if arr.shape[2] == 4 else arr[:, :, 0]
+        arr = _matte_channel(arr, path)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     return np.ascontiguousarray(arr.astype(np.float32) / scale)
+
+
+def _matte_channel(arr: np.ndarray, path) -> np.ndarray:
+    colour, top = arr[:, :, :3], np.iinfo(arr.dtype).max if arr.dtype.kind == "u" else 1
+    grey = colour.shape[2] == 1 or (np.array_equal(colour[:, :, 0], colour[:, :, 1])
+                                    and np.array_equal(colour[:, :, 0], colour[:, :, 2]))
+    if arr.shape[2] == 4:
+        alpha = arr[:, :, 3]
+        if not (alpha == top).all():
+            return alpha
+        if grey:
+            return colour[:, :, 0]
+        raise ValueError(f"path: {path} is an RGBA colour image with an opaque alpha channel, not "
+                         "an alpha matte (expected a grey image, identical RGB channels, or the "
+                         "matte in the alpha channel)")
+    if not grey:
+        raise ValueError(f"path: {path} is a colour image (its channels differ), not an alpha matte "
+                         "(expected a grey image or identical RGB channels)")
+    return colour[:, :, 0]
 
 
 def read_trimap(path) -> np.ndarray:
@@ -104,24 +173,49 @@ def read_trimap(path) -> np.ndarray:
         raise ValueError(f"{err} (file {path})") from None
 
 
-def _imwrite(path, arr: np.ndarray) -> None:
+def check_image_path(path, *, name: str = "path") -> Path:
+    """Check that an image can be written at ``path``: an extension OpenCV can
+    write (``.png``, ``.jpg``, ...), and a writable folder (created when
+    missing) with no file standing where a folder should be. Call it before
+    long work whose result goes there.
+
+    >>> check_image_path("out/alpha.xyz", name="output")
+    Traceback (most recent call last):
+    ...
+    ValueError: output: no image writer for the extension '.xyz' of out/alpha.xyz (use .png, .jpg, .bmp, .tif or .webp)
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"{name}: expected a file path, got {type(path).__name__}")
     path = Path(path)
+    if not path.suffix or not cv2.haveImageWriter(str(path)):
+        ext = repr(path.suffix) if path.suffix else "(none)"
+        raise ValueError(f"{name}: no image writer for the extension {ext} of {path} "
+                         "(use .png, .jpg, .bmp, .tif or .webp)")
+    return check_writable_file(path, name)
+
+
+def _imwrite(path, arr: np.ndarray) -> None:
+    path = check_image_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), arr):
-        raise ValueError(f"path: could not write an image to {path} (unknown extension?)")
+    try:
+        # imencode + tofile: OpenCV 5 raises on a failed write instead of returning False.
+        ok, encoded = cv2.imencode(path.suffix, arr)
+    except cv2.error as err:
+        raise ValueError(f"path: could not encode an image for {path}: {err}") from None
+    if not ok:
+        raise ValueError(f"path: could not encode an image for {path}")
+    encoded.tofile(path)
 
 
 def write_image(path, image: np.ndarray) -> None:
     """Write an RGB ``(H, W, 3)`` image (float in [0, 1] or uint8)."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image: expected shape (H,W,3), got {image.shape}")
+    check_shape(image, "H,W,3", name="image")
     _imwrite(path, cv2.cvtColor(to_uint8(image, name="image"), cv2.COLOR_RGB2BGR))
 
 
 def write_alpha(path, alpha: np.ndarray) -> None:
     """Write an ``(H, W)`` alpha (float in [0, 1] or uint8) as an 8-bit grey image."""
-    if alpha.ndim != 2:
-        raise ValueError(f"alpha: expected shape (H,W), got {alpha.shape}")
+    check_shape(alpha, "H,W", name="alpha")
     _imwrite(path, to_uint8(alpha, name="alpha"))
 
 
@@ -179,7 +273,7 @@ def load_alphamatting(
             looks for ``alphamatting_lowres`` under :func:`mattinglib.config.data_root`.
         trimap: ``"trimap1"`` (fine) or ``"trimap2"`` (coarse).
         names: which images (e.g. ``["GT01", "GT04"]``); ``None`` = every one present.
-        max_side: downscale so that the longer side is at most this (area
+        max_side: a positive int: downscale so that the longer side is at most this (area
             interpolation; the trimap's unknown band is kept covering every
             fractional alpha). ``None`` keeps the original size.
 
@@ -194,6 +288,9 @@ def load_alphamatting(
 
     if trimap not in ("trimap1", "trimap2"):
         raise ValueError(f"trimap: expected 'trimap1' or 'trimap2', got {trimap!r}")
+    max_side = check_int(max_side, "max_side", minimum=1, optional=True)
+    if names is not None:
+        names = check_names(names, "names")
     if root is None:
         root = find_dataset("alphamatting_lowres")
         if root is None:

@@ -71,7 +71,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from scipy import ndimage
 
-from ._checks import as_float01, check_same_hw, check_trimap_values
+from ._checks import InputTypeError, as_float01, check_not_empty, check_number, check_same_hw, check_trimap_values
 
 __all__ = [
     "sad",
@@ -82,6 +82,7 @@ __all__ = [
     "mean_metrics",
     "gaussian_gradient_kernel",
     "METRIC_KEYS",
+    "SIGMA_RANGE",
 ]
 
 #: The keys of :func:`evaluate`'s result, in the order papers print them.
@@ -92,14 +93,18 @@ _UNKNOWN = 128
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
-def _is_real(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+#: The range of ``sigma`` the official kernel formula supports: below 0.1 px the
+#: derivative filter underflows to zero (the error would be NaN); at
+#: ``100 / sqrt(2 pi)`` = 39.89 px its half-size formula takes the root of a
+#: negative number.
+SIGMA_RANGE = (0.1, 100.0 / math.sqrt(2.0 * math.pi))
 
 
 def _matte(x, *, name: str) -> np.ndarray:
     arr = as_float01(x, name=name)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected shape (H,W), got {arr.shape}")
+    check_not_empty(arr, name=name, what="matte")
     return arr
 
 
@@ -186,7 +191,8 @@ def gaussian_gradient_kernel(sigma: float = 1.4) -> np.ndarray:
     y kernel. Used as a convolution kernel (MATLAB ``imfilter(..., 'conv')``).
 
     Args:
-        sigma: Gaussian standard deviation in pixels, > 0.
+        sigma: Gaussian standard deviation in pixels, in [0.1, 39.89]
+            (:data:`SIGMA_RANGE`; outside it the official formula breaks down).
 
     Returns:
         float64 ``(2 c + 1, 2 c + 1)`` array.
@@ -201,9 +207,7 @@ def gaussian_gradient_kernel(sigma: float = 1.4) -> np.ndarray:
 
 def _gaussian_gradient_factors(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The two 1-D factors of :func:`gaussian_gradient_kernel`, each of unit L2 norm."""
-    if not (_is_real(sigma) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma: expected a positive finite number, got {sigma!r}")
-    sigma = float(sigma)
+    sigma = check_number(sigma, "sigma", minimum=SIGMA_RANGE[0], maximum=round(SIGMA_RANGE[1], 2))
     eps = 1e-2
     half = math.ceil(sigma * math.sqrt(-2.0 * math.log(math.sqrt(2.0 * math.pi) * sigma * eps)))
     x = np.arange(-half, half + 1, dtype=np.float64)
@@ -244,7 +248,7 @@ def gradient_error(pred, target, trimap, *, sigma: float = 1.4) -> float:
         pred: ``(H, W)`` uint8 in 0..255 or float in [0, 1], the predicted alpha.
         target: ``(H, W)`` ground-truth alpha, same conventions.
         trimap: ``(H, W)`` uint8 in {0, 128, 255}; only pixels equal to 128 count.
-        sigma: filter scale in pixels (the official evaluation uses 1.4).
+        sigma: filter scale in pixels (the official evaluation uses 1.4), in [0.1, 39.89].
 
     Returns:
         ``sum_U (|G pred| - |G target|)**2 / 1000`` as a Python float.
@@ -280,9 +284,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def _thresholds(step: float) -> np.ndarray:
-    if not (_is_real(step) and math.isfinite(step) and 0 < step <= 1):
-        raise ValueError(f"step: expected a number in (0, 1], got {step!r}")
-    step = float(step)
+    step = check_number(step, "step", minimum=0, maximum=1, min_open=True)
     # Octave's range 0:step:1 evaluates base + i * step (so 6 * 0.1 > 0.6).
     count = int(math.floor(1.0 / step + 1e-10))
     return step * np.arange(count + 1, dtype=np.float64)
@@ -376,12 +378,23 @@ def mean_metrics(results: Iterable[Mapping[str, float]]) -> dict[str, float]:
     >>> mean_metrics([{"sad": 1.0, "mse": 0.5}, {"sad": 3.0, "mse": 0.25}])
     {'sad': 2.0, 'mse': 0.375}
     """
+    if isinstance(results, Mapping) or not isinstance(results, Iterable):
+        raise InputTypeError(f"results: expected a list of dicts of metrics, got "
+                             f"{type(results).__name__} (one image's metrics: wrap it in a list)")
     rows = list(results)
     if not rows:
         raise ValueError("results: expected at least one dict of metrics, got none")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise InputTypeError(f"results: item {i} is {type(row).__name__} {row!r}, "
+                                 "expected a dict of metrics (as evaluate returns)")
     keys = list(rows[0].keys())
     for i, row in enumerate(rows):
         if set(row.keys()) != set(keys):
             raise ValueError(f"results: item {i} has keys {sorted(row.keys())}, "
                              f"expected {sorted(keys)} like item 0")
+        for k, v in row.items():
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number)):
+                raise InputTypeError(f"results: item {i}[{k!r}] is {type(v).__name__} {v!r}, "
+                                     "expected a number")
     return {k: float(np.mean([float(row[k]) for row in rows])) for k in keys}

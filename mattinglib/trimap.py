@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 import torch
 
-from ._checks import as_float01, check_finite, check_shape, check_trimap_values
+from ._checks import (InputTypeError, _is_int, as_float01, check_finite, check_not_empty,
+                      check_shape, check_trimap_values)
 
 __all__ = [
     "BACKGROUND",
@@ -63,20 +64,22 @@ _VALUE_OF_CLASS = {"background": BACKGROUND, "unknown": UNKNOWN, "foreground": F
 CLASS_VALUES = tuple(_VALUE_OF_CLASS[c] for c in CLASS_ORDER)
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
 def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
+    message = f"{name}: expected a positive odd integer, got {kernel_size!r}"
+    if not _is_int(kernel_size):
+        raise InputTypeError(message)
     # Even OpenCV ellipses are anchored off-centre, which would make the band lopsided.
-    if not _is_int(kernel_size) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"{name}: expected a positive odd integer, got {kernel_size!r}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(message)
     return int(kernel_size)
 
 
 def _check_iterations(iterations: Any, name: str = "iterations") -> int:
-    if not _is_int(iterations) or iterations < 0:
-        raise ValueError(f"{name}: expected a non-negative integer, got {iterations!r}")
+    message = f"{name}: expected a non-negative integer, got {iterations!r}"
+    if not _is_int(iterations):
+        raise InputTypeError(message)
+    if iterations < 0:
+        raise ValueError(message)
     return int(iterations)
 
 
@@ -181,14 +184,16 @@ def trimap_from_alpha(alpha: np.ndarray, *, kernel_size: int = 3,
     kernel_size = _check_kernel_size(kernel_size)
     iterations = _check_iterations(iterations)
     check_shape(alpha, "H,W", name="alpha")
+    check_not_empty(alpha, name="alpha", what="matte")
     a = as_float01(alpha, name="alpha")
     return _trimap_from_regions(a > 0, a == 1, kernel_size, iterations)
 
 
 def _binary_mask(mask: Any, *, name: str = "mask") -> np.ndarray:
     if not isinstance(mask, np.ndarray):
-        raise ValueError(f"{name}: expected a numpy array, got {type(mask).__name__}")
+        raise InputTypeError(f"{name}: expected a numpy array, got {type(mask).__name__}")
     check_shape(mask, "H,W", name=name)
+    check_not_empty(mask, name=name, what="mask")
     if mask.dtype == np.bool_:
         return mask
     if not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):

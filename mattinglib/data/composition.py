@@ -339,7 +339,7 @@ def compose_batch(batch: dict[str, torch.Tensor], device="auto", *,
     for key in ("fg", "bg", "alpha"):
         if key not in batch:
             raise ValueError(f"batch: expected the keys 'fg', 'bg' and 'alpha', missing {key!r}")
-    dev = device if isinstance(device, torch.device) else get_device(device)
+    dev = get_device(device)
     out = {k: (v.to(dev, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}
     out["image"] = compose(out["fg"], out["bg"], out["alpha"], check_values=False)
     return out

@@ -80,6 +80,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch.utils.data import Dataset
 
+from .._checks import check_index
 from ..io import read_alpha, read_image, read_trimap
 from .composition import _chw
 from .folders import IMAGE_EXTENSIONS, _SkippingSource
@@ -163,9 +164,7 @@ class ExternalMattingDataset(_SkippingSource, Dataset):
 
     def _get(self, index: int) -> dict[str, Any]:
         if self.on_error == "raise":
-            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
-                raise ValueError(f"index: expected an int in [0, {len(self)}), got {index!r}")
-            return self._read(int(index))
+            return self._read(check_index(index, len(self)))
         return self._load(index)
 
     def arrays(self, index: int) -> dict[str, Any]:

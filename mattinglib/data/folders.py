@@ -35,7 +35,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io import read_alpha, read_image
+from .._checks import check_index, check_names
+from ..io import _imread, read_alpha, read_image
 
 __all__ = ["IMAGE_EXTENSIONS", "FolderForegrounds", "FolderBackgrounds", "UnreadableFileError",
            "list_images"]
@@ -90,8 +91,7 @@ class _SkippingSource:
         raise NotImplementedError
 
     def _load(self, index: int):
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self):
-            raise ValueError(f"index: expected an int in [0, {len(self)}), got {index!r}")
+        index = check_index(index, len(self))  # IndexError past the end ends a for loop
         n = len(self)
         for step in range(n):
             candidate = (int(index) + step) % n
@@ -147,7 +147,7 @@ class FolderForegrounds(_SkippingSource):
         missing = sorted(set(fgs) ^ set(alphas))
         if names is None and missing:
             raise ValueError(f"alpha_dir: foregrounds and alphas do not pair up by name; unmatched: {missing[:10]}")
-        names = sorted(fgs) if names is None else list(names)
+        names = sorted(fgs) if names is None else check_names(names)
         absent = [n for n in names if n not in fgs or n not in alphas]
         if absent:
             raise ValueError(f"names: no foreground/alpha pair for {absent[:10]}")
@@ -196,10 +196,8 @@ class FolderBackgrounds(_SkippingSource):
         return [self._files[index]]
 
     def _read(self, index: int):
-        path = self._files[index]
-        arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if arr is None:
-            raise ValueError(f"path: could not decode {path} as an image (corrupt or unsupported)")
+        # The library's reader: it also reports a truncated JPEG (OpenCV alone fills it with grey).
+        arr = _imread(self._files[index], cv2.IMREAD_COLOR)
         return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), self.names[index]
 
     def sample_uint8(self, index: int) -> tuple[np.ndarray, str]:

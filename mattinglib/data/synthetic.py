@@ -55,6 +55,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from .._checks import check_index, check_int
+
 __all__ = [
     "KINDS",
     "BACKGROUND_KINDS",
@@ -95,9 +97,8 @@ def check_size(size: Any, *, name: str = "size") -> tuple[int, int]:
 
 
 def check_seed(seed: Any, *, name: str = "seed") -> int:
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{name}: expected a non-negative int, got {seed!r}")
-    return int(seed)
+    """``seed`` as an int >= 0 (NumPy integers too)."""
+    return check_int(seed, name, minimum=0)
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
@@ -558,7 +559,10 @@ class SyntheticForegrounds:
         fg, alpha = _DRAW[kind](self.height, self.width, rng)
         return fg, alpha, kind
 
-    __getitem__ = sample
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
+        """``sample(index)`` for ``index`` in ``[0, len)``; ``IndexError`` past the end, so
+        that ``for fg, alpha, kind in source`` stops after ``len(source)`` items."""
+        return self.sample(check_index(index, len(self)))
 
 
 # --------------------------------------------------------------------------
@@ -729,7 +733,10 @@ class SyntheticBackgrounds:
             return crop.astype(np.float32) / np.float32(255.0), name
         return procedural_background((self.height, self.width), rng, kinds=self.kinds), "procedural"
 
-    __getitem__ = sample
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
+        """``sample(index)`` for ``index`` in ``[0, len)``; ``IndexError`` past the end
+        (the sequence protocol: a ``for`` loop stops after ``len(source)`` items)."""
+        return self.sample(check_index(index, len(self)))
 
 
 def match_background_colour(bg: np.ndarray, fg: np.ndarray, alpha: np.ndarray,

@@ -381,8 +381,10 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
         ValueError: no ``weights`` and not ``allow_random_weights`` (with where to get them).
         FileNotFoundError: an input file is missing.
     """
+    from .._checks import check_writable_dir
     from ..io import read_image, write_alpha, write_image
 
+    check_writable_dir(out_dir, "out_dir")  # before the long work, not after it
     config = dict(generator_config or {})
     if weights is None:
         if not allow_random_weights:

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import as_float01, check_same_hw, check_shape
+from .._checks import as_float01, check_int, check_same_hw, check_shape
 from ..config import get_device
 from ..models.dim import DIM, DIM_INPUT_MULTIPLE
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
@@ -216,14 +216,6 @@ def _blend_weights(length: int, start: int, total: int, overlap: int) -> np.ndar
     return w
 
 
-def _check_optional_int(value: Any, name: str, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum} or None, got {value!r}")
-    return int(value)
-
-
 def _run_padded(model, image: np.ndarray, trimap: np.ndarray, kind: str, device,
                 tile: int | None, overlap: int) -> np.ndarray:
     """Alpha of an image of any size: pad, run whole or in tiles, crop."""
@@ -298,14 +290,14 @@ def predict_alpha(model: nn.Module, image: np.ndarray, trimap: np.ndarray, *,
     image01 = as_float01(image, name="image").astype(np.float32)
     validate_trimap(trimap)
     check_same_hw(image=image, trimap=trimap)
-    max_side = _check_optional_int(max_side, "max_side", multiple)
-    tile = _check_optional_int(tile, "tile", multiple)
+    max_side = check_int(max_side, "max_side", minimum=multiple, optional=True)
+    tile = check_int(tile, "tile", minimum=multiple, optional=True)
     if tile is not None and tile % multiple:
         raise ValueError(f"tile: expected a multiple of {multiple} for a {kind!r} network, got {tile}")
-    overlap = _check_optional_int(overlap, "overlap", 0)
+    overlap = check_int(overlap, "overlap", minimum=0, optional=True)
     if overlap is None or (tile is not None and overlap > tile - multiple):
         raise ValueError(f"overlap: expected an integer in [0, tile - {multiple}], got {overlap!r}")
-    dev = device if isinstance(device, torch.device) else get_device(str(device))
+    dev = get_device(device)
 
     known = np.where(trimap == FOREGROUND, np.float32(1), np.float32(0))
     if not (trimap == UNKNOWN).any():
@@ -343,6 +335,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .. import io
     from ..train.recipes import load_trained_model
 
+    io.check_image_path(args.out, name="--out")
     model = load_trained_model(args.checkpoint, device=args.device)
     image = io.read_image(args.image)
     trimap = io.read_trimap(args.trimap)

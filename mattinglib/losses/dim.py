@@ -43,7 +43,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_shape
+from .._checks import InputTypeError, check_shape
+from ..trimap import CLASS_ORDER
 from .gradient import sobel
 
 __all__ = [
@@ -71,9 +72,9 @@ def charbonnier(diff: torch.Tensor, eps: float = CHARBONNIER_EPS) -> torch.Tenso
 
 def _check_tensor(x: Any, spec: str, name: str) -> dict[str, int]:
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise ValueError(f"{name}: expected a floating point tensor, got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected a floating point tensor, got dtype {x.dtype}")
     return check_shape(x, spec, name=name)
 
 
@@ -232,14 +233,16 @@ def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
         raise ValueError("pred_alpha: pred_alpha and trimap_logits are both None; nothing to train")
     terms: dict[str, torch.Tensor] = {}
     if trimap_logits is not None:
-        dims = _check_tensor(trimap_logits, "B,C,H,W", "trimap_logits")
+        # Three classes (CLASS_ORDER): 2-class logits would train against targets that can
+        # never be 2, or a C > 3 head against nothing; both are mistakes, not variants.
+        dims = _check_tensor(trimap_logits, f"B,{len(CLASS_ORDER)},H,W", "trimap_logits")
         if not isinstance(trimap_target, torch.Tensor) or trimap_target.dtype != torch.int64:
-            raise ValueError("trimap_target: expected a torch.long tensor of class indices, got "
-                             f"{getattr(trimap_target, 'dtype', type(trimap_target).__name__)}")
+            raise InputTypeError("trimap_target: expected a torch.long tensor of class indices, got "
+                                 f"{getattr(trimap_target, 'dtype', type(trimap_target).__name__)}")
         check_shape(trimap_target, f"{dims['B']},{dims['H']},{dims['W']}", name="trimap_target")
         lo, hi = int(trimap_target.min()), int(trimap_target.max())
-        if lo < 0 or hi >= dims["C"]:
-            raise ValueError(f"trimap_target: expected class indices in [0, {dims['C'] - 1}], "
+        if lo < 0 or hi >= len(CLASS_ORDER):
+            raise ValueError(f"trimap_target: expected class indices in [0, {len(CLASS_ORDER) - 1}], "
                              f"got min {lo}, max {hi}")
         terms["trimap_ce"] = F.cross_entropy(trimap_logits, trimap_target)
     if pred_alpha is None:

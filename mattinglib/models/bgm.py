@@ -67,7 +67,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_range, check_shape
+from .._checks import InputTypeError, check_finite, check_float_input, check_range, check_shape
 from ..weights import load_weights
 from .init import init_weights
 
@@ -107,13 +107,35 @@ def to_model_range(x: torch.Tensor, *, check: bool = True) -> torch.Tensor:
 
     Raises:
         ValueError: values outside ``[0, 1]`` or non-finite (when ``check``).
+        TypeError: not a floating point tensor.
 
     >>> to_model_range(torch.tensor([0.0, 0.5, 1.0])).tolist()
     [-1.0, 0.0, 1.0]
     """
+    if not isinstance(x, torch.Tensor):
+        raise InputTypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InputTypeError(f"x: expected a floating point tensor in [0, 1], got dtype {x.dtype} "
+                             "(an 8-bit image: x.float() / 255 first)")
     if check:
         check_range(x, 0.0, 1.0, name="x")
     return x * 2 - 1
+
+
+def _check_model_range(inputs: Mapping[str, torch.Tensor]) -> None:
+    """Check that every tensor lies in ``[-1, 1]``, with one device synchronisation in all."""
+    if any(x.numel() == 0 for x in inputs.values()):
+        return
+    extremes = torch.stack([torch.stack(torch.aminmax(x.detach())).double()
+                            for x in inputs.values()]).tolist()
+    for name, (lo, hi) in zip(inputs, extremes):
+        extremes_of = torch.tensor([lo, hi], dtype=torch.float64)
+        check_finite(extremes_of, name=name)
+        try:
+            check_range(extremes_of, -1.0, 1.0, name=name)
+        except ValueError as err:
+            raise ValueError(f"{err} (the generator takes [-1, 1]: map a [0, 1] tensor "
+                             "with to_model_range)") from None
 
 
 def from_model_range(y: torch.Tensor) -> torch.Tensor:
@@ -231,6 +253,13 @@ class BackgroundMattingGenerator(nn.Module):
         norm: ``"batch"`` (the original) or ``"instance"`` (no affine).
         padding_type: padding inside the ResNet blocks: ``"reflect"`` (the
             original), ``"replicate"`` or ``"zero"``.
+        check_values: check that the inputs are finite and in ``[-1, 1]`` (a
+            ``[0, 1]`` or ``[0, 255]`` input runs but gives a wrong matte).
+            ``None`` (the default): only for inputs on the CPU, where the check
+            costs no device synchronisation; ``True``: always (one
+            synchronisation per forward on a GPU); ``False``: never. The
+            attribute of the same name changes it later. Dtypes and shapes are
+            always checked.
 
     Shape:
         - image: ``(B, input_nc[0], H, W)``, background ``(B, input_nc[1], H, W)``,
@@ -248,8 +277,11 @@ class BackgroundMattingGenerator(nn.Module):
     def __init__(self, input_nc: tuple[int, int, int, int] = (3, 3, 1, 4), output_nc: int = 4,
                  ngf: int = 64, nf_part: int = 64, n_blocks1: int = 7, n_blocks2: int = 3,
                  use_motion_features: bool = False, norm: str = "batch",
-                 padding_type: str = "reflect") -> None:
+                 padding_type: str = "reflect", check_values: bool | None = None) -> None:
         super().__init__()
+        if check_values not in (None, True, False):
+            raise InputTypeError(f"check_values: expected None, True or False, got {check_values!r}")
+        self.check_values = check_values
         input_nc = tuple(input_nc)
         if len(input_nc) != 4:
             raise ValueError(f"input_nc: expected 4 channel counts (image, back, seg, multi), "
@@ -315,12 +347,17 @@ class BackgroundMattingGenerator(nn.Module):
 
     def check_inputs(self, image: torch.Tensor, back: torch.Tensor, seg: torch.Tensor,
                      multi: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless the four inputs fit this model.
+        """Raise ``ValueError`` (``TypeError`` for a wrong type or dtype) unless the four inputs fit.
 
-        Each must be ``(B, C, H, W)`` with its own channel count, all with
-        the same ``B``, ``H``, ``W``, and ``H``, ``W`` divisible by 4 (two
-        stride-2 stages whose H/2 feature is concatenated on the way up).
+        Each must be a tensor of the weights' dtype, ``(B, C, H, W)`` with its
+        own channel count, all with the same ``B``, ``H``, ``W``, and ``H``,
+        ``W`` divisible by 4 (two stride-2 stages whose H/2 feature is
+        concatenated on the way up); values in ``[-1, 1]`` as ``check_values`` says.
         """
+        inputs = {"image": image, "back": back, "seg": seg, "multi": multi}
+        dtype = next(self.parameters()).dtype
+        for name, x in inputs.items():
+            check_float_input(x, name=name, dtype=dtype)
         dims = check_shape(image, f"B,{self.input_nc[0]},H,W", name="image")
         b, h, w = dims["B"], dims["H"], dims["W"]
         for name, x, c in (("back", back, self.input_nc[1]), ("seg", seg, self.input_nc[2]),
@@ -328,6 +365,8 @@ class BackgroundMattingGenerator(nn.Module):
             check_shape(x, f"{b},{c},{h},{w}", name=name)
         if h % 4 or w % 4:
             raise ValueError(f"image: expected height and width divisible by 4, got {h} x {w}")
+        if self.check_values or (self.check_values is None and image.device.type == "cpu"):
+            _check_model_range(inputs)
 
     # ------------------------------------------------------------------ forward
 

@@ -167,7 +167,8 @@ class DIM(nn.Module):
 
     def coarse_logits(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
         """Stage 1 logits ``(B, 1, H, W)`` (inputs checked as in :meth:`forward`)."""
-        check_model_input(image, channels=3, multiple=DIM_INPUT_MULTIPLE, name="image")
+        check_model_input(image, channels=3, multiple=DIM_INPUT_MULTIPLE, name="image",
+                          dtype=self.rgb_mean.dtype)
         check_model_input(trimap, channels=1, multiple=DIM_INPUT_MULTIPLE, name="trimap")
         if image.shape[0] != trimap.shape[0] or image.shape[-2:] != trimap.shape[-2:]:
             b, _, h, w = image.shape

@@ -118,7 +118,8 @@ class MNet(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-sigmoid output ``(B, 1, H, W)`` (same input checks as :meth:`forward`)."""
-        check_model_input(x, channels=self.in_channels, multiple=MNET_INPUT_MULTIPLE, name="x")
+        check_model_input(x, channels=self.in_channels, multiple=MNET_INPUT_MULTIPLE, name="x",
+                          dtype=self.rgb_mean.dtype)
         rgb = (x[:, :3] - self.rgb_mean.to(x.dtype)) / self.rgb_std.to(x.dtype)
         features, indices = self.encoder(torch.cat([rgb, x[:, 3:]], dim=1))
         return self.decoder(features, indices)

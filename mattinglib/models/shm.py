@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_shape
+from .._checks import check_float_input, check_shape
 from ..trimap import CLASS_ORDER, trimap_to_onehot
 from .mnet import MNet
 from .tnet import TNet
@@ -127,6 +127,7 @@ class SHM(nn.Module):
 
     def forward(self, image: torch.Tensor,
                 trimap: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        check_float_input(image, name="image", dtype=self.mnet.rgb_mean.dtype)
         if self.mode == "pretrain_mnet":
             if trimap is None:
                 raise ValueError("trimap: required in mode 'pretrain_mnet' "

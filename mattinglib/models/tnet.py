@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_range, check_shape
+from .._checks import check_float_input, check_range, check_shape
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -179,12 +179,8 @@ class TNet(nn.Module):
         return 8 if self.dilated else 32
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if not isinstance(image, torch.Tensor):
-            raise ValueError(f"image: expected a torch.Tensor, got {type(image).__name__}")
+        check_float_input(image, name="image", dtype=self.rgb_mean.dtype)
         check_shape(image, "B,3,H,W", name="image")
-        if not image.is_floating_point():
-            raise ValueError(f"image: expected a floating point tensor in [0, 1], "
-                             f"got dtype {image.dtype}")
         check_range(image.detach(), 0.0, 1.0, name="image")
         if self.training and image.shape[0] < 2:
             raise ValueError(f"image: a batch of at least 2 is needed in training mode (BatchNorm of "

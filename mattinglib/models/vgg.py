@@ -41,7 +41,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from .._checks import check_range, check_shape
+from .._checks import InputTypeError, check_float_input, check_range, check_shape
 from ..weights import load_state_dict, torchvision_hash_prefix, torchvision_state_dict
 
 __all__ = [
@@ -95,12 +95,19 @@ def scaled_channels(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-def check_model_input(x: Any, *, channels: int, multiple: int, name: str) -> None:
+def check_model_input(x: Any, *, channels: int, multiple: int, name: str,
+                      dtype: torch.dtype | None = None) -> None:
     """Check a network input: float ``(B, channels, H, W)`` in [0, 1], H and W multiples of ``multiple``.
 
+    Args:
+        dtype: the dtype of the network's weights; another dtype (a float64 or
+            uint8 image into a float32 network) is refused, except under autocast.
+
     Raises:
-        ValueError: naming ``name``, for a wrong type, shape, size, dtype, a
-            NaN/infinite value or a value outside [0, 1].
+        ValueError: naming ``name``, for a wrong shape, size, a NaN/infinite
+            value or a value outside [0, 1].
+        TypeError: naming ``name``, for a wrong type or dtype
+            (:class:`~mattinglib._checks.InputTypeError`, also a ``ValueError``).
 
     >>> x = torch.zeros(1, 6, 30, 32)
     >>> check_model_input(x, channels=6, multiple=16, name="x")  # doctest: +ELLIPSIS
@@ -109,10 +116,12 @@ def check_model_input(x: Any, *, channels: int, multiple: int, name: str) -> Non
     ValueError: x: expected height and width multiples of 16, got 30x32 (pad the input first...
     """
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     check_shape(x, f"B,{channels},H,W", name=name)
     if not x.is_floating_point():
-        raise ValueError(f"{name}: expected a floating point tensor in [0, 1], got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected a floating point tensor in [0, 1], got dtype {x.dtype}")
+    if dtype is not None:
+        check_float_input(x, name=name, dtype=dtype)
     h, w = x.shape[-2:]
     if h % multiple or w % multiple:
         raise ValueError(f"{name}: expected height and width multiples of {multiple}, got {h}x{w} "

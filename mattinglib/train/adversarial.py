@@ -433,7 +433,7 @@ class TeacherStudentTrainer:
         if random_backgrounds is not None:
             check_shape(random_backgrounds, "N,3,H,W", name="random_backgrounds")
 
-        self.device = get_device(str(device))
+        self.device = get_device(device)
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
         self.student = student.to(self.device).train()
         self.discriminator = discriminator.to(self.device).train()
@@ -721,7 +721,7 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
         raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
                          f"got {type(dataset).__name__}")
     check_int(batch_size, "batch_size", minimum=1)
-    dev = get_device(str(device))
+    dev = get_device(device)
     was_training = model.training
     model.to(dev).eval()
     rows, alpha_sum, pixels = [], 0.0, 0

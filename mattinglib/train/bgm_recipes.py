@@ -56,7 +56,8 @@ from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
 from ..trimap import UNKNOWN, trimap_from_alpha
 from ._cli import add_profile_arguments, interruptible, profile_changes, report_run
-from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
+from .checkpoint import (RUN_FILE, check_run_folder, load_checkpoint, load_run_weights,
+                         read_run_settings, start_run_folder)
 from .recipes import _profile_trainer, _resolve_profile, _split_options
 from .trainer import Trainer
 
@@ -367,10 +368,12 @@ def _cmd_train_bgm(args: argparse.Namespace) -> int:
                 **{k: getattr(profile, k) for k in ("image_size", "batch_size", "seed",
                                                     "num_train_samples", "num_val_samples",
                                                     "train_steps", "val_every")}}
-    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
+    check_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     # The command-line changes go in as overrides, which win over the BGM profile changes.
     trainer = build_bgm_trainer(args.profile, checkpoint_dir=out, device=args.device, lr=args.lr,
                                 **changes, **generator)
+    # Written only once every setting has passed the builder's checks.
+    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     return report_run(trainer, trainer.fit(resume=args.resume), out)
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "get_rng_state",
     "set_rng_state",
     "RUN_FILE",
+    "check_run_folder",
     "start_run_folder",
     "read_run_settings",
     "load_run_weights",
@@ -157,6 +158,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no checkpoint file at {path}")
+    if isinstance(map_location, (str, torch.device)):
+        # A device this machine lacks is the caller's mistake, not a corrupt file.
+        from ..config import get_device
+
+        map_location = get_device(map_location, name="map_location")
     state = load_weights(path, name="path", map_location=map_location, what="checkpoint")
     if not isinstance(state, dict):
         raise ValueError(f"path: {path} holds a {type(state).__name__}, expected a checkpoint dict")
@@ -189,6 +195,48 @@ def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
 RUN_FILE = "run.json"
 
 
+def _read_run_file(run_file: Path, name: str) -> dict[str, Any]:
+    try:
+        settings = json.loads(run_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{name}: {run_file} is not a readable settings file ({err}); "
+                         "restore it, or start the run in another folder") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{name}: {run_file} holds a JSON {type(settings).__name__}, "
+                         "expected an object of settings")
+    return settings
+
+
+def check_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume: bool,
+                     fixed: Iterable[str]) -> Path:
+    """Everything :func:`start_run_folder` checks, writing nothing; returns ``out`` as a ``Path``.
+
+    A command calls it first, then validates its other settings (e.g. by building
+    its trainer), and only then claims the folder: a rejected command leaves no
+    ``run.json`` behind that the corrected command would be compared against.
+
+    Raises:
+        ValueError: as :func:`start_run_folder`, and when ``out`` cannot be written
+            (a file in its place, a read-only parent).
+    """
+    from .._checks import check_writable_dir
+
+    out = check_writable_dir(out, "out")
+    run_file = out / RUN_FILE
+    if latest_checkpoint(out) is not None and not resume:
+        raise ValueError(f"out: {out} already holds checkpoints; pass --resume to continue "
+                         "that run, or choose another folder")
+    if resume and run_file.is_file():
+        saved = _read_run_file(run_file, "resume")
+        differ = {k: (saved.get(k), settings[k]) for k in fixed if saved.get(k) != settings[k]}
+        if differ:
+            raise ValueError(f"resume: the run in {out} was started with other settings "
+                             f"(saved, now): {differ}; use the same options or another --out")
+    if run_file.exists() and not os.access(run_file, os.W_OK):
+        raise ValueError(f"out: {run_file} is read-only")
+    return out
+
+
 def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume: bool,
                      fixed: Iterable[str]) -> Path:
     """Claim the run folder ``out`` for a training command and write ``settings`` to its ``run.json``.
@@ -205,7 +253,8 @@ def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume
 
     Raises:
         ValueError: ``out`` already holds checkpoints and ``resume`` is False, or
-            ``resume`` is True and the saved ``run.json`` differs on a ``fixed`` key.
+            ``resume`` is True and the saved ``run.json`` differs on a ``fixed`` key
+            (or is not valid JSON), or ``out`` cannot be written.
 
     >>> import tempfile
     >>> folder = tempfile.mkdtemp()
@@ -217,17 +266,8 @@ def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume
     ...
     ValueError: resume: the run in ... was started with other settings (saved, now): {'seed': (0, 1)}; ...
     """
-    out = Path(out)
+    out = check_run_folder(out, settings, resume=resume, fixed=fixed)
     run_file = out / RUN_FILE
-    if latest_checkpoint(out) is not None and not resume:
-        raise ValueError(f"out: {out} already holds checkpoints; pass --resume to continue "
-                         "that run, or choose another folder")
-    if resume and run_file.is_file():
-        saved = json.loads(run_file.read_text())
-        differ = {k: (saved.get(k), settings[k]) for k in fixed if saved.get(k) != settings[k]}
-        if differ:
-            raise ValueError(f"resume: the run in {out} was started with other settings "
-                             f"(saved, now): {differ}; use the same options or another --out")
     out.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps(settings, indent=2) + "\n")
     return run_file
@@ -246,6 +286,7 @@ def read_run_settings(checkpoint: str | os.PathLike, *, records: str) -> tuple[P
 
     Raises:
         FileNotFoundError: no checkpoint, or no ``run.json`` beside it.
+        ValueError: ``run.json`` is not valid JSON (the message names the file).
     """
     checkpoint = Path(checkpoint)
     if checkpoint.is_dir():
@@ -258,14 +299,7 @@ def read_run_settings(checkpoint: str | os.PathLike, *, records: str) -> tuple[P
     run_file = checkpoint.parent / RUN_FILE
     if not run_file.is_file():
         raise FileNotFoundError(f"checkpoint: {run_file} is missing; it records {records}")
-    try:
-        settings = json.loads(run_file.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"checkpoint: {run_file} is not valid JSON ({err})") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"checkpoint: {run_file} holds a {type(settings).__name__}, "
-                         "expected the run's settings (a JSON object)")
-    return checkpoint, settings
+    return checkpoint, _read_run_file(run_file, "checkpoint")
 
 
 def load_run_weights(model: torch.nn.Module, checkpoint: Path, *, model_desc: str,

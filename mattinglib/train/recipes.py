@@ -57,7 +57,8 @@ from ..models.dim import DIM, DIM_INPUT_MULTIPLE
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
 from ._cli import add_profile_arguments, interruptible
-from .checkpoint import RUN_FILE, load_run_weights, read_run_settings, start_run_folder
+from .checkpoint import (RUN_FILE, check_run_folder, load_run_weights, read_run_settings,
+                         start_run_folder)
 from .trainer import Trainer
 
 __all__ = [
@@ -669,6 +670,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                if getattr(args, option, None) is not None}
     recipe = cls.preset(args.profile).replace(**changes)  # every check runs before run.json is written
     out = Path(args.out)
+    # Check the folder before any work; the recipe's fields were checked when it was built.
+    check_run_folder(out, recipe.settings(), resume=args.resume, fixed=recipe.fixed_on_resume())
     model, histories = train_run(recipe, out, device=args.device, resume=args.resume)
     del model
     history = histories[-1]

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-
+from .._checks import check_int, check_number, check_writable_dir
 from ._cli import interruptible
 from .adversarial import TeacherStudentTrainer, fresh_discriminator, fresh_student_like
 from .bgm_recipes import load_bgm_generator
-from .checkpoint import RUN_FILE, save_checkpoint, start_run_folder
+from .checkpoint import RUN_FILE, check_run_folder, save_checkpoint, start_run_folder
 
 __all__ = ["add_train_student_command", "EXPORT_FILE"]
 
@@ -37,11 +36,6 @@ EXPORT_FILE = "generator.pth"
 # Settings a resumed run must keep (they change the models or the data order).
 _FIXED_ON_RESUME = ("teacher", "data", "size", "batch_size", "seed", "ndf", "gan_weight",
                     "steps_per_epoch", "d_every")
-
-
-def _positive(name: str, value: Any, *, minimum: int = 1) -> None:
-    if value is not None and value < minimum:
-        raise ValueError(f"--{name}: expected an integer >= {minimum}, got {value}")
 
 
 def _data(args: argparse.Namespace):
@@ -65,16 +59,16 @@ def _data(args: argparse.Namespace):
 def _cmd_train_student(args: argparse.Namespace) -> int:
     for name in ("steps", "batch_size", "size", "ndf", "val_every", "steps_per_epoch",
                  "generated", "d_every"):
-        _positive(name.replace("_", "-"), getattr(args, name))
-    _positive("workers", args.workers, minimum=0)
-    _positive("val-generated", args.val_generated, minimum=0)
+        check_int(getattr(args, name), "--" + name.replace("_", "-"), minimum=1, optional=True)
+    check_int(args.workers, "--workers", minimum=0)
+    check_int(args.val_generated, "--val-generated", minimum=0)
     if args.size % 4:
         raise ValueError(f"--size: the generator needs a multiple of 4, got {args.size}")
-    if not 0 <= args.gan_weight < float("inf"):
-        raise ValueError(f"--gan-weight: expected a finite number >= 0, got {args.gan_weight}")
+    check_number(args.gan_weight, "--gan-weight", minimum=0)
     if args.val_every is not None and not args.val_generated:
         raise ValueError("--val-every: validation needs held-out truth; add --val-generated N")
 
+    check_writable_dir(args.out, "--out")
     teacher = load_bgm_generator(args.teacher, device="cpu")
     data, source, val = _data(args)
     out = Path(args.out)
@@ -84,7 +78,7 @@ def _cmd_train_student(args: argparse.Namespace) -> int:
                 "seed": args.seed, "ndf": args.ndf, "gan_weight": args.gan_weight,
                 "steps_per_epoch": args.steps_per_epoch, "d_every": args.d_every,
                 "steps": args.steps, "val_generated": args.val_generated}
-    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
+    check_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     trainer = TeacherStudentTrainer(
         teacher, fresh_student_like(teacher, seed=args.seed + 1),
         fresh_discriminator(ndf=args.ndf, seed=args.seed + 2), data,
@@ -93,6 +87,8 @@ def _cmd_train_student(args: argparse.Namespace) -> int:
         seed=args.seed, checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
         val_data=val, val_every=args.val_every if val is not None else None,
         num_workers=args.workers)
+    # Written only once every setting has passed the trainer's checks.
+    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
     history = trainer.fit(resume=args.resume)
     export = save_checkpoint(out / EXPORT_FILE, {k: v.detach().cpu() for k, v in
                                                  trainer.student.state_dict().items()})
