@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 FULL = get_profile("full")
 #: The crop of a CPU training step per stage (None: the full profile's size).
-STEP_SIZE = {"mnet": None, "shm": 160, "dim": 160, "bgm": 64, "student": 64}
+STEP_SIZE = {"mnet": None, "shm": 64, "dim": 64, "bgm": 32, "student": 32}
 WORKERS = 2
 SMOKE = {"batch_size": 2, "num_train_samples": 4, "num_val_samples": 1, "num_workers": WORKERS}
 
