@@ -57,7 +57,12 @@ from mattinglib.train.adversarial import (
     fresh_discriminator,
     fresh_student_like,
 )
-from mattinglib.train.bgm_recipes import bgm_profile, build_bgm_generator, build_bgm_trainer
+from mattinglib.train.bgm_recipes import (
+    _GENERATOR_OPTIONS,
+    bgm_profile,
+    build_bgm_generator,
+    build_bgm_trainer,
+)
 from mattinglib.train.recipes import (
     DEFAULT_LR,
     _profile_trainer,
@@ -198,8 +203,9 @@ def _student_stage(profile: Profile | str | None, device: str, overrides: dict,
     channels_last = overrides.pop("channels_last", None)
     checkpoint_every = overrides.pop("checkpoint_every", None)
     overrides.pop("progress", None)
+    generator = {k: overrides.pop(k) for k in list(overrides) if k in _GENERATOR_OPTIONS}
     profile = bgm_profile(profile).with_(**overrides)
-    teacher = build_bgm_generator(profile)
+    teacher = build_bgm_generator(profile, **generator)
     trainer = TeacherStudentTrainer(
         teacher, fresh_student_like(teacher, seed=profile.seed + 1),
         fresh_discriminator(ndf=STUDENT_NDF, seed=profile.seed + 2),
@@ -226,8 +232,9 @@ def build_stage(name: str, profile: Profile | str | None = "full", *, device: st
         profile: a :class:`~mattinglib.config.Profile` or its name.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         checkpoint_dir: where the stage's trainer writes checkpoints (``None``: none).
-        **overrides: profile fields and the trainer options ``amp``, ``channels_last``,
-            ``checkpoint_every`` (``progress`` is off unless given).
+        **overrides: profile fields, the trainer options ``amp``, ``channels_last``,
+            ``checkpoint_every`` (``progress`` is off unless given), and for ``bgm`` and
+            ``student`` the generator options (``ngf``, ``n_blocks1``, ...).
     """
     if name not in STAGES:
         raise ValueError(f"name: expected one of {STAGES}, got {name!r}")
