@@ -88,15 +88,20 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    # OpenCV's thread pool does not survive a fork: a worker forked after the main process
+    # ran OpenCV in parallel can hang. One thread everywhere, and every loader first.
+    cv2.setNumThreads(1)
     consumed_flops = GPU_EFFICIENCY * H100_BF16_DENSE_TFLOPS * 1e12
     rates: dict[str, dict] = {}
-    rows = {}
-    for name in args.stages:
-        stage = build_stage(name, "full", device="cpu", num_workers=1)
+    stages = {name: build_stage(name, "full", device="cpu", num_workers=1) for name in args.stages}
+    for name, stage in stages.items():
         data = DATA_OF[name]
         if data not in rates:
             rates[data] = per_core_rate(stage, args.seconds)
             print(f"{data}: {rates[data]['samples_per_s']:.2f} samples/s per core", flush=True)
+    rows = {}
+    for name, stage in stages.items():
+        data = DATA_OF[name]
         small, smaller = flops_per_pixel(name, 64), flops_per_pixel(name, 32)
         flops = small * stage.image_size**2
         per_core = rates[data]["samples_per_s"]
