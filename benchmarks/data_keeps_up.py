@@ -4,8 +4,8 @@ For every training stage (``_stages.py``) at the full profile's sizes:
 
 * **per-core samples/s**: the stage's training dataset read through a ``DataLoader``
   with *one* worker process (which runs single-threaded torch, as every worker
-  does; OpenCV is set to one thread too), batches of the stage's size, the first
-  batch (the worker's start-up) not timed;
+  does; OpenCV is set to one thread before the worker starts), batches of the
+  stage's size, the first batch (the worker's start-up) not timed;
 * **16-core estimate**: 15 workers (one core is left to the training process),
   assuming workers scale linearly;
 * **GPU consumption estimate**: samples/s of a step that runs at 40% of an H100's
@@ -51,13 +51,11 @@ DATA_OF = {"mnet": "composition", "shm": "composition", "dim": "composition",
            "bgm": "bgm", "student": "target_domain"}
 
 
-def _single_thread_worker(_: int) -> None:
-    cv2.setNumThreads(1)
-
-
 def per_core_rate(stage, seconds: float) -> dict[str, Any]:
+    # The worker inherits OpenCV's single thread from main() (setting it in a forked worker
+    # can deadlock, see mattinglib.data.composition.seed_worker).
     loader = DataLoader(stage.dataset, batch_size=stage.samples_per_step, shuffle=False,
-                        num_workers=1, worker_init_fn=_single_thread_worker)
+                        num_workers=1)
     stream = iter(loader)
     next(stream)  # the worker's start-up
     start, batches = time.perf_counter(), 0
