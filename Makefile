@@ -2,9 +2,16 @@
 #   make lab    set up .venv with the tested pins and open the course in JupyterLab
 #   make test   set up .venv the same way and run every test (unit, doctests, notebooks)
 # and a headless one for teachers:
-#   make course execute every chapter under the active profile into build/course/
+#   make course execute every chapter into build/course/ (quick profile; PROFILE=full for
+#               the real recipe on a GPU)
+#
+# test, test-fast and course run the quick profile even on a CUDA machine: the full profile
+# trains for hours, far beyond the notebooks' cell timeout. Only `make course PROFILE=full`
+# asks for it.
 
 PYTHON ?= python3
+# The profile of `make course` (quick or full); the tests always run quick.
+PROFILE ?= quick
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
@@ -17,7 +24,7 @@ ifeq ($(origin MATTINGLIB_DATA), undefined)
   endif
 endif
 
-.PHONY: setup lab test test-fast course notebooks clean
+.PHONY: setup lab test test-fast course notebooks gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,19 +38,24 @@ lab: setup
 	$(VENV)/bin/jupyter lab course/
 
 test: setup
-	$(PY) -m pytest tests mattinglib data_scripts --doctest-modules
-	$(PY) -m pytest --nbval course/ solutions/ -p no:cacheprovider --nbval-cell-timeout=900
+	MATTINGLIB_PROFILE=quick $(PY) -m pytest tests mattinglib data_scripts --doctest-modules
+	MATTINGLIB_PROFILE=quick $(PY) -m pytest --nbval course/ solutions/ -p no:cacheprovider --nbval-cell-timeout=900
 
 # Unit tests only, for quick iteration.
 test-fast: setup
-	$(PY) -m pytest tests mattinglib data_scripts --doctest-modules -m "not slow" -x -q
+	MATTINGLIB_PROFILE=quick $(PY) -m pytest tests mattinglib data_scripts --doctest-modules -m "not slow" -x -q
 
 # Regenerate the student copies in course/ from solutions/.
 notebooks: setup
 	$(PY) tools/make_course.py
 
 course: setup
-	$(PY) tools/run_course.py --out build/course
+	MATTINGLIB_PROFILE=$(PROFILE) $(PY) tools/run_course.py --out build/course
+
+# Every training stage's full-profile step on the GPU, timed and sized (a few minutes);
+# writes benchmarks/results/gpu_check_<device>.json and .txt.
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py --device cuda
 
 clean:
 	rm -rf build .pytest_cache

@@ -120,13 +120,15 @@ def _finite_or_none(x: Any) -> Any:
     return x
 
 
-def write_result(name: str, payload: dict[str, Any]) -> Path:
+def write_result(name: str, payload: dict[str, Any], *, directory: str | os.PathLike | None = None
+                 ) -> Path:
     """Write ``benchmarks/results/<name>.json`` with the machine description.
 
     Args:
         name: file stem, letters, digits, ``_`` and ``-`` only (e.g. ``"metrics_cpu"``).
         payload: the benchmark's numbers (JSON-able; numpy values are converted,
             NaN and infinity become null).
+        directory: another folder for the file (default :data:`RESULTS_DIR`).
 
     Returns:
         The path written. The file is replaced atomically.
@@ -144,9 +146,10 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     # Round-trip through the encoder first so numpy values are plain numbers
     # before NaN is replaced.
     document = _finite_or_none(json.loads(json.dumps(document, default=_jsonable)))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    with tempfile.NamedTemporaryFile("w", dir=RESULTS_DIR, suffix=".tmp", delete=False) as fh:
+    folder = RESULTS_DIR if directory is None else Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as fh:
         json.dump(document, fh, indent=2, allow_nan=False)
         fh.write("\n")
     os.replace(fh.name, path)

@@ -272,7 +272,9 @@ def build_bgm_trainer(profile: Profile | str | None = None, *,
     ``image_size``, :func:`bgm_loss_fn`, :func:`bgm_val_fn` every
     ``val_every`` steps, and the profile's ``train_steps``, ``batch_size``,
     ``num_workers``, all from :func:`bgm_profile` (``full``: 512 px, batch 4).
-    On CUDA the trainer's defaults give bf16 autocast and channels_last.
+    On CUDA the trainer's defaults give bf16 autocast and channels_last. The generator's
+    unused parameters (the motion encoder, with ``use_motion_features=False``) are frozen,
+    so the trainer also runs under ``torchrun``.
 
     Args:
         profile: a :class:`~mattinglib.config.Profile`, ``"quick"``, ``"full"``,
@@ -304,6 +306,10 @@ def build_bgm_trainer(profile: Profile | str | None = None, *,
     if profile.image_size % 4:
         raise ValueError(f"image_size: the generator needs a multiple of 4, got {profile.image_size}")
     model = build_bgm_generator(profile, **generator)
+    # The motion encoder of the released code's quirk gets no gradient: frozen, so that
+    # DistributedDataParallel (under torchrun) does not wait for its gradients.
+    for param in model.unused_parameters():
+        param.requires_grad_(False)
     train_data = BGMSyntheticDataset(profile.num_train_samples, profile.image_size, seed=profile.seed)
     val_data = BGMSyntheticDataset(profile.num_val_samples, profile.image_size, seed=profile.seed + 1)
     trainer = _profile_trainer(model, bgm_loss_fn, bgm_val_fn, train_data, val_data, profile,

@@ -269,7 +269,11 @@ def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume
     out = check_run_folder(out, settings, resume=resume, fixed=fixed)
     run_file = out / RUN_FILE
     out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(settings, indent=2) + "\n")
+    # Atomically: under torchrun every process claims the folder, and one may read run.json
+    # while another rewrites it.
+    tmp = run_file.with_name(f".{RUN_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n")
+    os.replace(tmp, run_file)
     return run_file
 
 

@@ -56,7 +56,20 @@ def _data(args: argparse.Namespace):
     return data, source, val
 
 
+def _refuse_torchrun() -> None:
+    # TeacherStudentTrainer runs in one process: under torchrun every process would train
+    # its own student on the whole data and write checkpoints into the same folder.
+    from .distributed import dist_info_from_env
+
+    info = dist_info_from_env()
+    if info.is_distributed:
+        raise ValueError(f"train-student: runs in one process, but torchrun started "
+                         f"{info.world_size} (WORLD_SIZE={info.world_size}); run it without "
+                         "torchrun (train and train-bgm do support it)")
+
+
 def _cmd_train_student(args: argparse.Namespace) -> int:
+    _refuse_torchrun()
     for name in ("steps", "batch_size", "size", "ndf", "val_every", "steps_per_epoch",
                  "generated", "d_every"):
         check_int(getattr(args, name), "--" + name.replace("_", "-"), minimum=1, optional=True)

@@ -1,0 +1,248 @@
+"""Every training stage of the course as one object with a ``step`` and a batch stream.
+
+``make gpu-check`` (``gpu_check.py``), ``data_keeps_up.py`` and the full-profile smoke
+tests (``tests/test_full_profile_smoke.py``) all need "the stage's real training step
+on its real data pipeline at the profile's sizes". The library's public builders give
+most of it:
+
+=============  ==============================================================
+``mnet``       :func:`mattinglib.train.recipes.build_mnet_trainer`
+``bgm``        :func:`mattinglib.train.bgm_recipes.build_bgm_trainer`
+``shm``        SHM end to end as chapter 04 trains it (no library builder): T-Net
+               (ResNet-50 in the full profile, ResNet-18 in quick) + M-Net at the
+               profile's width, :func:`~mattinglib.train.recipes.shm_loss_fn`, Adam 1e-5
+``dim``        Deep Image Matting's joint stage (no library builder): ``DIM(width)``
+               at the profile's width, :func:`dim_joint_loss_fn`, Adam at the M-Net rate
+``student``    the teacher-student stage as ``python -m mattinglib train-student``
+               builds it: a teacher and a fresh student of the profile's generator
+               size (:func:`~mattinglib.train.bgm_recipes.build_bgm_generator`), the
+               PatchGAN (``ndf=64``), :class:`~mattinglib.data.target_domain.TargetDomainDataset`
+               at the Background Matting size and batch (:func:`~mattinglib.train.bgm_recipes.bgm_profile`)
+=============  ==============================================================
+
+Each is sized by a profile plus keyword overrides (profile fields such as
+``image_size``, ``batch_size``, ``num_workers``, ``train_steps``, and the trainer
+options ``amp``, ``channels_last``, ``checkpoint_every``), so the checks follow any
+change of a recipe.
+
+>>> stage = build_stage("mnet", "quick", device="cpu", image_size=32, batch_size=2,
+...                     num_train_samples=4, num_val_samples=1, train_steps=1)
+>>> batch = next(stage.batches())
+>>> sorted(stage.step(batch)), stage.samples_per_step, stage.image_size
+(['alpha', 'composition', 'total'], 2, 32)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, default_collate
+
+from mattinglib.config import Profile
+from mattinglib.data.composition import SyntheticMattingDataset
+from mattinglib.data.target_domain import TargetDomainDataset
+from mattinglib.losses.dim import alpha_prediction_loss, dim_loss
+from mattinglib.models.dim import DIM
+from mattinglib.models.mnet import MNet
+from mattinglib.models.shm import SHM
+from mattinglib.models.tnet import TNet
+from mattinglib.train.adversarial import (
+    TeacherStudentTrainer,
+    fresh_discriminator,
+    fresh_student_like,
+)
+from mattinglib.train.bgm_recipes import (
+    _GENERATOR_OPTIONS,
+    bgm_profile,
+    build_bgm_generator,
+    build_bgm_trainer,
+)
+from mattinglib.train.recipes import (
+    DEFAULT_LR,
+    _profile_trainer,
+    _resolve_profile,
+    _split_options,
+    _unknown_weight,
+    build_mnet_trainer,
+    matting_val_fn,
+    shm_loss_fn,
+)
+from mattinglib.trimap import trimap_to_onehot
+
+__all__ = ["STAGES", "Stage", "build_stage", "dim_joint_loss_fn", "SHM_END_TO_END_LR",
+           "STUDENT_NDF"]
+
+STAGES = ("mnet", "shm", "dim", "bgm", "student")
+#: Adam's rate of SHM's end-to-end phase (chapter 04's full run).
+SHM_END_TO_END_LR = 1e-5
+#: The discriminator width of the adversarial stage (``train-student``'s default, the recipe's).
+STUDENT_NDF = 64
+
+
+def dim_joint_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Deep Image Matting's joint stage: the overall loss on the encoder-decoder's alpha plus
+    the alpha-prediction loss on the refined alpha, both over the unknown band.
+
+    Args:
+        model: a ``DIM`` in its ``"joint"`` stage (possibly wrapped in DDP).
+        batch: as :class:`~mattinglib.data.composition.SyntheticMattingDataset` yields.
+
+    Returns:
+        ``{"alpha", "composition", "refined", "total"}``, 0-dim float32 tensors.
+    """
+    out = model(batch["image"], batch["trimap"])
+    weight = _unknown_weight(batch["trimap"])
+    terms = dim_loss(out["alpha_coarse"].float(), batch["alpha"], batch["fg"], batch["bg"],
+                     batch["image"], weight)
+    terms["refined"] = alpha_prediction_loss(out["alpha"].float(), batch["alpha"], weight)
+    terms["total"] = terms["total"] + terms["refined"]
+    return terms
+
+
+@dataclass
+class Stage:
+    """One training stage, ready to step.
+
+    Attributes:
+        name: one of :data:`STAGES`.
+        trainer: a :class:`~mattinglib.train.trainer.Trainer` or a
+            :class:`~mattinglib.train.adversarial.TeacherStudentTrainer`.
+        profile: the resolved profile (sizes, batch, workers).
+        amp: whether the step runs under bf16 autocast.
+        modules: the networks of the stage (what ``channels_last`` and ``compile`` act on).
+    """
+
+    name: str
+    trainer: Any
+    profile: Profile
+    amp: bool
+    modules: tuple[nn.Module, ...]
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.trainer.batch_size
+
+    @property
+    def image_size(self) -> int:
+        return self.profile.image_size
+
+    @property
+    def num_workers(self) -> int:
+        return self.trainer.num_workers
+
+    @property
+    def dataset(self) -> Any:
+        return self.trainer.data if isinstance(self.trainer, TeacherStudentTrainer) \
+            else self.trainer.train_data
+
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.device
+
+    def batches(self) -> Iterator[Any]:
+        """The endless stream of training batches through the stage's real ``DataLoader``."""
+        if not isinstance(self.trainer, TeacherStudentTrainer):
+            return self.trainer.batches(0)
+        t = self.trainer
+
+        def endless() -> Iterator[Any]:
+            for epoch in itertools.count():
+                yield from DataLoader(t.data, batch_size=t.batch_size, shuffle=True, drop_last=True,
+                                      num_workers=t.num_workers, collate_fn=default_collate,
+                                      pin_memory=t.device.type == "cuda",
+                                      generator=torch.Generator().manual_seed(t.seed + epoch))
+        return endless()
+
+    def step(self, batch: Any) -> dict[str, float]:
+        """One optimisation step on ``batch``; returns the logged terms (``"total"`` included)."""
+        if not isinstance(self.trainer, TeacherStudentTrainer):
+            return self.trainer.train_step(batch)
+        # The adversarial trainer has no autocast switch of its own; the stage adds it.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logged = self.trainer.train_step(batch)
+        self.trainer.step += 1  # its schedule (D every 5 steps, wt) reads the step
+        return {**logged, "total": logged["total_g"]}
+
+
+def _matting_stage(name: str, profile: Profile | str | None, device: str, overrides: dict,
+                   checkpoint_dir) -> Stage:
+    profile = _resolve_profile(profile)
+    lr_default = SHM_END_TO_END_LR if name == "shm" else DEFAULT_LR
+    fields = dict(overrides)
+    options, lr = _split_options(fields, lr_default)  # takes the trainer options out of fields
+    profile = profile.with_(**fields)
+    if name == "shm":
+        backbone = "resnet18" if profile.name == "quick" else "resnet50"
+        model: nn.Module = SHM(TNet(backbone=backbone, width=profile.width, seed=profile.seed),
+                               MNet(width=profile.width, seed=profile.seed), mode="end_to_end")
+        loss_fn, input_kind = shm_loss_fn, "mnet"
+    else:
+        model, loss_fn, input_kind = DIM(width=profile.width, seed=profile.seed), dim_joint_loss_fn, "dim"
+    train = SyntheticMattingDataset(profile.num_train_samples, profile.image_size, seed=profile.seed)
+    val = SyntheticMattingDataset(profile.num_val_samples, profile.image_size, seed=profile.seed + 1,
+                                  flip=False)
+
+    def val_fn(m, data):
+        return matting_val_fn(m, data, input_kind=input_kind)
+
+    trainer = _profile_trainer(model, loss_fn, val_fn, train, val, profile, lr=lr,
+                               checkpoint_dir=checkpoint_dir, device=device, options=options)
+    return Stage(name, trainer, profile, trainer.amp, (trainer.model,))
+
+
+def _student_stage(profile: Profile | str | None, device: str, overrides: dict,
+                   checkpoint_dir) -> Stage:
+    overrides = dict(overrides)
+    amp = overrides.pop("amp", None)
+    channels_last = overrides.pop("channels_last", None)
+    checkpoint_every = overrides.pop("checkpoint_every", None)
+    overrides.pop("progress", None)
+    generator = {k: overrides.pop(k) for k in list(overrides) if k in _GENERATOR_OPTIONS}
+    profile = bgm_profile(profile).with_(**overrides)
+    teacher = build_bgm_generator(profile, **generator)
+    trainer = TeacherStudentTrainer(
+        teacher, fresh_student_like(teacher, seed=profile.seed + 1),
+        fresh_discriminator(ndf=STUDENT_NDF, seed=profile.seed + 2),
+        TargetDomainDataset(profile.num_train_samples, profile.image_size, seed=profile.seed + 7),
+        batch_size=profile.batch_size, max_steps=profile.train_steps, device=device,
+        seed=profile.seed, checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every if checkpoint_dir is not None else None,
+        num_workers=profile.num_workers, progress=False)
+    on_cuda = trainer.device.type == "cuda"
+    amp = (on_cuda and torch.cuda.is_bf16_supported()) if amp is None else amp
+    modules = (trainer.teacher, trainer.student, trainer.discriminator)
+    if on_cuda if channels_last is None else channels_last:
+        for m in modules:
+            m.to(memory_format=torch.channels_last)
+    return Stage("student", trainer, profile, amp, modules)
+
+
+def build_stage(name: str, profile: Profile | str | None = "full", *, device: str = "auto",
+                checkpoint_dir: str | Path | None = None, **overrides: Any) -> Stage:
+    """The stage ``name`` sized by ``profile`` with ``overrides``, on ``device``.
+
+    Args:
+        name: one of :data:`STAGES`.
+        profile: a :class:`~mattinglib.config.Profile` or its name.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        checkpoint_dir: where the stage's trainer writes checkpoints (``None``: none).
+        **overrides: profile fields, the trainer options ``amp``, ``channels_last``,
+            ``checkpoint_every`` (``progress`` is off unless given), and for ``bgm`` and
+            ``student`` the generator options (``ngf``, ``n_blocks1``, ...).
+    """
+    if name not in STAGES:
+        raise ValueError(f"name: expected one of {STAGES}, got {name!r}")
+    overrides.setdefault("progress", False)
+    if name == "student":
+        return _student_stage(profile, device, overrides, checkpoint_dir)
+    if name in ("shm", "dim"):
+        return _matting_stage(name, profile, device, overrides, checkpoint_dir)
+    build = build_mnet_trainer if name == "mnet" else build_bgm_trainer
+    trainer = build(profile, checkpoint_dir=checkpoint_dir, device=device, **overrides)
+    return Stage(name, trainer, trainer.profile, trainer.amp, (trainer.model,))

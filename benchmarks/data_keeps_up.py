@@ -1,0 +1,132 @@
+"""Can each stage's data loader keep a GPU busy? An estimate from this CPU.
+
+For every training stage (``_stages.py``) at the full profile's sizes:
+
+* **per-core samples/s**: the stage's training dataset read through a ``DataLoader``
+  with *one* worker process (which runs single-threaded torch, as every worker
+  does; OpenCV is set to one thread before the worker starts), batches of the
+  stage's size, the first batch (the worker's start-up) not timed;
+* **16-core estimate**: 15 workers (one core is left to the training process),
+  assuming workers scale linearly;
+* **GPU consumption estimate**: samples/s of a step that runs at 40% of an H100's
+  dense bf16 peak (989 TFLOP/s): ``0.4 * 989e12 / FLOPs per sample``. The FLOPs
+  of a step are counted by ``torch.utils.flop_counter.FlopCounterMode`` on real
+  CPU steps at the full widths on small crops (32 and 64 px; the student stage
+  averages 5 steps, its discriminator's update period) and scaled to the full
+  size by the pixel count: the networks are convolutional, so FLOPs grow with
+  the pixels (``flops_per_pixel_ratio_64_vs_32`` near 1 confirms it);
+* **ratio** = 16-core estimate / GPU consumption. Below 1.5 the loader will not
+  keep up on a 16-core GPU machine.
+
+Usage::
+
+    python benchmarks/data_keeps_up.py            # about ten minutes on a busy 2-core machine
+
+Results: ``benchmarks/results/data_keeps_up_cpu.json`` with the machine described.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import write_result  # noqa: E402
+from _stages import STAGES, build_stage  # noqa: E402
+
+H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM datasheet: 1,979 with sparsity
+GPU_EFFICIENCY = 0.4
+WORKERS_ON_16_CORES = 15
+TARGET_RATIO = 1.5
+#: Stages that read the same dataset are measured once.
+DATA_OF = {"mnet": "composition", "shm": "composition", "dim": "composition",
+           "bgm": "bgm", "student": "target_domain"}
+
+
+def per_core_rate(stage, seconds: float) -> dict[str, Any]:
+    # The worker inherits OpenCV's single thread from main() (setting it in a forked worker
+    # can deadlock, see mattinglib.data.composition.seed_worker).
+    loader = DataLoader(stage.dataset, batch_size=stage.samples_per_step, shuffle=False,
+                        num_workers=1)
+    stream = iter(loader)
+    next(stream)  # the worker's start-up
+    start, batches = time.perf_counter(), 0
+    while batches < 2 or time.perf_counter() - start < seconds:
+        next(stream)
+        batches += 1
+    elapsed = time.perf_counter() - start
+    del stream
+    return {"samples_per_s": batches * stage.samples_per_step / elapsed,
+            "samples": batches * stage.samples_per_step, "seconds": elapsed}
+
+
+def flops_per_pixel(name: str, size: int) -> float:
+    """FLOPs of one training step per sample and per pixel, full widths, ``size`` px crops."""
+    stage = build_stage(name, "full", device="cpu", image_size=size, batch_size=2, num_workers=0,
+                        num_train_samples=16, num_val_samples=1, train_steps=100)
+    stream = stage.batches()
+    steps = 5 if name == "student" else 1
+    with FlopCounterMode(display=False) as counter:
+        for _ in range(steps):
+            stage.step(next(stream))
+    return counter.get_total_flops() / steps / stage.samples_per_step / size**2
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="timing of each loader")
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    # OpenCV's thread pool does not survive a fork: a worker forked after the main process
+    # ran OpenCV in parallel can hang. One thread everywhere, and every loader first.
+    cv2.setNumThreads(1)
+    consumed_flops = GPU_EFFICIENCY * H100_BF16_DENSE_TFLOPS * 1e12
+    rates: dict[str, dict] = {}
+    stages = {name: build_stage(name, "full", device="cpu", num_workers=1) for name in args.stages}
+    for name, stage in stages.items():
+        data = DATA_OF[name]
+        if data not in rates:
+            rates[data] = per_core_rate(stage, args.seconds)
+            print(f"{data}: {rates[data]['samples_per_s']:.2f} samples/s per core", flush=True)
+    rows = {}
+    for name, stage in stages.items():
+        data = DATA_OF[name]
+        small, smaller = flops_per_pixel(name, 64), flops_per_pixel(name, 32)
+        flops = small * stage.image_size**2
+        per_core = rates[data]["samples_per_s"]
+        consumption = consumed_flops / flops
+        rows[name] = {
+            "dataset": data, "image_size": stage.image_size, "batch": stage.samples_per_step,
+            "per_core_samples_per_s": per_core,
+            "estimate_16_cores_samples_per_s": WORKERS_ON_16_CORES * per_core,
+            "flops_per_sample": flops, "flops_per_pixel_ratio_64_vs_32": small / smaller,
+            "gpu_consumption_samples_per_s": consumption,
+            "ratio": WORKERS_ON_16_CORES * per_core / consumption,
+        }
+        rows[name]["keeps_up"] = rows[name]["ratio"] >= TARGET_RATIO
+        print(f"{name:<8} {stage.image_size:>4} px  per core {per_core:7.2f}/s  16 cores "
+              f"{WORKERS_ON_16_CORES * per_core:8.1f}/s  GPU needs {consumption:8.1f}/s  "
+              f"ratio {rows[name]['ratio']:.3f}", flush=True)
+    payload = {
+        "description": "per-core loader throughput at the full profile's sizes against the "
+                       "samples/s a GPU step consumes at 40% of an H100's dense bf16 peak",
+        "gpu_estimate": {"peak_tflops": H100_BF16_DENSE_TFLOPS, "efficiency": GPU_EFFICIENCY,
+                         "source": "NVIDIA H100 SXM datasheet, BF16 1,979 TFLOPS with sparsity"},
+        "workers_on_16_cores": WORKERS_ON_16_CORES, "target_ratio": TARGET_RATIO,
+        "datasets": rates, "stages": rows,
+        "short": sorted(n for n, r in rows.items() if not r["keeps_up"]),
+    }
+    return write_result("data_keeps_up_cpu", payload)
+
+
+if __name__ == "__main__":
+    print(main())

@@ -1,0 +1,103 @@
+"""The training commands under ``torchrun``: two CPU processes with gloo.
+
+``train`` and ``train-bgm`` run data-parallel (the Trainer wraps the model in DDP and
+shards the data); ``train-student`` runs in one process and refuses a multi-process
+launch instead of training two independent students into one folder. The processes
+get the environment that ``torchrun --nproc_per_node=2`` gives its workers (see
+``test_distributed.py`` for why the launcher itself is left out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
+from test_distributed import free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--profile", "quick", "--image-size", "32", "--batch-size", "2", "--num-train", "8",
+        "--num-val", "2", "--device", "cpu"]
+
+
+def two_ranks(*args: str, timeout: int = 300) -> list[subprocess.CompletedProcess]:
+    """Run ``python -m mattinglib ARGS`` as ranks 0 and 1 of a two-process job."""
+    port = free_port()
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "RANK": str(rank),
+               "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "PYTHONPATH": str(ROOT)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "mattinglib", *args], env=env,
+                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    outs = []
+    try:
+        for proc in procs:
+            outs.append(subprocess.CompletedProcess(proc.args, None, proc.communicate(timeout=timeout)[0]))
+            outs[-1].returncode = proc.returncode
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            proc.kill()
+        pytest.fail(f"the two-process run of {args[0]} did not finish in {timeout} s")
+    return outs
+
+
+def assert_ok(results) -> None:
+    for rank, done in enumerate(results):
+        assert done.returncode == 0, f"rank {rank}:\n{done.stdout[-4000:]}"
+
+
+def check_run(out: Path, steps: int) -> dict:
+    last = latest_checkpoint(out)
+    assert last is not None and last.name == f"step_{steps:08d}.pt"
+    state = load_checkpoint(last)
+    assert state["config"]["world_size"] == 2
+    assert state["history"]["train"]["step"] == list(range(1, steps + 1))
+    json.loads((out / "run.json").read_text())  # whole, though both processes wrote it
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    return state
+
+
+@pytest.fixture(scope="module")
+def bgm_run(tmp_path_factory) -> tuple[Path, list]:
+    out = tmp_path_factory.mktemp("ddp_bgm") / "run"
+    results = two_ranks("train-bgm", *TINY, "--steps", "2", "--ngf", "8", "--n-blocks1", "1",
+                        "--n-blocks2", "1", "--out", str(out))
+    return out, results
+
+
+def test_train_runs_data_parallel_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    assert_ok(two_ranks("train", *TINY, "--width", "0.25", "--steps", "2", "--out", str(out)))
+    check_run(out, 2)
+    assert_ok(two_ranks("train", *TINY, "--width", "0.25", "--steps", "3", "--resume",
+                        "--out", str(out)))
+    check_run(out, 3)
+
+
+def test_train_bgm_runs_data_parallel(bgm_run):
+    out, results = bgm_run
+    assert_ok(results)
+    state = check_run(out, 2)
+    assert state["data"]["steps_per_epoch"] == 2  # 8 samples / 2 processes / batch 2
+
+
+def test_train_student_refuses_torchrun(bgm_run, tmp_path):
+    teacher, results = bgm_run
+    assert_ok(results)
+    out = tmp_path / "student"
+    for rank, done in enumerate(two_ranks("train-student", "--teacher", str(teacher),
+                                          "--generated", "4", "--size", "32", "--batch-size", "2",
+                                          "--steps", "1", "--ndf", "8", "--device", "cpu",
+                                          "--out", str(out))):
+        assert done.returncode == 2, f"rank {rank}:\n{done.stdout[-4000:]}"
+        assert "train-student: runs in one process" in done.stdout
+    assert not out.exists()
