@@ -14,18 +14,32 @@ Correct: compose matches the library on 5 cases (random, alpha = 0, alpha = 1, f
 Traceback (most recent call last):
 ...
 mattinglib.exercises.ExerciseError: compose, case 'random': ...
+
+An exercise that is not done yet (the stub still raises ``NotImplementedError``,
+or the function returns ``None`` or ``...``) is not an error: the checker says
+so and returns, so that "Run All" goes on through the chapter, which uses the
+library's implementation from there on. A finished but wrong answer still
+raises.
+
+>>> def my_compose(fg, bg, alpha):
+...     raise NotImplementedError("Exercise 1: replace this line with your code")
+>>> check_compose(my_compose)  # doctest: +ELLIPSIS
+Not done yet: compose: ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import partial, wraps
 from operator import methodcaller
 
 import numpy as np
 
 __all__ = [
     "ExerciseError",
+    "ExerciseNotDone",
+    "exercise_check",
+    "is_unanswered",
     "check_compose",
     "check_premultiply",
     "check_alpha_from_two_backgrounds",
@@ -37,6 +51,50 @@ __all__ = [
 
 class ExerciseError(AssertionError):
     """An exercise's answer is wrong; the message says where and suggests why."""
+
+
+class ExerciseNotDone(ExerciseError):
+    """The answer is still the stub (it raises ``NotImplementedError``, or is ``None`` or ``...``).
+
+    Raised inside a checker; :func:`exercise_check` turns it into a printed note.
+    """
+
+
+#: What the student copy's stubs leave behind: ``...`` for an answer variable,
+#: ``None`` for a function body that was emptied or never returns.
+_UNANSWERED = (None, Ellipsis)
+
+
+def is_unanswered(value) -> bool:
+    """Whether ``value`` is what a stub leaves: ``None`` or ``...`` (Ellipsis).
+
+    >>> is_unanswered(...), is_unanswered(None), is_unanswered(0)
+    (True, True, False)
+    """
+    return any(value is u for u in _UNANSWERED)
+
+
+def exercise_check(check: Callable) -> Callable:
+    """Decorator for a ``check_*`` function: an unfinished exercise prints a note instead of failing.
+
+    Every public checker of the course is wrapped by it. When the checker finds
+    the answer still a stub (:class:`ExerciseNotDone`) the wrapper prints
+    ``Not done yet: ...`` and returns ``None``, so that running the whole chapter
+    carries on (the chapter's later cells use the library, never the student's
+    function). Any other :class:`ExerciseError` (a finished but wrong answer)
+    propagates, and the cell fails with the checker's hint.
+    """
+
+    @wraps(check)
+    def run(answer, *args, **kwargs):
+        try:
+            return check(answer, *args, **kwargs)
+        except ExerciseNotDone as err:
+            print(f"Not done yet: {err}\n(The chapter carries on with the library's implementation; "
+                  "come back to this exercise whenever you like.)")
+            return None
+
+    return run
 
 
 _BROADCAST_HINT = ("alpha is (H, W) while the images are (H, W, 3): give alpha a channel axis, "
@@ -63,8 +121,9 @@ def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: st
         what ``fn`` returned, never ``None``.
 
     Raises:
-        ExerciseError: ``fn`` raised (``NotImplementedError``: it is still the stub),
-            changed a protected input, or returned ``None``.
+        ExerciseNotDone: ``fn`` is still the stub: it raised ``NotImplementedError``
+            or returned ``None`` or ``...``.
+        ExerciseError: ``fn`` raised another exception or changed a protected input.
     """
     if protect == "numpy":
         kind, copy = np.ndarray, methodcaller("copy")
@@ -81,8 +140,8 @@ def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: st
     try:
         out = fn(*copies)
     except NotImplementedError:
-        raise ExerciseError(f"{task}: not implemented yet: replace the line "
-                            "`raise NotImplementedError(...)` with your code") from None
+        raise ExerciseNotDone(f"{task}: not implemented yet: replace the line "
+                              "`raise NotImplementedError(...)` with your code") from None
     except Exception as err:  # any crash of the student's code becomes a hint
         hint = crash_hint(err) if crash_hint is not None else ""
         raise ExerciseError(f"{task}, case {case!r}: your function raised "
@@ -91,9 +150,9 @@ def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: st
         if isinstance(a, kind) and not same(a, c):
             raise ExerciseError(f"{task}, case {case!r}: your function changed one of its inputs "
                                 f"in place; {in_place_advice}")
-    if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
-                            "did you forget `return`?")
+    if is_unanswered(out):
+        raise ExerciseNotDone(f"{task}: your function returned {out!r}, so it counts as not "
+                              "written yet. If you did write it: did you forget `return`?")
     return out
 
 
@@ -178,6 +237,7 @@ def _compose_cases():
     ]
 
 
+@exercise_check
 def check_compose(fn: Callable) -> None:
     """Check ``fn(fg, bg, alpha) -> image``: ``I = alpha F + (1 - alpha) B``.
 
@@ -211,6 +271,7 @@ def check_compose(fn: Callable) -> None:
     report_success(task, names)
 
 
+@exercise_check
 def check_premultiply(fn: Callable) -> None:
     """Check ``fn(fg, alpha) -> alpha * fg`` (the premultiplied colour, ``(H, W, 3)``)."""
     from .compositing import premultiply
@@ -243,6 +304,15 @@ def check_premultiply(fn: Callable) -> None:
 
 
 def _two_background_cases():
+    """``(case, image1, image2, background1, background2, alpha)`` for the triangulation checker.
+
+    Noise-free composites give the exact alpha in every channel where the
+    backgrounds differ, so a single channel or a mean of per-channel ratios would
+    pass them; the noisy case (as from a real camera) tells least squares apart
+    from those, and "red vs green" is a pair that agrees in the blue channel.
+    """
+    from .compositing import compose
+
     rng = np.random.default_rng(2)
     h, w = 6, 8
     fg = rng.random((h, w, 3))
@@ -251,33 +321,75 @@ def _two_background_cases():
     alpha[1, :3] = 1.0
     b1 = rng.random((h, w, 3))
     b2 = np.clip(b1 + rng.choice([-0.5, 0.5], size=(h, w, 3)), 0, 1)
-    blue, black = np.zeros((h, w, 3)), np.zeros((h, w, 3))
-    blue[..., 2] = 1.0
-    green = np.zeros((h, w, 3))
-    green[..., 1] = 1.0
-    return [
-        ("random backgrounds", fg, alpha, b1, b2),
-        # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
-        ("blue vs black", fg, alpha, blue, black),
-        ("green vs blue", fg, alpha, green, blue),
-    ]
+
+    def plain(channels):
+        b = np.zeros((h, w, 3))
+        b[..., channels] = 1.0
+        return b
+
+    blue, black, green, red_green = plain([2]), plain([]), plain([1]), plain([0, 1])
+    cases = []
+    for case, x1, x2 in [("random backgrounds", b1, b2),
+                         # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
+                         ("blue vs black", blue, black),
+                         ("green vs blue", green, blue),
+                         # Agree in blue: an answer that reads the blue channel only divides 0 by 0.
+                         ("red-green vs black", red_green, black)]:
+        cases.append((case, compose(fg, x1, alpha), compose(fg, x2, alpha), x1, x2, alpha))
+    # Camera noise: the three channels now disagree a little and only least squares
+    # gives the library's answer. Alpha stays inside (0.2, 0.8) and the noise is
+    # small, so the least-squares alpha needs no clipping to [0, 1].
+    soft = 0.2 + 0.6 * rng.random((h, w))
+    noise = rng.normal(0.0, 0.01, size=(2, h, w, 3))
+    noisy = [np.clip(compose(fg, b, soft) + n, 0, 1) for b, n in ((b1, noise[0]), (b2, noise[1]))]
+    cases.insert(1, ("noisy photos", *noisy,
+                     b1, b2, soft))
+    return cases
 
 
+def _triangulation_hint(got, i1, i2, b1, b2, expected) -> str:
+    """The hint for a wrong triangulation answer ``got`` (finite, right shape)."""
+    di, db = i1 - i2, b1 - b2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = di / db
+        for c, name in enumerate(("red", "green", "blue")):
+            single = 1 - ratios[..., c]
+            if np.all(np.isfinite(single)) and all_close(got, single):
+                return (f"you used the {name} channel only. With noise-free composites that can look "
+                        "right, but a real photo is noisy, and one channel fails wherever the two "
+                        f"backgrounds agree in {name}. Use all three channels: "
+                        "1 - alpha = sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
+        mean_of_ratios = 1 - np.nanmean(np.where(np.abs(db) > 0, ratios, np.nan), axis=2)
+    if all_close(got, mean_of_ratios):
+        return ("that is a mean of per-channel ratios (I1-I2)/(B1-B2). With noise, a channel where "
+                "the backgrounds differ little divides the noise by a small number, and the mean "
+                "gives it the same weight as the others. Least squares weights each channel by "
+                "(B1-B2)^2: divide the sums, sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
+    if all_close(got, 1 - expected):
+        return "you returned 1 - alpha: the ratio of the differences is (1 - alpha)"
+    if all_close(got, 2 - expected) or all_close(got, expected - 1):
+        return ("a sign is off: I1 - I2 = (1 - alpha)(B1 - B2); subtract the images and the "
+                "backgrounds in the same order")
+    return ("from I1 - I2 = (1 - alpha)(B1 - B2) in each channel, solve for alpha by least squares "
+            "over all three channels")
+
+
+@exercise_check
 def check_alpha_from_two_backgrounds(fn: Callable) -> None:
     """Check ``fn(image1, image2, background1, background2) -> alpha`` (triangulation matting).
 
     The same foreground photographed over two known backgrounds (Smith & Blinn
     1996): ``I_k = alpha F + (1 - alpha) B_k``. Images and backgrounds are
-    ``(H, W, 3)`` float in [0, 1]; the answer is ``(H, W)`` alpha, recovered
-    exactly (to 1e-5) from noise-free composites.
+    ``(H, W, 3)`` float; the answer is ``(H, W)`` alpha, the least-squares
+    solution over the three channels (to 1e-5). One case adds camera noise, so
+    that an answer from one channel, or a mean of per-channel ratios, which are
+    exact on noise-free composites, is told apart from least squares.
     """
     from .classical import triangulation_matting
-    from .compositing import compose
 
     task = "alpha_from_two_backgrounds"
     names = []
-    for case, fg, alpha, b1, b2 in _two_background_cases():
-        i1, i2 = compose(fg, b1, alpha), compose(fg, b2, alpha)
+    for case, i1, i2, b1, b2, alpha in _two_background_cases():
         out = call_student_numpy(fn, (i1, i2, b1, b2), task=task, case=case)
         shape = np.shape(out)
         if shape == alpha.shape + (3,):
@@ -297,14 +409,8 @@ def check_alpha_from_two_backgrounds(fn: Callable) -> None:
                         f"{_differing_channels(b1, b2)} only). Do not divide channel by channel: "
                         "divide the sums over the three channels, "
                         "sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2, which is 1 - alpha")
-            elif all_close(got, 1 - expected):
-                hint = "you returned 1 - alpha: the ratio of the differences is (1 - alpha)"
-            elif all_close(got, 2 - expected) or all_close(got, expected - 1):
-                hint = ("a sign is off: I1 - I2 = (1 - alpha)(B1 - B2); subtract the images and the "
-                        "backgrounds in the same order")
             else:
-                hint = ("from I1 - I2 = (1 - alpha)(B1 - B2) in each channel, solve for alpha using "
-                        "all three channels")
+                hint = _triangulation_hint(got, i1, i2, b1, b2, expected)
             raise ExerciseError(f"{task}, case {case!r}: {worst_difference(got, expected)}.\n"
                                 f"Hint: {hint}.")
         names.append(case)
@@ -340,6 +446,7 @@ def _band_reach(trimap: np.ndarray, alpha: np.ndarray, row: int, col: int) -> tu
     return int((unknown & (line_a >= 1)).sum()), int((unknown & (line_a <= 0)).sum())
 
 
+@exercise_check
 def check_trimap_from_alpha(fn: Callable) -> None:
     """Check ``fn(alpha, kernel_size, iterations) -> trimap`` against ``trimap_from_alpha``.
 
@@ -424,6 +531,7 @@ def check_trimap_from_alpha(fn: Callable) -> None:
     report_success(task, names)
 
 
+@exercise_check
 def check_onehot(fn: Callable) -> None:
     """Check ``fn(trimap) -> (3, H, W) float32``, channels in ``CLASS_ORDER``.
 
@@ -476,6 +584,7 @@ def check_onehot(fn: Callable) -> None:
 # --------------------------------------------------------------------------- metrics
 
 
+@exercise_check
 def check_sad(fn: Callable) -> None:
     """Check ``fn(pred, gt, trimap) -> float``: the official SAD.
 

@@ -23,6 +23,7 @@ from .exercises import (
     all_close,
     as_number_array,
     call_student_numpy,
+    exercise_check,
     report_success,
     worst_difference,
 )
@@ -38,6 +39,7 @@ def _allowed_tops(centre: int, side: int, length: int) -> set[int]:
     return {min(max(centre - off, 0), length - side) for off in {side // 2, (side - 1) // 2}}
 
 
+@exercise_check
 def check_crop_box(fn: Callable) -> None:
     """Check ``fn(h, w, centre, side) -> (top, left, bottom, right)``.
 
@@ -116,6 +118,7 @@ def _new_background_cases():
     ]
 
 
+@exercise_check
 def check_compose_new_background(fn: Callable) -> None:
     """Check ``fn(image, fg, alpha, new_bg) -> composite``: ``alpha F + (1 - alpha) B_new``.
 
@@ -175,6 +178,7 @@ def _missed_cases():
     ]
 
 
+@exercise_check
 def check_count_missed(fn: Callable) -> None:
     """Check ``fn(alpha, trimap) -> int``: pixels with ``0 < alpha < 1`` not labelled unknown (128).
 
