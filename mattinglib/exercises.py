@@ -46,6 +46,8 @@ __all__ = [
     "check_trimap_from_alpha",
     "check_onehot",
     "check_sad",
+    "check_mse",
+    "check_grad",
 ]
 
 
@@ -635,3 +637,132 @@ def check_sad(fn: Callable) -> None:
                     "SAD = sum over trimap == 128 of |pred - gt|, divided by 1000")
         raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
     report_success(task, names)
+
+
+def _metric_cases():
+    """``(case, pred, gt, trimap)``: a soft disc, its unknown band at least 5 px from the border.
+
+    Errors everywhere, so that only the unknown ones may count; one prediction
+    spans [0.1, 0.7] only, so that the Gradient error's min-max normalisation matters.
+    """
+    rng = np.random.default_rng(4)
+    h, w = 34, 44
+    gt = _soft_disc(h, w, centre=(17, 22), radius=8.0, edge=4.0)
+    tri = np.zeros((h, w), np.uint8)
+    tri[gt > 0] = 128
+    tri[gt >= 1] = 255
+    tri[14:20, 19:25] = 255
+    noisy = np.clip(gt + rng.normal(0, 0.2, (h, w)), 0, 1)
+    blurred = _soft_disc(h, w, centre=(17, 22), radius=8.0, edge=8.0)
+    return [
+        ("noise everywhere", noisy, gt, tri),
+        ("perfect prediction", gt.copy(), gt, tri),
+        ("prediction all 0", np.zeros((h, w)), gt, tri),
+        ("blurred, in [0.1, 0.7]", 0.1 + 0.6 * blurred, gt, tri),
+    ]
+
+
+def _scalar_answer(out, *, task: str, case: str) -> float:
+    if np.ndim(out) != 0:
+        raise ExerciseError(f"{task}, case {case!r}: expected one number, got an array of shape "
+                            f"{np.shape(out)}: sum (or average) over the region")
+    return float(out)
+
+
+@exercise_check
+def check_mse(fn: Callable) -> None:
+    """Check ``fn(pred, gt, trimap) -> float``: the official MSE, raw (no scaling).
+
+    MSE = sum over the unknown region U (trimap == 128) of ``(pred - gt)**2``,
+    divided by the number of unknown pixels ``|U|``.
+    """
+    from .metrics import mse
+
+    task = "mse"
+    names = []
+    for case, pred, target, trimap in _metric_cases():
+        got = _scalar_answer(call_student_numpy(fn, (pred, target, trimap), task=task, case=case),
+                             task=task, case=case)
+        expected = mse(pred, target, trimap)
+        if np.isclose(got, expected, rtol=1e-6, atol=1e-12):
+            names.append(case)
+            continue
+        diff = pred - target
+        u = trimap == 128
+        candidates = [
+            (expected * 1000, "that is MSE x 1000, the unit some papers print; the official MSE is raw"),
+            (expected / 1000, "do not divide MSE by 1000: only SAD, Grad and Conn are in thousands"),
+            ((diff ** 2).mean(), "you averaged over the whole image: average over trimap == 128 only"),
+            ((diff[u] ** 2).sum() / diff.size, "you summed over U but divided by all pixels; divide by |U|"),
+            ((diff[u] ** 2).sum(), "that is the sum; MSE divides it by the number of unknown pixels"),
+            (np.abs(diff[u]).mean(), "square the differences: that is the mean absolute error"),
+            (np.sqrt(expected), "do not take the square root: that is the RMSE"),
+        ]
+        hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-6, atol=1e-12)),
+                    "MSE = sum over trimap == 128 of (pred - gt)**2, divided by the number of those pixels")
+        raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
+    report_success(task, names)
+
+
+def _gradient_magnitude(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.hypot(ndimage.convolve(x, kernel, mode="nearest"), ndimage.convolve(x, kernel.T, mode="nearest"))
+
+
+def _min_max(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    return np.clip(x, 0.0, 1.0) if hi == lo else (x - lo) / (hi - lo)
+
+
+@exercise_check
+def check_grad(fn: Callable) -> None:
+    """Check ``fn(pred, gt, trimap) -> float``: the official Gradient error.
+
+    Both mattes min-max normalised to [0, 1], filtered with
+    ``metrics.gaussian_gradient_kernel(1.4)`` and its transpose, gradient
+    magnitudes ``hypot(gx, gy)``; then the sum over the unknown region of the
+    squared difference of the magnitudes, divided by 1000. The unknown region of
+    every case is at least 5 pixels from the border, so the border mode of the
+    filter does not matter, nor does convolution against correlation (the
+    kernel only changes sign).
+    """
+    from .metrics import gaussian_gradient_kernel, gradient_error
+
+    task = "grad"
+    kernel = gaussian_gradient_kernel(1.4)
+    names = []
+    for case, pred, target, trimap in _metric_cases():
+        got = _scalar_answer(call_student_numpy(fn, (pred, target, trimap), task=task, case=case),
+                             task=task, case=case)
+        expected = gradient_error(pred, target, trimap)
+        if np.isclose(got, expected, rtol=1e-5, atol=1e-12):
+            names.append(case)
+            continue
+        u = trimap == 128
+        gp, gt_ = (_gradient_magnitude(_min_max(x), kernel) for x in (pred, target))
+        raw_p, raw_t = (_gradient_magnitude(x, kernel) for x in (pred, target))
+        vec = np.hypot(*(_convolve(_min_max(pred), k) - _convolve(_min_max(target), k)
+                         for k in (kernel, kernel.T)))
+        candidates = [
+            (expected * 1000, "you forgot to divide by 1000: Grad is reported in thousands"),
+            (((gp - gt_) ** 2).sum() / 1000, "you summed over the whole image: sum only where trimap == 128"),
+            (((raw_p - raw_t) ** 2)[u].sum() / 1000,
+             "normalise each matte to [0, 1] first, (x - x.min()) / (x.max() - x.min()), as the "
+             "official code's mat2gray does: a prediction that spans [0.1, 0.7] is stretched"),
+            (np.abs(gp - gt_)[u].sum() / 1000, "square the difference of the magnitudes before summing"),
+            ((vec ** 2)[u].sum() / 1000,
+             "compare the gradient magnitudes, |G pred| - |G gt|, not the difference of the gradient "
+             "vectors"),
+        ]
+        hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-5, atol=1e-12)),
+                    "Grad = sum over trimap == 128 of (|G pred| - |G gt|)**2 / 1000, with both mattes "
+                    "min-max normalised and |G x| = hypot(x filtered with the kernel, with its transpose)")
+        raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
+    report_success(task, names)
+
+
+def _convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.convolve(x, kernel, mode="nearest")

@@ -58,7 +58,7 @@ class TestNotDoneMechanism:
         import importlib
 
         for module in ("exercises", "exercises_data", "exercises_bgm", "exercises_losses",
-                       "exercises_gan", "exercises_shm", "exercises_metrics", "exercises_questions"):
+                       "exercises_gan", "exercises_shm", "exercises_questions"):
             mod = importlib.import_module(f"mattinglib.{module}")
             checkers = [n for n in mod.__all__ if n.startswith("check_")]
             assert checkers, module
@@ -304,3 +304,76 @@ class TestSad:
 
     def test_array_instead_of_number(self):
         rejects(exercises.check_sad, lambda p, g, t: np.abs(p - g) * (t == 128) / 1000, "one number")
+
+
+# --------------------------------------------------------------------------- MSE and Grad
+
+
+def _mse(p, g, t):
+    u = t == 128
+    return float(((p - g) ** 2)[u].sum() / u.sum())
+
+
+def _grad(p, g, t, *, normalise=True, border="nearest", correlate=False):
+    from scipy import ndimage
+
+    from mattinglib.metrics import gaussian_gradient_kernel
+
+    k = gaussian_gradient_kernel(1.4)
+    filt = ndimage.correlate if correlate else ndimage.convolve
+
+    def mag(x):
+        if normalise:
+            x = (x - x.min()) / (x.max() - x.min()) if x.max() > x.min() else x
+        return np.hypot(filt(x, k, mode=border), filt(x, k.T, mode=border))
+
+    u = t == 128
+    return float(((mag(p) - mag(g)) ** 2)[u].sum() / 1000)
+
+
+class TestMSE:
+    def test_accepts_library_and_by_hand(self, capsys):
+        from mattinglib.metrics import mse
+
+        exercises.check_mse(mse)
+        exercises.check_mse(_mse)
+        assert capsys.readouterr().out.count("Correct: mse") == 2
+
+    def test_stub(self):
+        reports_not_done(exercises.check_mse, not_implemented, "not implemented yet")
+
+    def test_scaled_by_1000(self):
+        rejects(exercises.check_mse, lambda p, g, t: 1000 * _mse(p, g, t), "x 1000")
+
+    def test_whole_image(self):
+        rejects(exercises.check_mse, lambda p, g, t: float(((p - g) ** 2).mean()), "whole image")
+
+    def test_wrong_denominator(self):
+        rejects(exercises.check_mse, lambda p, g, t: float(((p - g) ** 2)[t == 128].sum() / p.size),
+                "divide by |U|")
+
+    def test_absolute_error(self):
+        rejects(exercises.check_mse, lambda p, g, t: float(np.abs(p - g)[t == 128].mean()), "square")
+
+
+class TestGrad:
+    def test_accepts_library_and_by_hand_in_any_border_mode_or_orientation(self, capsys):
+        from mattinglib.metrics import gradient_error
+
+        exercises.check_grad(gradient_error)
+        exercises.check_grad(_grad)
+        exercises.check_grad(lambda p, g, t: _grad(p, g, t, border="reflect", correlate=True))
+        assert capsys.readouterr().out.count("Correct: grad") == 3
+
+    def test_stub(self):
+        reports_not_done(exercises.check_grad, not_implemented, "not implemented yet")
+
+    def test_without_min_max_normalisation(self):
+        rejects(exercises.check_grad, lambda p, g, t: _grad(p, g, t, normalise=False), "mat2gray")
+
+    def test_not_divided(self):
+        rejects(exercises.check_grad, lambda p, g, t: 1000 * _grad(p, g, t), "divide by 1000")
+
+    def test_whole_image(self):
+        rejects(exercises.check_grad,
+                lambda p, g, t: _grad(p, g, np.full_like(t, 128)), "whole image")
