@@ -739,6 +739,10 @@ def check_grad(fn: Callable) -> None:
         if np.isclose(got, expected, rtol=1e-5, atol=1e-12):
             names.append(case)
             continue
+        if not np.isfinite(got):
+            raise ExerciseError(f"{task}, case {case!r}: got {got}.\nHint: a constant matte (here all 0) "
+                                "has max == min, so the min-max normalisation divides by 0; leave a "
+                                "constant matte as it is, as the official mat2gray does.")
         u = trimap == 128
         gp, gt_ = (_gradient_magnitude(_min_max(x), kernel) for x in (pred, target))
         raw_p, raw_t = (_gradient_magnitude(x, kernel) for x in (pred, target))

@@ -377,3 +377,21 @@ class TestGrad:
     def test_whole_image(self):
         rejects(exercises.check_grad,
                 lambda p, g, t: _grad(p, g, np.full_like(t, 128)), "whole image")
+
+
+def test_grad_hint_for_a_constant_matte():
+    def no_guard(p, g, t):
+        from scipy import ndimage
+
+        from mattinglib.metrics import gaussian_gradient_kernel
+
+        k = gaussian_gradient_kernel(1.4)
+
+        def mag(x):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x = (x - x.min()) / (x.max() - x.min())
+            return np.hypot(ndimage.convolve(x, k, mode="nearest"), ndimage.convolve(x, k.T, mode="nearest"))
+
+        return float(((mag(p) - mag(g)) ** 2)[t == 128].sum() / 1000)
+
+    rejects(exercises.check_grad, no_guard, "constant matte")

@@ -114,3 +114,45 @@ class TestCountMissed:
 
     def test_returns_a_mask(self):
         rejects(ex.check_count_missed, lambda a, t: ((a > 0) & (a < 1)) & (t != 128), "one number")
+
+
+def _leak(image, fg, alpha, new_bg, *, where="frac", reduce="mean", signed=False, scale=1.0):
+    a = alpha[..., None]
+    diff = (a * image + (1 - a) * new_bg) - (a * fg + (1 - a) * new_bg)
+    diff = diff if signed else np.abs(diff)
+    if reduce == "max":
+        diff = diff.max(axis=2)
+    frac = (alpha > 0) & (alpha < 1)
+    if where == "all":
+        return float(diff.mean()) * scale
+    return float(diff[frac].mean()) * scale if frac.any() else 0.0
+
+
+class TestColourLeak:
+    def test_accepts_right_answers(self, capsys):
+        ex.check_colour_leak(_leak)
+        ex.check_colour_leak(lambda i, f, a, b: _leak(*(np.float32(x) for x in (i, f, a, b))))
+        assert capsys.readouterr().out.count("Correct: colour_leak") == 2
+
+    def test_stub(self):
+        reports_not_done(ex.check_colour_leak, not_implemented, "not implemented yet")
+
+    def test_all_pixels(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, where="all"), "every pixel")
+
+    def test_signed(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, signed=True), "absolute value")
+
+    def test_grey_levels(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, scale=255.0), "grey levels")
+
+    def test_largest_channel(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, reduce="max"), "largest channel")
+
+    def test_nan_without_fractional_pixels(self):
+        def empty_mean(i, f, a, b):
+            frac = (a > 0) & (a < 1)
+            d = np.abs(a[..., None] * (i - f))
+            return float(d[frac].mean()) if frac.any() else float("nan")
+
+        rejects(ex.check_colour_leak, empty_mean, "return 0.0")
