@@ -116,6 +116,14 @@ QUESTIONS: dict[str, Question] = {
                   "motorway is typical",
              "d": "DIM's networks are trained on composites only and work on real photos; what "
                   "composites miss is real lighting interaction (spill, shadows)"}),
+    "ch04-fusion": Question(
+        options={}, answer=1, tolerance=1e-9,
+        why={"right": "alpha = Fs + Us * alpha_r = 1 + 0 * alpha_r: where T-Net is sure of the "
+                      "foreground, M-Net's output does not count",
+             "other": "put Fs = 1 and Us = 0 into alpha = Fs + Us * alpha_r"},
+        wrong_numbers={0: "0 is what the foreground/unknown swap of public re-implementations gives "
+                          "when alpha_r is 0 there: Us + Fs * alpha_r; in the right order Fs counts "
+                          "fully"}),
     "ch05-selector": Question(
         options={"a": "compare the photo's feature with the background's at the same location",
                  "b": "look at the neighbouring locations of the feature map",
