@@ -409,8 +409,8 @@ def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
     * ``"shifted"``: the matte moved ``shift`` pixels right and down (edges repeated):
       sharp edges in the wrong place;
     * ``"hole"``: a square of alpha 0 (side ``hole_side``, default a tenth of the
-      shorter side, at least 3) centred on the unknown pixel with the highest alpha:
-      a piece missing inside the soft region.
+      shorter side, at least 3) centred on the unknown pixel with the most covered
+      unknown pixels around it: a piece missing inside the soft region.
 
     Args:
         gt: ``(H, W)`` ground-truth alpha, uint8 or float in [0, 1].
@@ -447,7 +447,9 @@ def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
     blurred = cv2.GaussianBlur(g, (k, k), blur_sigma, borderType=cv2.BORDER_REPLICATE)
     padded = np.pad(g, ((shift, 0), (shift, 0)), mode="edge")
     shifted = padded[:h, :w]
-    cy, cx = np.unravel_index(int(np.argmax(np.where(unknown, g, -1.0))), g.shape)
+    # centre: the unknown pixel with the most covered unknown pixels around it (inside the soft region)
+    density = cv2.blur(np.where(unknown, g, 0.0).astype(np.float32), (side, side))
+    cy, cx = np.unravel_index(int(np.argmax(np.where(unknown, density, -1.0))), g.shape)
     hole = g.copy()
     hole[max(0, cy - side // 2): cy - side // 2 + side, max(0, cx - side // 2): cx - side // 2 + side] = 0.0
     return {"blurred": np.clip(blurred, 0, 1).astype(np.float32), "shifted": shifted.astype(np.float32),
