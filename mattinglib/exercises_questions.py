@@ -268,12 +268,12 @@ def check_answer(answer, key: str) -> None:
         if letter != q.answer:
             raise ExerciseError(f"{key}: you chose ({letter}) {q.options[letter]}.\n"
                                 f"Not quite: {q.why[letter]}.")
-        print(f"Correct: ({letter}) {q.options[letter]}. {q.why[letter][0].upper()}{q.why[letter][1:]}.")
+        print(f"Correct: ({letter}) {q.options[letter]}: {q.why[letter]}.")
         return
     if not isinstance(answer, numbers.Real) or isinstance(answer, bool) or not math.isfinite(answer):
         raise ExerciseError(f"{key}: answer with a number, not {answer!r}")
     if abs(answer - q.answer) <= q.tolerance:
-        print(f"Correct: {answer:g}. {q.why['right'][0].upper()}{q.why['right'][1:]}.")
+        print(f"Correct: {answer:g}: {q.why['right']}.")
         return
     reason = next((text for value, text in q.wrong_numbers.items()
                    if abs(answer - value) <= max(q.tolerance, 1e-9)), q.why["other"])
