@@ -1,6 +1,7 @@
 """Background Matting's training list: human Adobe foregrounds on COCO backgrounds.
 
-Background Matting (Sengupta et al., CVPR 2020; FACTS section 1) trains its
+Background Matting (Sengupta et al., CVPR 2020; ``train_adobe.py`` and
+``Data_adobe/compose.py`` in github.com/senguptaumd/Background-Matting) trains its
 supervised stage on the *human* foregrounds of the Adobe Deep Image Matting set
 (269 for training, 11 for testing), each composed on 100 COCO photos (test2017
 for training, val2017 for testing), and reads them through a CSV file. Which

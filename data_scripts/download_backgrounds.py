@@ -3,8 +3,9 @@
 Deep Image Matting composes its 431 training foregrounds on MS COCO train2014
 photos and its Composition-1k test set on PASCAL VOC2012 photos; Background
 Matting composes its human foregrounds on COCO test2017 (training) and val2017
-(test) photos (FACTS sections 1 and 2). The photos come from their official
-servers::
+(test) photos (Xu et al., CVPR 2017, section 4; Sengupta et al., CVPR 2020, and
+``train_adobe.py`` in github.com/senguptaumd/Background-Matting). The photos come
+from their official servers::
 
     coco-train2014  http://images.cocodataset.org/zips/train2014.zip   82,783 images, about 13 GB
     coco-test2017   http://images.cocodataset.org/zips/test2017.zip    40,670 images, about 6 GB

@@ -5,7 +5,7 @@ request, under a non-commercial agreement, as a folder of foregrounds and
 alpha mattes plus text files that say which COCO (training) or PASCAL VOC
 (test) photo goes behind which foreground. It holds no composites: every user
 composes them. This script does that, exactly as the paper's numbers need
-(FACTS section 2): 431 foregrounds x 100 COCO backgrounds = 43,100 training
+(Xu et al., CVPR 2017, section 4): 431 foregrounds x 100 COCO backgrounds = 43,100 training
 composites and 50 foregrounds x 20 VOC backgrounds = 1,000 test composites
 (Composition-1k) with the fixed trimaps. It expects::
 

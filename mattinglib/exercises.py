@@ -14,29 +14,89 @@ Correct: compose matches the library on 5 cases (random, alpha = 0, alpha = 1, f
 Traceback (most recent call last):
 ...
 mattinglib.exercises.ExerciseError: compose, case 'random': ...
+
+An exercise that is not done yet (the stub still raises ``NotImplementedError``,
+or the function returns ``None`` or ``...``) is not an error: the checker says
+so and returns, so that "Run All" goes on through the chapter, which uses the
+library's implementation from there on. A finished but wrong answer still
+raises.
+
+>>> def my_compose(fg, bg, alpha):
+...     raise NotImplementedError("Exercise 1: replace this line with your code")
+>>> check_compose(my_compose)  # doctest: +ELLIPSIS
+Not done yet: compose: ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import partial, wraps
 from operator import methodcaller
 
 import numpy as np
 
 __all__ = [
     "ExerciseError",
+    "ExerciseNotDone",
+    "exercise_check",
+    "is_unanswered",
     "check_compose",
     "check_premultiply",
     "check_alpha_from_two_backgrounds",
     "check_trimap_from_alpha",
     "check_onehot",
     "check_sad",
+    "check_mse",
+    "check_grad",
 ]
 
 
 class ExerciseError(AssertionError):
     """An exercise's answer is wrong; the message says where and suggests why."""
+
+
+class ExerciseNotDone(ExerciseError):
+    """The answer is still the stub (it raises ``NotImplementedError``, or is ``None`` or ``...``).
+
+    Raised inside a checker; :func:`exercise_check` turns it into a printed note.
+    """
+
+
+#: What the student copy's stubs leave behind: ``...`` for an answer variable,
+#: ``None`` for a function body that was emptied or never returns.
+_UNANSWERED = (None, Ellipsis)
+
+
+def is_unanswered(value) -> bool:
+    """Whether ``value`` is what a stub leaves: ``None`` or ``...`` (Ellipsis).
+
+    >>> is_unanswered(...), is_unanswered(None), is_unanswered(0)
+    (True, True, False)
+    """
+    return any(value is u for u in _UNANSWERED)
+
+
+def exercise_check(check: Callable) -> Callable:
+    """Decorator for a ``check_*`` function: an unfinished exercise prints a note instead of failing.
+
+    Every public checker of the course is wrapped by it. When the checker finds
+    the answer still a stub (:class:`ExerciseNotDone`) the wrapper prints
+    ``Not done yet: ...`` and returns ``None``, so that running the whole chapter
+    carries on (the chapter's later cells use the library, never the student's
+    function). Any other :class:`ExerciseError` (a finished but wrong answer)
+    propagates, and the cell fails with the checker's hint.
+    """
+
+    @wraps(check)
+    def run(answer, *args, **kwargs):
+        try:
+            return check(answer, *args, **kwargs)
+        except ExerciseNotDone as err:
+            print(f"Not done yet: {err}\n(The chapter carries on with the library's implementation; "
+                  "come back to this exercise whenever you like.)")
+            return None
+
+    return run
 
 
 _BROADCAST_HINT = ("alpha is (H, W) while the images are (H, W, 3): give alpha a channel axis, "
@@ -63,8 +123,9 @@ def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: st
         what ``fn`` returned, never ``None``.
 
     Raises:
-        ExerciseError: ``fn`` raised (``NotImplementedError``: it is still the stub),
-            changed a protected input, or returned ``None``.
+        ExerciseNotDone: ``fn`` is still the stub: it raised ``NotImplementedError``
+            or returned ``None`` or ``...``.
+        ExerciseError: ``fn`` raised another exception or changed a protected input.
     """
     if protect == "numpy":
         kind, copy = np.ndarray, methodcaller("copy")
@@ -81,8 +142,8 @@ def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: st
     try:
         out = fn(*copies)
     except NotImplementedError:
-        raise ExerciseError(f"{task}: not implemented yet: replace the line "
-                            "`raise NotImplementedError(...)` with your code") from None
+        raise ExerciseNotDone(f"{task}: not implemented yet: replace the line "
+                              "`raise NotImplementedError(...)` with your code") from None
     except Exception as err:  # any crash of the student's code becomes a hint
         hint = crash_hint(err) if crash_hint is not None else ""
         raise ExerciseError(f"{task}, case {case!r}: your function raised "
@@ -91,9 +152,9 @@ def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: st
         if isinstance(a, kind) and not same(a, c):
             raise ExerciseError(f"{task}, case {case!r}: your function changed one of its inputs "
                                 f"in place; {in_place_advice}")
-    if out is None:
-        raise ExerciseError(f"{task}, case {case!r}: your function returned None: "
-                            "did you forget `return`?")
+    if is_unanswered(out):
+        raise ExerciseNotDone(f"{task}: your function returned {out!r}, so it counts as not "
+                              "written yet. If you did write it: did you forget `return`?")
     return out
 
 
@@ -178,6 +239,7 @@ def _compose_cases():
     ]
 
 
+@exercise_check
 def check_compose(fn: Callable) -> None:
     """Check ``fn(fg, bg, alpha) -> image``: ``I = alpha F + (1 - alpha) B``.
 
@@ -211,6 +273,7 @@ def check_compose(fn: Callable) -> None:
     report_success(task, names)
 
 
+@exercise_check
 def check_premultiply(fn: Callable) -> None:
     """Check ``fn(fg, alpha) -> alpha * fg`` (the premultiplied colour, ``(H, W, 3)``)."""
     from .compositing import premultiply
@@ -243,6 +306,15 @@ def check_premultiply(fn: Callable) -> None:
 
 
 def _two_background_cases():
+    """``(case, image1, image2, background1, background2, alpha)`` for the triangulation checker.
+
+    Noise-free composites give the exact alpha in every channel where the
+    backgrounds differ, so a single channel or a mean of per-channel ratios would
+    pass them; the noisy case (as from a real camera) tells least squares apart
+    from those, and "red vs green" is a pair that agrees in the blue channel.
+    """
+    from .compositing import compose
+
     rng = np.random.default_rng(2)
     h, w = 6, 8
     fg = rng.random((h, w, 3))
@@ -251,33 +323,75 @@ def _two_background_cases():
     alpha[1, :3] = 1.0
     b1 = rng.random((h, w, 3))
     b2 = np.clip(b1 + rng.choice([-0.5, 0.5], size=(h, w, 3)), 0, 1)
-    blue, black = np.zeros((h, w, 3)), np.zeros((h, w, 3))
-    blue[..., 2] = 1.0
-    green = np.zeros((h, w, 3))
-    green[..., 1] = 1.0
-    return [
-        ("random backgrounds", fg, alpha, b1, b2),
-        # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
-        ("blue vs black", fg, alpha, blue, black),
-        ("green vs blue", fg, alpha, green, blue),
-    ]
+
+    def plain(channels):
+        b = np.zeros((h, w, 3))
+        b[..., channels] = 1.0
+        return b
+
+    blue, black, green, red_green = plain([2]), plain([]), plain([1]), plain([0, 1])
+    cases = []
+    for case, x1, x2 in [("random backgrounds", b1, b2),
+                         # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
+                         ("blue vs black", blue, black),
+                         ("green vs blue", green, blue),
+                         # Agree in blue: an answer that reads the blue channel only divides 0 by 0.
+                         ("red-green vs black", red_green, black)]:
+        cases.append((case, compose(fg, x1, alpha), compose(fg, x2, alpha), x1, x2, alpha))
+    # Camera noise: the three channels now disagree a little and only least squares
+    # gives the library's answer. Alpha stays inside (0.2, 0.8) and the noise is
+    # small, so the least-squares alpha needs no clipping to [0, 1].
+    soft = 0.2 + 0.6 * rng.random((h, w))
+    noise = rng.normal(0.0, 0.01, size=(2, h, w, 3))
+    noisy = [np.clip(compose(fg, b, soft) + n, 0, 1) for b, n in ((b1, noise[0]), (b2, noise[1]))]
+    cases.insert(1, ("noisy photos", *noisy,
+                     b1, b2, soft))
+    return cases
 
 
+def _triangulation_hint(got, i1, i2, b1, b2, expected) -> str:
+    """The hint for a wrong triangulation answer ``got`` (finite, right shape)."""
+    di, db = i1 - i2, b1 - b2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = di / db
+        for c, name in enumerate(("red", "green", "blue")):
+            single = 1 - ratios[..., c]
+            if np.all(np.isfinite(single)) and all_close(got, single):
+                return (f"you used the {name} channel only. With noise-free composites that can look "
+                        "right, but a real photo is noisy, and one channel fails wherever the two "
+                        f"backgrounds agree in {name}. Use all three channels: "
+                        "1 - alpha = sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
+        mean_of_ratios = 1 - np.nanmean(np.where(np.abs(db) > 0, ratios, np.nan), axis=2)
+    if all_close(got, mean_of_ratios):
+        return ("that is a mean of per-channel ratios (I1-I2)/(B1-B2). With noise, a channel where "
+                "the backgrounds differ little divides the noise by a small number, and the mean "
+                "gives it the same weight as the others. Least squares weights each channel by "
+                "(B1-B2)^2: divide the sums, sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
+    if all_close(got, 1 - expected):
+        return "you returned 1 - alpha: the ratio of the differences is (1 - alpha)"
+    if all_close(got, 2 - expected) or all_close(got, expected - 1):
+        return ("a sign is off: I1 - I2 = (1 - alpha)(B1 - B2); subtract the images and the "
+                "backgrounds in the same order")
+    return ("from I1 - I2 = (1 - alpha)(B1 - B2) in each channel, solve for alpha by least squares "
+            "over all three channels")
+
+
+@exercise_check
 def check_alpha_from_two_backgrounds(fn: Callable) -> None:
     """Check ``fn(image1, image2, background1, background2) -> alpha`` (triangulation matting).
 
     The same foreground photographed over two known backgrounds (Smith & Blinn
     1996): ``I_k = alpha F + (1 - alpha) B_k``. Images and backgrounds are
-    ``(H, W, 3)`` float in [0, 1]; the answer is ``(H, W)`` alpha, recovered
-    exactly (to 1e-5) from noise-free composites.
+    ``(H, W, 3)`` float; the answer is ``(H, W)`` alpha, the least-squares
+    solution over the three channels (to 1e-5). One case adds camera noise, so
+    that an answer from one channel, or a mean of per-channel ratios, which are
+    exact on noise-free composites, is told apart from least squares.
     """
     from .classical import triangulation_matting
-    from .compositing import compose
 
     task = "alpha_from_two_backgrounds"
     names = []
-    for case, fg, alpha, b1, b2 in _two_background_cases():
-        i1, i2 = compose(fg, b1, alpha), compose(fg, b2, alpha)
+    for case, i1, i2, b1, b2, alpha in _two_background_cases():
         out = call_student_numpy(fn, (i1, i2, b1, b2), task=task, case=case)
         shape = np.shape(out)
         if shape == alpha.shape + (3,):
@@ -297,14 +411,8 @@ def check_alpha_from_two_backgrounds(fn: Callable) -> None:
                         f"{_differing_channels(b1, b2)} only). Do not divide channel by channel: "
                         "divide the sums over the three channels, "
                         "sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2, which is 1 - alpha")
-            elif all_close(got, 1 - expected):
-                hint = "you returned 1 - alpha: the ratio of the differences is (1 - alpha)"
-            elif all_close(got, 2 - expected) or all_close(got, expected - 1):
-                hint = ("a sign is off: I1 - I2 = (1 - alpha)(B1 - B2); subtract the images and the "
-                        "backgrounds in the same order")
             else:
-                hint = ("from I1 - I2 = (1 - alpha)(B1 - B2) in each channel, solve for alpha using "
-                        "all three channels")
+                hint = _triangulation_hint(got, i1, i2, b1, b2, expected)
             raise ExerciseError(f"{task}, case {case!r}: {worst_difference(got, expected)}.\n"
                                 f"Hint: {hint}.")
         names.append(case)
@@ -340,6 +448,7 @@ def _band_reach(trimap: np.ndarray, alpha: np.ndarray, row: int, col: int) -> tu
     return int((unknown & (line_a >= 1)).sum()), int((unknown & (line_a <= 0)).sum())
 
 
+@exercise_check
 def check_trimap_from_alpha(fn: Callable) -> None:
     """Check ``fn(alpha, kernel_size, iterations) -> trimap`` against ``trimap_from_alpha``.
 
@@ -424,6 +533,7 @@ def check_trimap_from_alpha(fn: Callable) -> None:
     report_success(task, names)
 
 
+@exercise_check
 def check_onehot(fn: Callable) -> None:
     """Check ``fn(trimap) -> (3, H, W) float32``, channels in ``CLASS_ORDER``.
 
@@ -476,6 +586,7 @@ def check_onehot(fn: Callable) -> None:
 # --------------------------------------------------------------------------- metrics
 
 
+@exercise_check
 def check_sad(fn: Callable) -> None:
     """Check ``fn(pred, gt, trimap) -> float``: the official SAD.
 
@@ -526,3 +637,136 @@ def check_sad(fn: Callable) -> None:
                     "SAD = sum over trimap == 128 of |pred - gt|, divided by 1000")
         raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
     report_success(task, names)
+
+
+def _metric_cases():
+    """``(case, pred, gt, trimap)``: a soft disc, its unknown band at least 5 px from the border.
+
+    Errors everywhere, so that only the unknown ones may count; one prediction
+    spans [0.1, 0.7] only, so that the Gradient error's min-max normalisation matters.
+    """
+    rng = np.random.default_rng(4)
+    h, w = 34, 44
+    gt = _soft_disc(h, w, centre=(17, 22), radius=8.0, edge=4.0)
+    tri = np.zeros((h, w), np.uint8)
+    tri[gt > 0] = 128
+    tri[gt >= 1] = 255
+    tri[14:20, 19:25] = 255
+    noisy = np.clip(gt + rng.normal(0, 0.2, (h, w)), 0, 1)
+    blurred = _soft_disc(h, w, centre=(17, 22), radius=8.0, edge=8.0)
+    return [
+        ("noise everywhere", noisy, gt, tri),
+        ("perfect prediction", gt.copy(), gt, tri),
+        ("prediction all 0", np.zeros((h, w)), gt, tri),
+        ("blurred, in [0.1, 0.7]", 0.1 + 0.6 * blurred, gt, tri),
+    ]
+
+
+def _scalar_answer(out, *, task: str, case: str) -> float:
+    if np.ndim(out) != 0:
+        raise ExerciseError(f"{task}, case {case!r}: expected one number, got an array of shape "
+                            f"{np.shape(out)}: sum (or average) over the region")
+    return float(out)
+
+
+@exercise_check
+def check_mse(fn: Callable) -> None:
+    """Check ``fn(pred, gt, trimap) -> float``: the official MSE, raw (no scaling).
+
+    MSE = sum over the unknown region U (trimap == 128) of ``(pred - gt)**2``,
+    divided by the number of unknown pixels ``|U|``.
+    """
+    from .metrics import mse
+
+    task = "mse"
+    names = []
+    for case, pred, target, trimap in _metric_cases():
+        got = _scalar_answer(call_student_numpy(fn, (pred, target, trimap), task=task, case=case),
+                             task=task, case=case)
+        expected = mse(pred, target, trimap)
+        if np.isclose(got, expected, rtol=1e-6, atol=1e-12):
+            names.append(case)
+            continue
+        diff = pred - target
+        u = trimap == 128
+        candidates = [
+            (expected * 1000, "that is MSE x 1000, the unit some papers print; the official MSE is raw"),
+            (expected / 1000, "do not divide MSE by 1000: only SAD, Grad and Conn are in thousands"),
+            ((diff ** 2).mean(), "you averaged over the whole image: average over trimap == 128 only"),
+            ((diff[u] ** 2).sum() / diff.size, "you summed over U but divided by all pixels; divide by |U|"),
+            ((diff[u] ** 2).sum(), "that is the sum; MSE divides it by the number of unknown pixels"),
+            (np.abs(diff[u]).mean(), "square the differences: that is the mean absolute error"),
+            (np.sqrt(expected), "do not take the square root: that is the RMSE"),
+        ]
+        hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-6, atol=1e-12)),
+                    "MSE = sum over trimap == 128 of (pred - gt)**2, divided by the number of those pixels")
+        raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
+    report_success(task, names)
+
+
+def _gradient_magnitude(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.hypot(ndimage.convolve(x, kernel, mode="nearest"), ndimage.convolve(x, kernel.T, mode="nearest"))
+
+
+def _min_max(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    return np.clip(x, 0.0, 1.0) if hi == lo else (x - lo) / (hi - lo)
+
+
+@exercise_check
+def check_grad(fn: Callable) -> None:
+    """Check ``fn(pred, gt, trimap) -> float``: the official Gradient error.
+
+    Both mattes min-max normalised to [0, 1], filtered with
+    ``metrics.gaussian_gradient_kernel(1.4)`` and its transpose, gradient
+    magnitudes ``hypot(gx, gy)``; then the sum over the unknown region of the
+    squared difference of the magnitudes, divided by 1000. The unknown region of
+    every case is at least 5 pixels from the border, so the border mode of the
+    filter does not matter, nor does convolution against correlation (the
+    kernel only changes sign).
+    """
+    from .metrics import gaussian_gradient_kernel, gradient_error
+
+    task = "grad"
+    kernel = gaussian_gradient_kernel(1.4)
+    names = []
+    for case, pred, target, trimap in _metric_cases():
+        got = _scalar_answer(call_student_numpy(fn, (pred, target, trimap), task=task, case=case),
+                             task=task, case=case)
+        expected = gradient_error(pred, target, trimap)
+        if np.isclose(got, expected, rtol=1e-5, atol=1e-12):
+            names.append(case)
+            continue
+        if not np.isfinite(got):
+            raise ExerciseError(f"{task}, case {case!r}: got {got}.\nHint: a constant matte (here all 0) "
+                                "has max == min, so the min-max normalisation divides by 0; leave a "
+                                "constant matte as it is, as the official mat2gray does.")
+        u = trimap == 128
+        gp, gt_ = (_gradient_magnitude(_min_max(x), kernel) for x in (pred, target))
+        raw_p, raw_t = (_gradient_magnitude(x, kernel) for x in (pred, target))
+        vec = np.hypot(*(_convolve(_min_max(pred), k) - _convolve(_min_max(target), k)
+                         for k in (kernel, kernel.T)))
+        candidates = [
+            (expected * 1000, "you forgot to divide by 1000: Grad is reported in thousands"),
+            (((gp - gt_) ** 2).sum() / 1000, "you summed over the whole image: sum only where trimap == 128"),
+            (((raw_p - raw_t) ** 2)[u].sum() / 1000,
+             "normalise each matte to [0, 1] first, (x - x.min()) / (x.max() - x.min()), as the "
+             "official code's mat2gray does: a prediction that spans [0.1, 0.7] is stretched"),
+            (np.abs(gp - gt_)[u].sum() / 1000, "square the difference of the magnitudes before summing"),
+            ((vec ** 2)[u].sum() / 1000,
+             "compare the gradient magnitudes, |G pred| - |G gt|, not the difference of the gradient "
+             "vectors"),
+        ]
+        hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-5, atol=1e-12)),
+                    "Grad = sum over trimap == 128 of (|G pred| - |G gt|)**2 / 1000, with both mattes "
+                    "min-max normalised and |G x| = hypot(x filtered with the kernel, with its transpose)")
+        raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
+    report_success(task, names)
+
+
+def _convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.convolve(x, kernel, mode="nearest")

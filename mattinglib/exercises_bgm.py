@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .exercises import ExerciseError, call_student, report_success
+from .exercises import ExerciseError, call_student, exercise_check, report_success
 from .models.bgm import BackgroundMattingGenerator
 from .models.init import init_weights
 
@@ -40,6 +40,7 @@ def _tiny_generator(ngf: int, *, use_motion_features: bool, n_blocks: int = 0,
 # --------------------------------------------------------------------------- selectors
 
 
+@exercise_check
 def check_selector_inputs(fn: Callable) -> None:
     """Check ``fn(image_feat, back_feat, seg_feat, multi_feat, use_motion_features)``.
 
@@ -123,6 +124,7 @@ def check_selector_inputs(fn: Callable) -> None:
 _SHAPE_CASES = [((64, 64), 64), ((64, 48), 64), ((30, 18), 8), ((7, 5), 8), ((4, 4), 2)]
 
 
+@exercise_check
 def check_encoder_output_shape(fn: Callable) -> None:
     """Check ``fn(height, width, ngf) -> (channels, h, w)`` of one encoder's output.
 
@@ -171,6 +173,7 @@ def check_encoder_output_shape(fn: Callable) -> None:
 # --------------------------------------------------------------------------- checkpoint keys
 
 
+@exercise_check
 def check_strip_prefix(fn: Callable) -> None:
     """Check ``fn(state_dict) -> state_dict`` without the ``nn.DataParallel`` prefix.
 

@@ -23,11 +23,12 @@ from .exercises import (
     all_close,
     as_number_array,
     call_student_numpy,
+    exercise_check,
     report_success,
     worst_difference,
 )
 
-__all__ = ["check_crop_box", "check_compose_new_background", "check_count_missed"]
+__all__ = ["check_crop_box", "check_compose_new_background", "check_colour_leak", "check_count_missed"]
 
 
 # --------------------------------------------------------------------------- crop box
@@ -38,6 +39,7 @@ def _allowed_tops(centre: int, side: int, length: int) -> set[int]:
     return {min(max(centre - off, 0), length - side) for off in {side // 2, (side - 1) // 2}}
 
 
+@exercise_check
 def check_crop_box(fn: Callable) -> None:
     """Check ``fn(h, w, centre, side) -> (top, left, bottom, right)``.
 
@@ -116,6 +118,7 @@ def _new_background_cases():
     ]
 
 
+@exercise_check
 def check_compose_new_background(fn: Callable) -> None:
     """Check ``fn(image, fg, alpha, new_bg) -> composite``: ``alpha F + (1 - alpha) B_new``.
 
@@ -148,6 +151,55 @@ def check_compose_new_background(fn: Callable) -> None:
     report_success(task, names)
 
 
+# --------------------------------------------------------------------------- colour leak
+
+
+@exercise_check
+def check_colour_leak(fn: Callable) -> None:
+    """Check ``fn(image, fg, alpha, new_bg) -> float``: the mean colour leak of the shortcut.
+
+    The shortcut composes the image instead of ``F``: ``alpha I + (1 - alpha) B_new``.
+    The answer is the mean of ``|shortcut - (alpha F + (1 - alpha) B_new)|`` over
+    the pixels with ``0 < alpha < 1`` and the three channels, in [0, 1] units; 0.0
+    when there is no such pixel.
+    """
+    task = "colour_leak"
+    names = []
+    for case, image, fg, alpha, new_bg in _new_background_cases():
+        out = call_student_numpy(fn, (image, fg, alpha, new_bg), task=task, case=case)
+        if np.ndim(out) != 0:
+            raise ExerciseError(f"{task}, case {case!r}: expected one number, got an array of shape "
+                                f"{np.shape(out)}: average the leak over the partly covered pixels")
+        got = float(out)
+        a = alpha[..., None].astype(np.float64)
+        shortcut = a * image + (1 - a) * new_bg
+        diff = shortcut - (a * fg + (1 - a) * new_bg)
+        frac = (alpha > 0) & (alpha < 1)
+        expected = float(np.abs(diff)[frac].mean()) if frac.any() else 0.0
+        if np.isclose(got, expected, rtol=1e-5, atol=1e-7):
+            names.append(case)
+            continue
+        if not np.isfinite(got):
+            raise ExerciseError(f"{task}, case {case!r}: got {got}.\nHint: with no partly covered "
+                                "pixel (alpha only 0 or 1) there is no leak: return 0.0 instead of the "
+                                "mean of an empty selection.")
+        candidates = [
+            (expected * 255, "return the leak in [0, 1] units, not in grey levels (no * 255)"),
+            (float(np.abs(diff).mean()), "you averaged over every pixel; average over 0 < alpha < 1 only"),
+            (float(diff[frac].mean()) if frac.any() else 0.0,
+             "take the absolute value before averaging: the leak can be positive or negative per channel"),
+            (float(np.abs(diff).max(axis=2)[frac].mean()) if frac.any() else 0.0,
+             "average over the three channels too, not the largest channel"),
+            (float(np.abs(diff).sum(axis=2)[frac].mean()) if frac.any() else 0.0,
+             "average over the three channels, do not sum them"),
+        ]
+        hint = next((text for value, text in candidates if np.isclose(got, value, rtol=1e-5, atol=1e-7)),
+                    "leak = |alpha * image + (1 - alpha) * new_bg - (alpha * fg + (1 - alpha) * new_bg)|, "
+                    "averaged over the pixels with 0 < alpha < 1 and the channels")
+        raise ExerciseError(f"{task}, case {case!r}: got {got:.6g}, expected {expected:.6g}.\nHint: {hint}.")
+    report_success(task, names)
+
+
 # --------------------------------------------------------------------------- missed pixels
 
 
@@ -175,6 +227,7 @@ def _missed_cases():
     ]
 
 
+@exercise_check
 def check_count_missed(fn: Callable) -> None:
     """Check ``fn(alpha, trimap) -> int``: pixels with ``0 < alpha < 1`` not labelled unknown (128).
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .exercises import ExerciseError, call_student, report_success
+from .exercises import ExerciseError, call_student, exercise_check, report_success
 from .losses.bgm import lsgan_loss
 from .models.discriminator import n_layer_discriminator
 from .models.init import init_weights
@@ -62,6 +62,7 @@ def _gan_case(seed: int, batch: int, h: int, w: int):
     return discriminator, real, z, fake
 
 
+@exercise_check
 def check_lsgan_losses(fn: Callable) -> None:
     """Check ``fn(discriminator, real, fake) -> (loss_g, loss_d)``, the LSGAN losses.
 
@@ -171,6 +172,7 @@ def _mask_cases():
     ]
 
 
+@exercise_check
 def check_teacher_masks(fn: Callable) -> None:
     """Check ``fn(alpha_teacher, seg_gt) -> (fg_mask, composition_mask)``.
 
@@ -251,6 +253,7 @@ _SCHEDULE_CASES = [  # (case, step, steps_per_epoch)
 ]
 
 
+@exercise_check
 def check_pseudo_weight(fn: Callable) -> None:
     """Check ``fn(step, steps_per_epoch) -> wt``: 1, halved after epochs 0, 2, 4, ...
 

@@ -23,7 +23,7 @@ from functools import partial
 
 import torch
 
-from .exercises import ExerciseError, call_student_torch, report_success
+from .exercises import ExerciseError, call_student_torch, exercise_check, report_success
 from .losses.bgm import EPS, OPAQUE_THRESHOLD, normalized_l1, replace_opaque_foreground
 
 __all__ = ["check_normalized_l1", "check_replace_opaque_foreground"]
@@ -59,6 +59,7 @@ def _l1_cases():
     ]
 
 
+@exercise_check
 def check_normalized_l1(fn: Callable) -> None:
     """Check ``fn(target, pred, mask) -> scalar tensor``, the masked per-sample normalised L1.
 
@@ -107,6 +108,7 @@ def check_normalized_l1(fn: Callable) -> None:
 # --------------------------------------------------------------------------- opaque replacement
 
 
+@exercise_check
 def check_replace_opaque_foreground(fn: Callable) -> None:
     """Check ``fn(fg_pred, image, alpha_pred) -> fg``: the image where ``alpha_pred > 0.95``.
 

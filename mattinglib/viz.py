@@ -31,6 +31,11 @@ __all__ = [
     "plot_curves",
     "error_map",
     "figure_to_png",
+    "degraded_mattes",
+    "show_metric_examples",
+    "shm_pipeline_diagram",
+    "bgm_generator_diagram",
+    "diagram_labels",
 ]
 
 #: Colours of the three trimap classes in :func:`trimap_overlay` (RGB in [0, 1]).
@@ -391,3 +396,269 @@ def figure_to_png(fig, *, close: bool = True, dpi: int | None = None) -> bytes:
     if close:
         plt.close(fig)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- measuring a matte
+
+
+def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
+                    hole_side: int | None = None) -> dict[str, np.ndarray]:
+    """Three typical failures of a matte, each made from the ground truth, for comparing the metrics.
+
+    * ``"blurred"``: a Gaussian blur (sigma ``blur_sigma``): values near right, edges smeared;
+    * ``"shifted"``: the matte moved ``shift`` pixels right and down (edges repeated):
+      sharp edges in the wrong place;
+    * ``"hole"``: a square of alpha 0 (side ``hole_side``, default a tenth of the
+      shorter side, at least 3) centred on the unknown pixel with the most covered
+      unknown pixels around it: a piece missing inside the soft region.
+
+    Args:
+        gt: ``(H, W)`` ground-truth alpha, uint8 or float in [0, 1].
+        trimap: ``(H, W)`` uint8 {0, 128, 255} with at least one unknown pixel.
+
+    Returns:
+        ``name -> (H, W) float32`` matte in [0, 1].
+
+    >>> a = np.zeros((20, 20)); a[5:15, 5:15] = 1; a[4, 5:15] = 0.5
+    >>> t = np.where(a > 0, 128, 0).astype(np.uint8)
+    >>> sorted(degraded_mattes(a, t))
+    ['blurred', 'hole', 'shifted']
+    """
+    import cv2
+
+    from ._checks import check_trimap_values
+
+    g = to_display(gt, name="gt")
+    if g.ndim != 2:
+        raise ValueError(f"gt: expected a single-channel (H, W) alpha, got shape {g.shape}")
+    tri = check_trimap_values(trimap, name="trimap")
+    if tri.shape != g.shape:
+        raise ValueError(f"trimap: expected shape {g.shape} like gt, got {tri.shape}")
+    unknown = tri == 128
+    if not unknown.any():
+        raise ValueError("trimap: expected at least one unknown (128) pixel, got none")
+    if not (blur_sigma > 0):
+        raise ValueError(f"blur_sigma: expected a positive number, got {blur_sigma!r}")
+    if not (isinstance(shift, (int, np.integer)) and shift >= 1):
+        raise ValueError(f"shift: expected an integer >= 1, got {shift!r}")
+    h, w = g.shape
+    side = hole_side if hole_side is not None else max(3, min(h, w) // 10)
+    k = int(2 * math.ceil(3 * blur_sigma) + 1)
+    blurred = cv2.GaussianBlur(g, (k, k), blur_sigma, borderType=cv2.BORDER_REPLICATE)
+    padded = np.pad(g, ((shift, 0), (shift, 0)), mode="edge")
+    shifted = padded[:h, :w]
+    # centre: the unknown pixel with the most covered unknown pixels around it (inside the soft region)
+    density = cv2.blur(np.where(unknown, g, 0.0).astype(np.float32), (side, side))
+    cy, cx = np.unravel_index(int(np.argmax(np.where(unknown, density, -1.0))), g.shape)
+    hole = g.copy()
+    hole[max(0, cy - side // 2): cy - side // 2 + side, max(0, cx - side // 2): cx - side // 2 + side] = 0.0
+    return {"blurred": np.clip(blurred, 0, 1).astype(np.float32), "shifted": shifted.astype(np.float32),
+            "hole": hole.astype(np.float32)}
+
+
+def show_metric_examples(gt, trimap, preds: Mapping[str, object], *, size: float = 2.6):
+    """What each official error punishes: the mattes, their errors, and the four numbers side by side.
+
+    Row 1: the ground truth and each prediction; row 2: the trimap and each
+    prediction's ``|pred - gt|`` (dimmed outside the unknown region, which the
+    errors ignore); row 3: one bar chart per metric (SAD, MSE, Grad, Conn), with
+    the values written on the bars (SAD, Grad, Conn divided by 1000; MSE raw).
+
+    Returns:
+        the :class:`matplotlib.figure.Figure`; ``fig.metrics`` holds
+        ``name -> evaluate(pred, gt, trimap)``.
+    """
+    import matplotlib.pyplot as plt
+
+    from ._checks import check_trimap_values
+    from .metrics import METRIC_KEYS, evaluate
+
+    if not preds:
+        raise ValueError("preds: expected at least one prediction, got none")
+    g = to_display(gt, name="gt")
+    tri = check_trimap_values(trimap, name="trimap")
+    if tri.shape != g.shape:
+        raise ValueError(f"trimap: expected shape {g.shape} like gt, got {tri.shape}")
+    mattes = {}
+    for name, pred in preds.items():
+        p = to_display(pred, name=f"preds[{name!r}]")
+        if p.shape != g.shape:
+            raise ValueError(f"preds[{name!r}]: expected shape {g.shape} like gt, got {p.shape}")
+        mattes[name] = p
+    results = {name: evaluate(p, g, tri) for name, p in mattes.items()}
+
+    cols = max(1 + len(mattes), 4)
+    aspect = g.shape[0] / g.shape[1]
+    fig = plt.figure(figsize=(size * cols, size * (2 * aspect + 1.1)), layout="constrained")
+    grid = fig.add_gridspec(3, cols, height_ratios=[aspect, aspect, 1.1])
+    _image_axis(fig.add_subplot(grid[0, 0]), g, "ground truth")
+    _image_axis(fig.add_subplot(grid[1, 0]), trimap_overlay(tri), "trimap (yellow: unknown)")
+    for j, (name, p) in enumerate(mattes.items(), start=1):
+        _image_axis(fig.add_subplot(grid[0, j]), p, name)
+        error_map(p, g, tri, ax=fig.add_subplot(grid[1, j]), title=f"{name}: |error|", colorbar=False)
+    labels = {"sad": "SAD / 1000", "mse": "MSE (raw)", "grad": "Grad / 1000", "conn": "Conn / 1000"}
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = list(mattes)
+    for j, key in enumerate(METRIC_KEYS):
+        ax = fig.add_subplot(grid[2, j])
+        values = [results[n][key] for n in names]
+        bars = ax.bar(range(len(names)), values, color=[colours[i % len(colours)] for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        ax.set_title(labels[key])
+        for bar, v in zip(bars, values):
+            ax.annotate(f"{v:.4f}" if key == "mse" else f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v),
+                        ha="center", va="bottom", fontsize=7)
+        ax.margins(y=0.2)
+    fig.metrics = results
+    return fig
+
+
+# --------------------------------------------------------------------------- architecture diagrams
+
+
+def _diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tuple], *,
+             title: str, width: float, height: float, box_size: tuple[float, float] = (2.0, 0.8),
+             colours: Mapping[str, str] | None = None):
+    """Boxes (``key -> (x, y, label)``, centres in data units) joined by arrows.
+
+    An arrow is ``(from, to[, label[, line style[, curvature]]])``.
+
+    Each box is a rounded rectangle with its label as a text artist whose
+    ``gid`` is the box's key, so tests can find the boxes by name.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    bw, bh = box_size
+    colours = colours or {}
+    for key, (x, y, label) in boxes.items():
+        ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.05",
+                                    facecolor=colours.get(key, "#e8eef7"), edgecolor="#333333", lw=1.0))
+        ax.text(x, y, label, ha="center", va="center", fontsize=8, gid=key)
+    for arrow in arrows:
+        src, dst = arrow[0], arrow[1]
+        label = arrow[2] if len(arrow) > 2 else None
+        style = arrow[3] if len(arrow) > 3 else "-"
+        rad = arrow[4] if len(arrow) > 4 else 0.0
+        (x0, y0, _), (x1, y1, _) = boxes[src], boxes[dst]
+        dx, dy = x1 - x0, y1 - y0
+        # leave and enter the boxes at their edges (plus the rounding pad)
+        t = min((bw / 2 + 0.08) / abs(dx) if dx else math.inf, (bh / 2 + 0.08) / abs(dy) if dy else math.inf)
+        ax.add_patch(FancyArrowPatch((x0 + t * dx, y0 + t * dy), (x1 - t * dx, y1 - t * dy),
+                                     arrowstyle="-|>", mutation_scale=10, shrinkA=0, shrinkB=0,
+                                     connectionstyle=f"arc3,rad={rad}", lw=1.0, ls=style,
+                                     color="#333333"))
+        if label:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom", fontsize=7,
+                    color="#444444", style="italic")
+    xs = [x for x, _, _ in boxes.values()]
+    ys = [y for _, y, _ in boxes.values()]
+    ax.set_xlim(min(xs) - bw, max(xs) + bw)
+    ax.set_ylim(min(ys) - bh * 1.5, max(ys) + bh * 1.5)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def diagram_labels(fig) -> dict[str, str]:
+    """``box key -> label`` of a diagram drawn by :func:`shm_pipeline_diagram` or :func:`bgm_generator_diagram`."""
+    return {t.get_gid(): t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid()}
+
+
+def shm_pipeline_diagram():
+    """Semantic Human Matting (Chen et al. 2018) as boxes and arrows.
+
+    The photo goes to T-Net, whose softmax gives three class probabilities in
+    :data:`mattinglib.trimap.CLASS_ORDER` (background Bs, unknown Us,
+    foreground Fs); M-Net reads the 6-channel RGB + (Bs, Us, Fs) input and
+    predicts a raw alpha; the fusion gives ``alpha = Fs + Us * alpha_r``.
+
+    Returns:
+        the :class:`matplotlib.figure.Figure` (box labels: :func:`diagram_labels`).
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig = shm_pipeline_diagram()
+    >>> diagram_labels(fig)["fusion"]
+    'fusion\\nalpha = Fs + Us * alpha_r'
+    >>> plt.close(fig)
+    """
+    from .trimap import CLASS_ORDER
+
+    short = {"background": "Bs", "unknown": "Us", "foreground": "Fs"}
+    probs = ", ".join(f"{short[c]} ({c})" for c in CLASS_ORDER)
+    boxes = {
+        "image": (0.0, 2.0, "image\nRGB, 3 channels"),
+        "tnet": (3.0, 3.2, "T-Net\n(PSPNet-50)"),
+        "probs": (6.0, 3.2, "softmax: 3 class\nprobabilities"),
+        "mnet": (6.0, 0.8, "M-Net\n6-channel input:\nRGB + Bs, Us, Fs"),
+        "alpha_r": (9.0, 0.8, "alpha_r\n(raw alpha)"),
+        "fusion": (9.0, 3.2, "fusion\nalpha = Fs + Us * alpha_r"),
+        "alpha": (12.0, 3.2, "alpha"),
+    }
+    arrows = [("image", "tnet"), ("tnet", "probs"), ("image", "mnet", "RGB"),
+              ("probs", "mnet", probs.replace(", ", "\n")), ("mnet", "alpha_r"),
+              ("alpha_r", "fusion"), ("probs", "fusion", "Fs, Us"), ("fusion", "alpha")]
+    colours = {"tnet": "#fde7c8", "mnet": "#fde7c8", "fusion": "#d9f0d3", "alpha": "#d9f0d3"}
+    return _diagram(boxes, arrows, title="Semantic Human Matting: T-Net, M-Net and the fusion",
+                    width=11.0, height=4.2, box_size=(2.4, 1.1), colours=colours)
+
+
+def bgm_generator_diagram(*, use_motion_features: bool = False):
+    """The context-switching generator of Background Matting (Sengupta et al. 2020) as boxes and arrows.
+
+    Four encoders (image, captured background, soft segmentation, motion
+    frames; each to 256 x H/4 x W/4), three selectors (1x1 convolutions on
+    concat(image feature, other feature)), the fusion (1x1 convolution to 256
+    and 7 ResNet blocks), and the alpha head (3 ResNet blocks, two upsamplings,
+    Tanh) and foreground head (3 ResNet blocks, upsampling with the image
+    encoder's H/2 feature as a skip connection). With
+    ``use_motion_features=False`` (the released code) ``comb_multi`` reads the
+    background feature and the motion encoder's output is drawn dashed, unused.
+
+    Returns:
+        the :class:`matplotlib.figure.Figure` (box labels: :func:`diagram_labels`).
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig = bgm_generator_diagram()
+    >>> sorted(k for k in diagram_labels(fig) if k.startswith("comb"))
+    ['comb_back', 'comb_multi', 'comb_seg']
+    >>> plt.close(fig)
+    """
+    rows = {"image": 6.0, "back": 4.0, "seg": 2.0, "multi": 0.0}
+    names = {"image": "image\n(3 channels)", "back": "captured background\n(3 channels)",
+             "seg": "soft segmentation\n(1 channel)", "multi": "motion: 4 grey\nframes (4 channels)"}
+    boxes = {f"in_{k}": (0.0, y, names[k]) for k, y in rows.items()}
+    encoders = {"image": "image encoder\nmodel_enc1 + enc2", "back": "background encoder\nmodel_enc_back",
+                "seg": "segmentation encoder\nmodel_enc_seg", "multi": "motion encoder\nmodel_enc_multi"}
+    boxes |= {f"enc_{k}": (3.2, y, encoders[k] + "\n-> 256 x H/4 x W/4") for k, y in rows.items()}
+    boxes |= {
+        "comb_back": (6.6, 4.0, "comb_back\n1x1 conv 512 -> 64"),
+        "comb_seg": (6.6, 2.0, "comb_seg\n1x1 conv 512 -> 64"),
+        "comb_multi": (6.6, 0.0, "comb_multi\n1x1 conv 512 -> 64"),
+        "fusion": (9.9, 3.6, "fusion: concat 448 ch,\n1x1 conv -> 256,\n7 ResNet blocks"),
+        "alpha_head": (13.2, 4.4, "alpha head: 3 ResNet\nblocks, 2 x upsample,\n7x7 conv, Tanh"),
+        "fg_head": (13.2, 1.2, "foreground head: 3 ResNet\nblocks, upsample, + image\nH/2 feature (skip, dashed),\n7x7 conv"),
+        "alpha": (16.2, 4.4, "alpha\n1 x H x W"),
+        "fg": (16.2, 1.2, "foreground F\n3 x H x W"),
+    }
+    third = "enc_multi" if use_motion_features else "enc_back"
+    arrows = [(f"in_{k}", f"enc_{k}") for k in rows]
+    arrows += [("enc_image", "comb_back"), ("enc_back", "comb_back"), ("enc_image", "comb_seg"),
+               ("enc_seg", "comb_seg"), ("enc_image", "comb_multi"),
+               (third, "comb_multi")]
+    if not use_motion_features:
+        arrows.append(("enc_multi", "comb_multi", "output unused\n(released code)", ":"))
+    arrows += [("comb_back", "fusion"), ("comb_seg", "fusion"), ("comb_multi", "fusion"),
+               ("enc_image", "fusion", "image feature"), ("fusion", "alpha_head"), ("fusion", "fg_head"),
+               ("enc_image", "fg_head", None, "--", -0.45),
+               ("alpha_head", "alpha"), ("fg_head", "fg")]
+    colours = {k: "#fde7c8" for k in ("comb_back", "comb_seg", "comb_multi")}
+    colours |= {"alpha": "#d9f0d3", "fg": "#d9f0d3"}
+    if not use_motion_features:
+        colours["enc_multi"] = "#eeeeee"
+    wiring = "paper wiring (motion features used)" if use_motion_features else \
+        "released wiring: comb_multi reads the background feature"
+    return _diagram(boxes, arrows, title=f"Background Matting's context-switching generator ({wiring})",
+                    width=15.0, height=6.0, box_size=(2.8, 1.25), colours=colours)

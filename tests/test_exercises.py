@@ -11,7 +11,7 @@ from mattinglib.compositing import compose, premultiply
 from mattinglib.exercises import ExerciseError
 from mattinglib.metrics import sad
 from mattinglib.trimap import trimap_from_alpha, trimap_to_onehot
-from tests.exercise_helpers import not_implemented, rejects
+from tests.exercise_helpers import not_implemented, rejects, reports_not_done, returns_ellipsis
 
 
 def test_exercise_error_is_an_assertion_error():
@@ -26,7 +26,7 @@ class TestCompose:
         assert capsys.readouterr().out.count("Correct: compose") == 2
 
     def test_stub(self):
-        rejects(exercises.check_compose, not_implemented, "not implemented yet")
+        reports_not_done(exercises.check_compose, not_implemented, "not implemented yet")
 
     def test_swapped(self):
         rejects(exercises.check_compose, lambda f, b, a: a[..., None] * b + (1 - a[..., None]) * f,
@@ -45,8 +45,39 @@ class TestCompose:
 
         rejects(exercises.check_compose, inplace, "in place")
 
-    def test_forgot_return(self):
-        rejects(exercises.check_compose, lambda f, b, a: None, "forget `return`")
+    def test_forgot_return_counts_as_not_done_and_says_why(self):
+        reports_not_done(exercises.check_compose, lambda f, b, a: None, "forget `return`")
+
+    def test_ellipsis_placeholder_counts_as_not_done(self):
+        reports_not_done(exercises.check_compose, returns_ellipsis, "Ellipsis")
+
+
+class TestNotDoneMechanism:
+    def test_every_public_checker_tolerates_a_stub(self):
+        # "Run All" must pass every check cell of an unfinished chapter.
+        import importlib
+
+        for module in ("exercises", "exercises_data", "exercises_bgm", "exercises_losses",
+                       "exercises_gan", "exercises_shm", "exercises_questions"):
+            mod = importlib.import_module(f"mattinglib.{module}")
+            checkers = [n for n in mod.__all__ if n.startswith("check_")]
+            assert checkers, module
+            for name in checkers:
+                assert getattr(getattr(mod, name), "__wrapped__", None) is not None, \
+                    f"{module}.{name} is not wrapped by exercise_check"
+
+    def test_a_wrong_answer_still_raises(self):
+        rejects(exercises.check_compose, lambda f, b, a: b, "case 'random'")
+
+    def test_other_errors_of_the_checker_propagate(self):
+        @exercises.exercise_check
+        def broken(fn):
+            raise ValueError("a bug in the checker itself")
+
+        import pytest
+
+        with pytest.raises(ValueError, match="a bug"):
+            broken(lambda: 1)
 
 
 class TestPremultiply:
@@ -82,15 +113,59 @@ def _triangulate(i1, i2, b1, b2, *, sign=1.0, per_channel=False, one_minus=False
     return 1 - alpha if one_minus else alpha
 
 
+def _one_channel(c):
+    def answer(i1, i2, b1, b2):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1 - (i1 - i2)[..., c] / (b1 - b2)[..., c]
+    return answer
+
+
+def _mean_of_ratios(i1, i2, b1, b2):
+    # The per-channel ratio, averaged over the channels where the backgrounds differ
+    # (so no NaN): exact on noise-free composites, not least squares.
+    db = b1 - b2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(np.abs(db) > 0, (i1 - i2) / db, np.nan)
+    return 1 - np.nanmean(ratios, axis=2)
+
+
 class TestTwoBackgrounds:
     def test_accepts_library_and_least_squares(self, capsys):
         exercises.check_alpha_from_two_backgrounds(lambda *x: triangulation_matting(*x)[0])
         exercises.check_alpha_from_two_backgrounds(_triangulate)
         assert capsys.readouterr().out.count("Correct") == 2
 
-    def test_per_channel_ratio_gives_nan(self):
+    def test_accepts_float32_least_squares(self, capsys):
+        exercises.check_alpha_from_two_backgrounds(
+            lambda *x: _triangulate(*(np.float32(a) for a in x)).astype(np.float32))
+        assert "Correct" in capsys.readouterr().out
+
+    def test_stub(self):
+        reports_not_done(exercises.check_alpha_from_two_backgrounds, not_implemented, "not implemented yet")
+
+    def test_blue_channel_only(self):
+        rejects(exercises.check_alpha_from_two_backgrounds, _one_channel(2), "blue channel only")
+
+    def test_any_single_channel(self):
+        rejects(exercises.check_alpha_from_two_backgrounds, _one_channel(0), "red channel only")
+
+    def test_mean_of_per_channel_ratios(self):
+        rejects(exercises.check_alpha_from_two_backgrounds, _mean_of_ratios,
+                "mean of per-channel ratios", "(B1-B2)^2")
+
+    def test_plain_per_channel_mean_is_caught_on_the_noisy_photos(self):
         rejects(exercises.check_alpha_from_two_backgrounds,
-                lambda *x: _triangulate(*x, per_channel=True), "NaN", "blue only", "sums over the three")
+                lambda *x: _triangulate(*x, per_channel=True), "noisy photos", "mean of per-channel ratios")
+
+    def test_per_channel_ratio_gives_nan(self):
+        def ratio_where_backgrounds_agree(i1, i2, b1, b2):
+            # least squares while every channel differs, a per-channel ratio once one agrees
+            if np.all(b1 != b2):
+                return _triangulate(i1, i2, b1, b2)
+            return _triangulate(i1, i2, b1, b2, per_channel=True)
+
+        rejects(exercises.check_alpha_from_two_backgrounds, ratio_where_backgrounds_agree,
+                "NaN", "blue only", "sums over the three")
 
     def test_one_minus_alpha(self):
         rejects(exercises.check_alpha_from_two_backgrounds,
@@ -229,3 +304,94 @@ class TestSad:
 
     def test_array_instead_of_number(self):
         rejects(exercises.check_sad, lambda p, g, t: np.abs(p - g) * (t == 128) / 1000, "one number")
+
+
+# --------------------------------------------------------------------------- MSE and Grad
+
+
+def _mse(p, g, t):
+    u = t == 128
+    return float(((p - g) ** 2)[u].sum() / u.sum())
+
+
+def _grad(p, g, t, *, normalise=True, border="nearest", correlate=False):
+    from scipy import ndimage
+
+    from mattinglib.metrics import gaussian_gradient_kernel
+
+    k = gaussian_gradient_kernel(1.4)
+    filt = ndimage.correlate if correlate else ndimage.convolve
+
+    def mag(x):
+        if normalise:
+            x = (x - x.min()) / (x.max() - x.min()) if x.max() > x.min() else x
+        return np.hypot(filt(x, k, mode=border), filt(x, k.T, mode=border))
+
+    u = t == 128
+    return float(((mag(p) - mag(g)) ** 2)[u].sum() / 1000)
+
+
+class TestMSE:
+    def test_accepts_library_and_by_hand(self, capsys):
+        from mattinglib.metrics import mse
+
+        exercises.check_mse(mse)
+        exercises.check_mse(_mse)
+        assert capsys.readouterr().out.count("Correct: mse") == 2
+
+    def test_stub(self):
+        reports_not_done(exercises.check_mse, not_implemented, "not implemented yet")
+
+    def test_scaled_by_1000(self):
+        rejects(exercises.check_mse, lambda p, g, t: 1000 * _mse(p, g, t), "x 1000")
+
+    def test_whole_image(self):
+        rejects(exercises.check_mse, lambda p, g, t: float(((p - g) ** 2).mean()), "whole image")
+
+    def test_wrong_denominator(self):
+        rejects(exercises.check_mse, lambda p, g, t: float(((p - g) ** 2)[t == 128].sum() / p.size),
+                "divide by |U|")
+
+    def test_absolute_error(self):
+        rejects(exercises.check_mse, lambda p, g, t: float(np.abs(p - g)[t == 128].mean()), "square")
+
+
+class TestGrad:
+    def test_accepts_library_and_by_hand_in_any_border_mode_or_orientation(self, capsys):
+        from mattinglib.metrics import gradient_error
+
+        exercises.check_grad(gradient_error)
+        exercises.check_grad(_grad)
+        exercises.check_grad(lambda p, g, t: _grad(p, g, t, border="reflect", correlate=True))
+        assert capsys.readouterr().out.count("Correct: grad") == 3
+
+    def test_stub(self):
+        reports_not_done(exercises.check_grad, not_implemented, "not implemented yet")
+
+    def test_without_min_max_normalisation(self):
+        rejects(exercises.check_grad, lambda p, g, t: _grad(p, g, t, normalise=False), "mat2gray")
+
+    def test_not_divided(self):
+        rejects(exercises.check_grad, lambda p, g, t: 1000 * _grad(p, g, t), "divide by 1000")
+
+    def test_whole_image(self):
+        rejects(exercises.check_grad,
+                lambda p, g, t: _grad(p, g, np.full_like(t, 128)), "whole image")
+
+
+def test_grad_hint_for_a_constant_matte():
+    def no_guard(p, g, t):
+        from scipy import ndimage
+
+        from mattinglib.metrics import gaussian_gradient_kernel
+
+        k = gaussian_gradient_kernel(1.4)
+
+        def mag(x):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x = (x - x.min()) / (x.max() - x.min())
+            return np.hypot(ndimage.convolve(x, k, mode="nearest"), ndimage.convolve(x, k.T, mode="nearest"))
+
+        return float(((mag(p) - mag(g)) ** 2)[t == 128].sum() / 1000)
+
+    rejects(exercises.check_grad, no_guard, "constant matte")

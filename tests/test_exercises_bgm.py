@@ -6,7 +6,7 @@ import torch
 
 from mattinglib import exercises_bgm
 from mattinglib.models.bgm import strip_data_parallel_prefix
-from tests.exercise_helpers import not_implemented, rejects
+from tests.exercise_helpers import not_implemented, rejects, reports_not_done
 
 
 # --------------------------------------------------------------------------- selectors
@@ -23,7 +23,7 @@ class TestSelectorInputs:
         assert "Correct: selector_inputs" in capsys.readouterr().out
 
     def test_stub(self):
-        rejects(exercises_bgm.check_selector_inputs, not_implemented, "not implemented yet")
+        reports_not_done(exercises_bgm.check_selector_inputs, not_implemented, "not implemented yet")
 
     def test_always_uses_the_motion_feature(self):
         rejects(exercises_bgm.check_selector_inputs,
@@ -82,7 +82,7 @@ class TestEncoderOutputShape:
         assert "Correct: encoder_output_shape" in capsys.readouterr().out
 
     def test_stub(self):
-        rejects(exercises_bgm.check_encoder_output_shape, not_implemented, "not implemented yet")
+        reports_not_done(exercises_bgm.check_encoder_output_shape, not_implemented, "not implemented yet")
 
     def test_floor_division(self):
         rejects(exercises_bgm.check_encoder_output_shape, lambda h, w, n: (4 * n, h // 4, w // 4),
@@ -121,7 +121,7 @@ class TestStripPrefix:
         assert capsys.readouterr().out.count("Correct: strip_prefix") == 2
 
     def test_stub(self):
-        rejects(exercises_bgm.check_strip_prefix, not_implemented, "not implemented yet")
+        reports_not_done(exercises_bgm.check_strip_prefix, not_implemented, "not implemented yet")
 
     def test_replace_everywhere(self):
         rejects(exercises_bgm.check_strip_prefix,

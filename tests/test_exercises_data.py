@@ -7,7 +7,7 @@ import numpy as np
 from mattinglib import exercises_data as ex
 from mattinglib.compositing import compose
 from mattinglib.data.composition import crop_box
-from tests.exercise_helpers import not_implemented, rejects
+from tests.exercise_helpers import not_implemented, rejects, reports_not_done
 
 
 # --------------------------------------------------------------------------- crop box
@@ -36,7 +36,7 @@ class TestCropBox:
         assert capsys.readouterr().out.count("Correct: crop_box") == 3
 
     def test_stub(self):
-        rejects(ex.check_crop_box, not_implemented, "not implemented yet")
+        reports_not_done(ex.check_crop_box, not_implemented, "not implemented yet")
 
     def test_not_clamped(self):
         rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, clamp=False), "leaves the image", "clamp")
@@ -67,7 +67,7 @@ class TestComposeNewBackground:
         assert "Correct: compose_new_background" in capsys.readouterr().out
 
     def test_stub(self):
-        rejects(ex.check_compose_new_background, not_implemented, "not implemented yet")
+        reports_not_done(ex.check_compose_new_background, not_implemented, "not implemented yet")
 
     def test_uses_the_image(self):
         rejects(ex.check_compose_new_background, lambda image, fg, alpha, bg: compose(image, bg, alpha),
@@ -98,7 +98,7 @@ class TestCountMissed:
         assert "Correct: count_missed" in capsys.readouterr().out
 
     def test_stub(self):
-        rejects(ex.check_count_missed, not_implemented, "not implemented yet")
+        reports_not_done(ex.check_count_missed, not_implemented, "not implemented yet")
 
     def test_background_side_only(self):
         rejects(ex.check_count_missed, lambda a, t: int((((a > 0) & (a < 1)) & (t == 0)).sum()), "!= 128")
@@ -114,3 +114,45 @@ class TestCountMissed:
 
     def test_returns_a_mask(self):
         rejects(ex.check_count_missed, lambda a, t: ((a > 0) & (a < 1)) & (t != 128), "one number")
+
+
+def _leak(image, fg, alpha, new_bg, *, where="frac", reduce="mean", signed=False, scale=1.0):
+    a = alpha[..., None]
+    diff = (a * image + (1 - a) * new_bg) - (a * fg + (1 - a) * new_bg)
+    diff = diff if signed else np.abs(diff)
+    if reduce == "max":
+        diff = diff.max(axis=2)
+    frac = (alpha > 0) & (alpha < 1)
+    if where == "all":
+        return float(diff.mean()) * scale
+    return float(diff[frac].mean()) * scale if frac.any() else 0.0
+
+
+class TestColourLeak:
+    def test_accepts_right_answers(self, capsys):
+        ex.check_colour_leak(_leak)
+        ex.check_colour_leak(lambda i, f, a, b: _leak(*(np.float32(x) for x in (i, f, a, b))))
+        assert capsys.readouterr().out.count("Correct: colour_leak") == 2
+
+    def test_stub(self):
+        reports_not_done(ex.check_colour_leak, not_implemented, "not implemented yet")
+
+    def test_all_pixels(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, where="all"), "every pixel")
+
+    def test_signed(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, signed=True), "absolute value")
+
+    def test_grey_levels(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, scale=255.0), "grey levels")
+
+    def test_largest_channel(self):
+        rejects(ex.check_colour_leak, lambda *x: _leak(*x, reduce="max"), "largest channel")
+
+    def test_nan_without_fractional_pixels(self):
+        def empty_mean(i, f, a, b):
+            frac = (a > 0) & (a < 1)
+            d = np.abs(a[..., None] * (i - f))
+            return float(d[frac].mean()) if frac.any() else float("nan")
+
+        rejects(ex.check_colour_leak, empty_mean, "return 0.0")

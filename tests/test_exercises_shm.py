@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mattinglib import exercises_shm
 from mattinglib.losses.dim import alpha_prediction_loss
 from mattinglib.models.shm import fuse_alpha
 from mattinglib.trimap import trimap_to_onehot
-from tests.exercise_helpers import not_implemented, rejects
+from tests.exercise_helpers import not_implemented, rejects, reports_not_done
 
 
 # --------------------------------------------------------------------------- M-Net input
@@ -34,7 +35,7 @@ class TestMNetInput:
         assert "Correct" in capsys.readouterr().out
 
     def test_stub(self):
-        rejects(exercises_shm.check_mnet_input, not_implemented, "not implemented yet")
+        reports_not_done(exercises_shm.check_mnet_input, not_implemented, "not implemented yet")
 
     def test_swapped_foreground_and_unknown(self):
         message = rejects(exercises_shm.check_mnet_input,
@@ -74,7 +75,7 @@ class TestFusion:
         assert capsys.readouterr().out.count("Correct: fusion") == 2
 
     def test_stub(self):
-        rejects(exercises_shm.check_fusion, not_implemented, "not implemented yet")
+        reports_not_done(exercises_shm.check_fusion, not_implemented, "not implemented yet")
 
     def test_foreground_unknown_swap(self):
         rejects(exercises_shm.check_fusion,
@@ -116,7 +117,39 @@ class TestAlphaLoss:
         assert capsys.readouterr().out.count("Correct: alpha_loss") == 2
 
     def test_stub(self):
-        rejects(exercises_shm.check_alpha_loss, not_implemented, "not implemented yet")
+        reports_not_done(exercises_shm.check_alpha_loss, not_implemented, "not implemented yet")
+
+    @pytest.mark.parametrize("eps", [1e-12, 1e-8, 1e-6, 1e-4])
+    def test_accepts_an_epsilon_in_the_denominator(self, capsys, eps):
+        # What the hint itself suggests against 0 / 0 without unknown pixels.
+        def with_eps(p, t, u):
+            return (torch.sqrt((p - t) ** 2 + 1e-12) * u).sum() / (u.sum() + eps)
+
+        exercises_shm.check_alpha_loss(with_eps)
+        assert "Correct: alpha_loss" in capsys.readouterr().out
+
+    def test_accepts_a_float32_computation(self, capsys):
+        def in_float32(p, t, u):
+            p, t, u = p.float(), t.float(), u.float()
+            return (torch.sqrt((p - t) ** 2 + 1e-12) * u).sum() / (u.sum() + 1e-6)
+
+        exercises_shm.check_alpha_loss(in_float32)
+        assert "Correct: alpha_loss" in capsys.readouterr().out
+
+    def test_rejects_a_denominator_epsilon_that_changes_the_value(self):
+        rejects(exercises_shm.check_alpha_loss,
+                lambda p, t, u: (torch.sqrt((p - t) ** 2 + 1e-12) * u).sum() / (u.sum() + 0.1),
+                "your loss is")
+
+    def test_rejects_eps_not_squared(self):
+        # sqrt(d**2 + 1e-6) is a Charbonnier with eps = 1e-3, a thousand times DIM's.
+        rejects(exercises_shm.check_alpha_loss,
+                lambda p, t, u: (torch.sqrt((p - t) ** 2 + 1e-6) * u).sum() / (u.sum() + 1e-6),
+                "your loss is")
+
+    def test_missing_eps_with_denominator_epsilon(self):
+        rejects(exercises_shm.check_alpha_loss,
+                lambda p, t, u: ((p - t).abs() * u).sum() / (u.sum() + 1e-6), "eps")
 
     def test_mean_over_all_pixels(self):
         rejects(exercises_shm.check_alpha_loss,

@@ -84,7 +84,8 @@ def test_student_copy_hides_solutions_and_skips_stubs(path):
         if "exercise" in _tags(cell) or "exercise-check" in _tags(cell):
             assert "nbval-skip" in _tags(cell)
         if "exercise" in _tags(cell):
-            assert "NotImplementedError" in cell.source
+            # a function body raises; an answer variable is left as `...`
+            assert "NotImplementedError" in cell.source or re.search(r"^\w+ = \.\.\.$", cell.source, re.M)
 
 
 def test_stub_replaces_only_the_region():
@@ -92,6 +93,18 @@ def test_stub_replaces_only_the_region():
     out = make_course.stub_source(src, "Exercise 3")
     assert out.startswith("def f(x):\n    y = x\n    # YOUR CODE HERE\n")
     assert "return 2 * y" not in out and "Exercise 3" in out
+
+
+def test_top_level_answers_become_ellipsis():
+    src = "### BEGIN SOLUTION\nanswer = 'b'\nprediction = 3  # why\n### END SOLUTION\ncheck(answer)\n"
+    out = make_course.stub_source(src, "Exercise 2")
+    assert "answer = ...\n" in out and "prediction = ...\n" in out
+    assert "'b'" not in out and "3" not in out.replace("Exercise 2", "") and out.endswith("check(answer)\n")
+
+
+def test_top_level_region_without_assignment_is_rejected():
+    with pytest.raises(ValueError, match="must assign"):
+        make_course.stub_source("### BEGIN SOLUTION\nprint(1)\n### END SOLUTION\n", "Exercise 1")
 
 
 def test_unbalanced_markers_are_rejected():

@@ -9,9 +9,15 @@ code cell tagged ``exercise`` whose answer sits between two marker lines::
         ### END SOLUTION
 
 and the cell right after it, tagged ``exercise-check``, runs the checker. In the
-student copy the answer becomes a stub that raises ``NotImplementedError``, and
-both cells are also tagged ``nbval-skip``, so ``pytest --nbval course/`` still
-runs the rest of the chapter (which uses the library's implementation).
+student copy an answer inside a function becomes a stub that raises
+``NotImplementedError``; an answer at the top level of a cell (a question's
+``answer = "b"`` or an experiment's ``prediction = "a"``) becomes
+``answer = ...``. The checkers (``mattinglib.exercises.exercise_check``) treat
+both stubs as "not done yet": they print a note instead of failing, so "Run All"
+goes through an unfinished chapter, whose later cells use the library's
+implementation; a finished but wrong answer still fails its check cell. Both
+cells are also tagged ``nbval-skip``, so ``pytest --nbval course/`` checks the
+rest of the chapter whatever the answers.
 
 Usage::
 
@@ -45,6 +51,9 @@ _REGION = re.compile(
 )
 
 
+_ASSIGNED = re.compile(r"^([A-Za-z_]\w*)\s*=(?!=)", re.MULTILINE)
+
+
 def stub_source(source: str, label: str) -> str:
     """Replace every solution region of a cell's source with a stub.
 
@@ -53,12 +62,29 @@ def stub_source(source: str, label: str) -> str:
         # YOUR CODE HERE
         raise NotImplementedError("Exercise 1: replace this line with your code")
     <BLANKLINE>
+
+    At the top level (no indentation) the region holds answer variables; each
+    assignment keeps its name and gets ``...``, which the checkers read as
+    "not answered yet" (raising there would stop "Run All"):
+
+    >>> print(stub_source("### BEGIN SOLUTION\\nanswer = 'b'\\n### END SOLUTION\\ncheck(answer)\\n", "Exercise 2"))
+    # YOUR ANSWER HERE (Exercise 2): replace ... with your answer
+    answer = ...
+    check(answer)
+    <BLANKLINE>
     """
     if source.count(BEGIN) != source.count(END):
         raise ValueError(f"source: unbalanced {BEGIN!r} / {END!r} markers in {label}")
 
     def repl(match: re.Match) -> str:
         indent = match.group("indent")
+        if not indent:
+            names = _ASSIGNED.findall(match.group(0))
+            if not names:
+                raise ValueError(f"source: a top-level solution region in {label} must assign "
+                                 "the answer variables (e.g. `answer = 'b'`)")
+            return (f"# YOUR ANSWER HERE ({label}): replace ... with your answer\n"
+                    + "".join(f"{name} = ...\n" for name in dict.fromkeys(names)))
         return (f"{indent}# YOUR CODE HERE\n"
                 f'{indent}raise NotImplementedError("{label}: replace this line with your code")\n')
 

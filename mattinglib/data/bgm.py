@@ -4,7 +4,8 @@ The generator of Background Matting sees four inputs besides the photo: the
 captured background (shot without the subject, so slightly different from the
 true one), a soft segmentation of the person, and a motion cue of four
 neighbouring grey frames. For composited training data these are simulated
-(FACTS section 1, from the authors' public data loader):
+(as the authors' public data loader does, ``data_loader.py`` in
+github.com/senguptaumd/Background-Matting):
 
 * everything is resized to a square working size (800 px in the original) and
   flipped horizontally with probability 0.5;
@@ -126,7 +127,7 @@ def simulate_captured_background(bg: np.ndarray, rng: np.random.Generator) -> np
 
 
 def fake_segmentation(alpha: np.ndarray, rng: np.random.Generator, *, scale: float = 1.0) -> np.ndarray:
-    """A coarse, blurred person mask like a segmentation network's (FACTS section 1).
+    """A coarse, blurred person mask like a segmentation network's (the authors' ``data_loader.py``).
 
     ``alpha > 0.5``, eroded 10..19 iterations and dilated 15..29 iterations of a
     5x5 ellipse, 0..2 square holes of 15..45 px punched inside the mask, then a

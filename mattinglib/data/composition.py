@@ -1,6 +1,6 @@
 """The Deep Image Matting training recipe as a PyTorch dataset, and the Composition-1k test set.
 
-Training samples (Xu et al., CVPR 2017, section 4 of the paper; FACTS section 2):
+Training samples (Xu et al., CVPR 2017, section 4 of the paper):
 
 1. a foreground (F, alpha) and a background; each foreground is used with
    ``backgrounds_per_fg`` different backgrounds (100 in the paper); the

@@ -4,7 +4,8 @@ The supervised generator (the *teacher*) was trained on clean composites. On
 real captures it errs where those differ from its training data, and there
 is no ground truth to fix it. The authors' ``train_real_fixed.py`` therefore
 trains a *student*, a freshly initialised generator of the same architecture,
-on unlabelled captures, with two signals (FACTS section 1):
+on unlabelled captures, with two signals (Sengupta et al., CVPR 2020;
+``train_real_fixed.py`` and ``functions.py`` in github.com/senguptaumd/Background-Matting):
 
 * **pseudo-supervision** by the frozen teacher (all in ``[-1, 1]``)::
 

@@ -2,7 +2,7 @@
 
 Background Matting (Sengupta et al., CVPR 2020) first trains its generator on
 synthetic composites, where alpha, foreground and background are known
-(FACTS section 1, ``train_adobe.py`` in the authors' code). This module wires
+(``train_adobe.py`` in the authors' code, github.com/senguptaumd/Background-Matting). This module wires
 that stage the way :mod:`mattinglib.train.recipes` wires M-Net:
 
 - :func:`bgm_loss_fn`, the supervised loss ``alpha_l1 + 2 fg_l1 + composition +
@@ -19,7 +19,7 @@ The generic profiles size M-Net; the generator of Background Matting is
 heavier (four encoders and a ResNet trunk at a quarter of the resolution), so
 :data:`BGM_PROFILE_CHANGES` adapts them (:func:`bgm_profile`):
 
-* ``full``: the paper's recipe, 512 px crops, batch 4 (FACTS: "batch 4 at 512"),
+* ``full``: the paper's recipe, 512 px crops, batch 4 (as ``train_adobe.py``: batch 4 at 512),
   and the paper's generator (:data:`BGM_GENERATOR_SIZES`: ``ngf = nf_part = 64``,
   7 + 3 ResNet blocks, 17.9 M parameters). The step count stays the profile's.
 * ``quick``: 64 px crops, batch 4, 60 steps, validation every 30 steps on 8
