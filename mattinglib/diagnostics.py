@@ -32,7 +32,8 @@ import numpy as np
 
 from ._checks import as_float01, check_shape, check_trimap_values
 
-__all__ = ["missed_soft_pixels", "common_trimap", "sad_by_band", "matte_at_scale", "plate_difference"]
+__all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band", "matte_at_scale",
+           "plate_difference"]
 
 
 def _alpha(alpha, hw=None, name: str = "alpha") -> np.ndarray:
@@ -46,6 +47,36 @@ def _bands(bands) -> list[int]:
     if not bands or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in bands):
         raise ValueError(f"bands: expected a non-empty sequence of integers >= 1, got {bands!r}")
     return [int(b) for b in bands]
+
+
+def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndarray:
+    """A segmentation-like mask of a matte: its outline right, its border smooth, its strands gone.
+
+    ``alpha >= 0.5``, then opened and closed with a disc of radius ``smooth``
+    times the longer side: what a person-segmentation network returns for a
+    subject with hair, and a stand-in for one when no segmentation weights are at hand.
+
+    Args:
+        alpha: ``(H, W)`` matte, float in [0, 1] or uint8.
+        smooth: the disc's radius as a fraction of the longer side, in [0, 0.5).
+
+    Returns:
+        bool ``(H, W)``.
+
+    >>> a = np.zeros((40, 40), np.float32); a[10:30, 10:30] = 1; a[0:10, 19] = 0.8   # a square and a strand
+    >>> m = rough_mask_from_alpha(a, smooth=0.05); bool(m[20, 20]), bool(m[5, 19])
+    (True, False)
+    """
+    a = _alpha(alpha)
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not 0 <= smooth < 0.5:
+        raise ValueError(f"smooth: expected a number in [0, 0.5), got {smooth!r}")
+    mask = (a >= 0.5).astype(np.uint8)
+    radius = round(smooth * max(a.shape))
+    if radius > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disc)
+    return mask.astype(bool)
 
 
 def missed_soft_pixels(trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:

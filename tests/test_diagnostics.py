@@ -18,6 +18,21 @@ def case():
     return ec.band_case()
 
 
+class TestRoughMask:
+    def test_strands_go_and_the_body_stays(self):
+        a = np.zeros((60, 60), np.float32)
+        a[15:45, 15:45] = 1
+        a[0:15, 30] = 0.9                      # a one-pixel strand
+        m = dg.rough_mask_from_alpha(a, smooth=0.05)
+        assert m[30, 30] and not m[5, 30] and m.dtype == np.bool_
+        assert np.array_equal(dg.rough_mask_from_alpha(a, smooth=0), a >= 0.5)
+
+    @pytest.mark.parametrize("smooth", [-0.1, 0.5, "a", True])
+    def test_rejects_bad_smooth(self, smooth):
+        with pytest.raises(ValueError, match="smooth"):
+            dg.rough_mask_from_alpha(np.zeros((4, 4), np.float32), smooth=smooth)
+
+
 class TestMissedAndCommon:
     def test_missed_soft_pixels(self):
         alpha = np.array([[0, 0.2, 0.8, 1, 0.5]], np.float32)

@@ -41,6 +41,18 @@ class TestLoadOrTrainMnet:
         again = runs.load_or_train_mnet(run_dir, TINY, progress=False, device="cpu")
         assert _same_weights(model, again)
 
+    def test_an_interrupted_run_continues(self, tmp_path):
+        runs.load_or_train_mnet(tmp_path, TINY, progress=False, device="cpu")      # 2 of 2 steps, run.json
+        assert latest_checkpoint(tmp_path).name == "step_00000002.pt"
+        runs.load_or_train_mnet(tmp_path, TINY.with_(train_steps=6), progress=False, device="cpu")
+        assert latest_checkpoint(tmp_path).name == "step_00000002.pt"              # another run: loaded as is
+        # The same folder as if a 4-step run had stopped after its checkpoint at step 2:
+        settings = json.loads((tmp_path / RUN_FILE).read_text())
+        (tmp_path / RUN_FILE).write_text(json.dumps({**settings, "train_steps": 4}))
+        model = runs.load_or_train_mnet(tmp_path, TINY.with_(train_steps=4), progress=False, device="cpu")
+        assert latest_checkpoint(tmp_path).name == "step_00000004.pt"
+        assert isinstance(model, MNet)
+
     def test_loads_a_folder_without_run_json_at_the_profile_width(self, tmp_path):
         trainer = build_mnet_trainer(TINY, checkpoint_dir=tmp_path, device="cpu", progress=False)
         trainer.fit()

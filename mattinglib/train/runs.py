@@ -17,6 +17,7 @@ what gets trained without changing the chapters that load it.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -48,6 +49,19 @@ def mnet_run_dir(profile: Profile | str | None = None, *, lr: float = DEFAULT_LR
                         f"_lr{lr:g}_seed{p.seed}")
 
 
+def _needs_training(run_dir: Path, settings: dict) -> bool:
+    """No checkpoint yet, or a run of these settings that stopped before its last step."""
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return True
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
+        return False
+    saved = json.loads(run_file.read_text())
+    step = int(latest.stem.split("_")[1])
+    return saved.get("train_steps") == settings["train_steps"] and step < settings["train_steps"]
+
+
 def load_or_train_mnet(run_dir: str | Path, profile: Profile | str | None = None, *,
                        progress: bool = True, device: str = "auto") -> nn.Module:
     """M-Net from ``run_dir``: loaded when it holds a checkpoint, else trained there first.
@@ -55,8 +69,9 @@ def load_or_train_mnet(run_dir: str | Path, profile: Profile | str | None = None
     Training uses :func:`~mattinglib.train.recipes.build_mnet_trainer` with
     ``profile`` and ``fit(resume=True)``, and writes ``run.json`` beside the
     checkpoints, so the folder also serves ``python -m mattinglib predict``.
-    A folder that already holds checkpoints is never trained further: the
-    latest one is loaded as it is (a folder written by a notebook's trainer has
+    A run of the same step count that was interrupted continues where it
+    stopped. Any other folder that holds checkpoints is not trained further:
+    the latest one is loaded as it is (a folder written by a notebook's trainer has
     no ``run.json``; its M-Net is then built at ``profile.width``, and weights
     of another width fail to load with PyTorch's size-mismatch error).
 
@@ -79,11 +94,11 @@ def load_or_train_mnet(run_dir: str | Path, profile: Profile | str | None = None
         raise TypeError(f"run_dir: expected a path, got {type(run_dir).__name__}")
     run_dir = Path(run_dir)
     p = _resolve_profile(profile)
-    if latest_checkpoint(run_dir) is None:
-        settings = {"model": "mnet", "profile": p.name, "lr": DEFAULT_LR,
-                    **{k: getattr(p, k) for k in ("width", "image_size", "batch_size", "seed",
-                                                  "num_train_samples", "num_val_samples",
-                                                  "train_steps", "val_every")}}
+    settings = {"model": "mnet", "profile": p.name, "lr": DEFAULT_LR,
+                **{k: getattr(p, k) for k in ("width", "image_size", "batch_size", "seed",
+                                              "num_train_samples", "num_val_samples",
+                                              "train_steps", "val_every")}}
+    if _needs_training(run_dir, settings):
         start_run_folder(run_dir, settings, resume=True, fixed=_FIXED)
         build_mnet_trainer(p, checkpoint_dir=run_dir, device=device, progress=progress).fit(resume=True)
     if (run_dir / RUN_FILE).is_file():
