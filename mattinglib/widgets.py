@@ -323,10 +323,11 @@ class TrimapPainter(widgets.VBox):
         self._unknown_marks = np.zeros((h, w), bool)
         self.alpha = None
 
+        wide = widgets.Layout(width="420px")
         self.x_range = widgets.IntRangeSlider(value=(w // 4, 3 * w // 4), min=0, max=w, description="x",
-                                              continuous_update=False)
+                                              continuous_update=False, layout=wide)
         self.y_range = widgets.IntRangeSlider(value=(h // 4, 3 * h // 4), min=0, max=h, description="y",
-                                              continuous_update=False)
+                                              continuous_update=False, layout=wide)
         self.action = widgets.ToggleButtons(options=self.ACTIONS, value="foreground",
                                             description="rectangle is")
         self.apply_button = widgets.Button(description="apply", button_style="primary")
@@ -337,6 +338,8 @@ class TrimapPainter(widgets.VBox):
                                            layout=widgets.Layout(display=None if solver else "none"))
         box_p, self.picture, _ = _panel("trimap over the photo (red: rectangle)", width)
         box_a, self.alpha_image, self._alpha_label = _panel("matte (press 'matte it')", width)
+        self._placeholder = png_bytes(np.full((h, w), 0.85, np.float32))    # no matte yet
+        self.alpha_image.value = self._placeholder
         self.info = widgets.HTML()
         for control in (self.x_range, self.y_range):
             control.observe(self._on_change, names="value")
@@ -415,7 +418,7 @@ class TrimapPainter(widgets.VBox):
         self.band = self._initial_band
         self._unknown_marks[:] = False
         self.alpha = None
-        self.alpha_image.value = b""
+        self.alpha_image.value = self._placeholder
         self._alpha_label.value = "<b>matte (press 'matte it')</b>"
         self.render()
 

@@ -83,8 +83,9 @@ class TestTrimapPainter:
         p.matte_button.click()
         assert len(seen) == 1 and np.array_equal(seen[0], p.trimap)
         assert p.alpha_image.value == png_bytes(p.alpha) and "SAD" in p._alpha_label.value
+        placeholder = TrimapPainter(photo).alpha_image.value
         p.reset_button.click()
-        assert p.alpha is None and p.alpha_image.value == b""
+        assert p.alpha is None and p.alpha_image.value == placeholder != png_bytes(p.trimap / 255.0)
 
     def test_missed_soft_pixels_are_counted(self, photo):
         gt = _disc()
