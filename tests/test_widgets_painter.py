@@ -93,7 +93,10 @@ class TestTrimapPainter:
         narrow = TrimapPainter(photo, gt >= 0.5, band=1, gt=gt)
         wide = TrimapPainter(photo, gt >= 0.5, band=4, gt=gt)
         assert f"of {soft} " in narrow.info.value
-        missed = lambda p: int(p.info.value.split("transparent pixels outside the unknown region: ")[1].split()[0])  # noqa: E731
+
+        def missed(p):
+            return int(p.info.value.split("transparent pixels outside the unknown region: ")[1].split()[0])
+
         assert missed(narrow) > 0 and missed(wide) == 0
 
     def test_masks_of_every_kind(self, photo):
