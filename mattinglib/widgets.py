@@ -6,8 +6,11 @@
 * :class:`TrimapBandExplorer` - choose the structuring element and the number
   of iterations, see the trimap, the closed-form matting result and its errors
   (results are cached, so going back to a setting is instant).
+* :class:`TrimapPainter` - draw a rough trimap on your own photo: rectangles
+  added to or cut from a rough mask, marked unknown, a band grown or shrunk,
+  and the matte of the result at the press of a button.
 
-Both are :class:`ipywidgets.VBox` subclasses: the last expression of a cell
+All are :class:`ipywidgets.VBox` subclasses: the last expression of a cell
 displays them in JupyterLab. Pictures are PNG bytes in :class:`ipywidgets.Image`
 widgets and numbers are :class:`ipywidgets.HTML`, so they update from Python
 alone (a test sets a control's ``value`` and reads the new picture) without a
@@ -24,8 +27,8 @@ import numpy as np
 
 from ._checks import as_float01, check_shape
 
-__all__ = ["CompositingExplorer", "TrimapBandExplorer", "compositing_explorer",
-           "trimap_band_explorer", "png_bytes"]
+__all__ = ["CompositingExplorer", "TrimapBandExplorer", "TrimapPainter", "compositing_explorer",
+           "trimap_band_explorer", "trimap_painter", "png_bytes"]
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -260,3 +263,207 @@ def compositing_explorer(fg, alpha, backgrounds=None, **kwargs) -> CompositingEx
 def trimap_band_explorer(image, alpha, **kwargs) -> TrimapBandExplorer:
     """Build a :class:`TrimapBandExplorer` (the last expression of a cell shows it)."""
     return TrimapBandExplorer(image, alpha, **kwargs)
+
+
+class TrimapPainter(widgets.VBox):
+    """Draw a rough trimap on a photo: rectangles added to or cut from a mask, an unknown band around it.
+
+    Brush strokes need a canvas widget; this explorer only needs plain
+    ipywidgets. The state is a rough foreground **mask** (from a segmentation,
+    a thresholded matte, or nothing) and a **band** (iterations of
+    :func:`mattinglib.trimap.trimap_from_mask` with a 3x3 kernel, so about
+    ``band`` pixels on each side of the mask's border). Two sliders choose a
+    rectangle, drawn in red over the photo; "apply" then adds it to the
+    foreground, cuts it out, or marks it unknown (for hair, fur, a veil: regions
+    the band around a hard mask would miss). "grow band" / "shrink band" change
+    the band by one step. "matte it" runs ``solver`` on the current trimap and
+    shows the alpha (with its SAD when a ground truth is given).
+
+    Args:
+        image: ``(H, W, 3)`` photo, uint8 or float in [0, 1].
+        mask: optional ``(H, W)`` rough foreground: bool, {0, 1}, {0, 255}, or a
+            soft mask in [0, 1] (``>= 0.5`` is foreground). ``None``: empty.
+        band: the band's initial iteration count (at least 1).
+        solver: ``solver(image, trimap) -> alpha`` for the "matte it" button;
+            ``None`` hides the button.
+        gt: optional ground-truth alpha ``(H, W)``; the info line then gives
+            the SAD (over the trimap's unknown region) and how many partly
+            transparent pixels lie outside that region (the band misses them).
+        width: display width of each picture in pixels.
+
+    Attributes:
+        x_range, y_range: :class:`ipywidgets.IntRangeSlider` s, the rectangle in pixels.
+        action: :class:`ipywidgets.ToggleButtons`: ``"foreground"``, ``"background"``, ``"unknown"``.
+        apply_button, grow_button, shrink_button, reset_button, matte_button: the buttons.
+        picture: the trimap over the photo, with the rectangle; ``alpha_image``: the last matte.
+        info: an :class:`ipywidgets.HTML` line with the band and the unknown share.
+        mask: the current bool mask; ``band``: the current band; ``alpha``: the last
+            matte or ``None``.
+    """
+
+    ACTIONS = ("foreground", "background", "unknown")
+
+    def __init__(self, image, mask=None, *, band: int = 5, solver: Callable | None = None, gt=None,
+                 width: int = 360):
+        self._image = as_float01(image, name="image").astype(np.float32)
+        check_shape(self._image, "H,W,3", name="image")
+        h, w = self._image.shape[:2]
+        self._initial_mask = self._as_mask(mask, (h, w))
+        self._gt = None if gt is None else _alpha2d(gt, name="gt")
+        if self._gt is not None and self._gt.shape != (h, w):
+            raise ValueError(f"gt: expected height x width {(h, w)} like image, got {self._gt.shape}")
+        if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or band < 1:
+            raise ValueError(f"band: expected an integer >= 1, got {band!r}")
+        if solver is not None and not callable(solver):
+            raise TypeError(f"solver: expected a callable solver(image, trimap) -> alpha, got {type(solver).__name__}")
+        self._solver = solver
+        self._initial_band = int(band)
+        self.mask = self._initial_mask.copy()
+        self.band = int(band)
+        self._unknown_marks = np.zeros((h, w), bool)
+        self.alpha = None
+
+        wide = widgets.Layout(width="420px")
+        self.x_range = widgets.IntRangeSlider(value=(w // 4, 3 * w // 4), min=0, max=w, description="x",
+                                              continuous_update=False, layout=wide)
+        self.y_range = widgets.IntRangeSlider(value=(h // 4, 3 * h // 4), min=0, max=h, description="y",
+                                              continuous_update=False, layout=wide)
+        self.action = widgets.ToggleButtons(options=self.ACTIONS, value="foreground",
+                                            description="rectangle is")
+        self.apply_button = widgets.Button(description="apply", button_style="primary")
+        self.grow_button = widgets.Button(description="grow band")
+        self.shrink_button = widgets.Button(description="shrink band")
+        self.reset_button = widgets.Button(description="reset")
+        self.matte_button = widgets.Button(description="matte it", button_style="success",
+                                           layout=widgets.Layout(display=None if solver else "none"))
+        box_p, self.picture, _ = _panel("trimap over the photo (red: rectangle)", width)
+        box_a, self.alpha_image, self._alpha_label = _panel("matte (press 'matte it')", width)
+        self._placeholder = png_bytes(np.full((h, w), 0.85, np.float32))    # no matte yet
+        self.alpha_image.value = self._placeholder
+        self.info = widgets.HTML()
+        for control in (self.x_range, self.y_range):
+            control.observe(self._on_change, names="value")
+        self.apply_button.on_click(lambda _b: self.apply())
+        self.grow_button.on_click(lambda _b: self.set_band(self.band + 1))
+        self.shrink_button.on_click(lambda _b: self.set_band(self.band - 1))
+        self.reset_button.on_click(lambda _b: self.reset())
+        self.matte_button.on_click(lambda _b: self.matte())
+        super().__init__([
+            widgets.HBox([self.x_range, self.y_range]),
+            widgets.HBox([self.action, self.apply_button]),
+            widgets.HBox([self.shrink_button, self.grow_button, self.reset_button, self.matte_button]),
+            widgets.HBox([box_p, box_a]),
+            self.info,
+        ])
+        self.render()
+
+    @staticmethod
+    def _as_mask(mask, hw: tuple[int, int]) -> np.ndarray:
+        if mask is None:
+            return np.zeros(hw, bool)
+        if not isinstance(mask, np.ndarray):
+            raise TypeError(f"mask: expected a numpy array, got {type(mask).__name__}")
+        check_shape(mask, f"{hw[0]},{hw[1]}", name="mask")
+        if mask.dtype == np.bool_:
+            return mask.copy()
+        if np.issubdtype(mask.dtype, np.floating):
+            return as_float01(mask, name="mask") >= 0.5
+        values = np.unique(mask)
+        for allowed in ((0, 1), (0, 255)):
+            if np.issubdtype(mask.dtype, np.integer) and np.isin(values, allowed).all():
+                return mask != 0
+        raise ValueError(f"mask: expected bool, {{0, 1}}, {{0, 255}} or float in [0, 1], "
+                         f"got dtype {mask.dtype} with values {values[:8].tolist()}")
+
+    def _on_change(self, _change=None) -> None:
+        self.render()
+
+    @property
+    def rectangle(self) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` of the rectangle (x1, y1 exclusive)."""
+        (x0, x1), (y0, y1) = self.x_range.value, self.y_range.value
+        return int(x0), int(y0), int(x1), int(y1)
+
+    @property
+    def trimap(self) -> np.ndarray:
+        """uint8 ``(H, W)`` trimap in {0, 128, 255}: the band around the mask, plus the unknown marks."""
+        from .trimap import UNKNOWN, trimap_from_mask
+
+        tri = trimap_from_mask(self.mask, kernel_size=3, iterations=self.band)
+        tri[self._unknown_marks] = UNKNOWN
+        return tri
+
+    def apply(self, action: str | None = None) -> None:
+        """Apply ``action`` (default: the toggle's) to the rectangle and redraw."""
+        action = self.action.value if action is None else action
+        if action not in self.ACTIONS:
+            raise ValueError(f"action: expected one of {self.ACTIONS}, got {action!r}")
+        x0, y0, x1, y1 = self.rectangle
+        region = (slice(y0, y1), slice(x0, x1))
+        if action == "unknown":
+            self._unknown_marks[region] = True
+        else:
+            self.mask[region] = action == "foreground"
+            self._unknown_marks[region] = False
+        self.render()
+
+    def set_band(self, band: int) -> None:
+        """Set the band (clamped to at least 1) and redraw."""
+        self.band = max(1, int(band))
+        self.render()
+
+    def reset(self) -> None:
+        """Back to the initial mask and band, without marks or matte."""
+        self.mask = self._initial_mask.copy()
+        self.band = self._initial_band
+        self._unknown_marks[:] = False
+        self.alpha = None
+        self.alpha_image.value = self._placeholder
+        self._alpha_label.value = "<b>matte (press 'matte it')</b>"
+        self.render()
+
+    def matte(self) -> np.ndarray:
+        """Run the solver on the current trimap, show and return the alpha."""
+        if self._solver is None:
+            raise ValueError("solver: this painter was built without a solver")
+        tri = self.trimap
+        self.alpha = np.asarray(self._solver(self._image, tri), dtype=np.float32)
+        self.alpha_image.value = png_bytes(self.alpha)
+        label = "matte"
+        if self._gt is not None and (tri == 128).any():
+            from .metrics import sad
+
+            label += f" (SAD {sad(self.alpha, self._gt, tri):.2f} over its unknown region)"
+        self._alpha_label.value = f"<b>{label}</b>"
+        return self.alpha
+
+    def render(self) -> None:
+        """Redraw the overlay (trimap colours, rectangle outline) and the info line."""
+        from .trimap import band_width
+        from .viz import trimap_overlay
+
+        tri = self.trimap
+        overlay = trimap_overlay(tri, self._image).copy()
+        x0, y0, x1, y1 = self.rectangle
+        t = max(1, max(overlay.shape[:2]) // 200)
+        red = np.array([1.0, 0.0, 0.0], np.float32)
+        if x1 > x0 and y1 > y0:
+            overlay[y0:min(y0 + t, y1), x0:x1] = red
+            overlay[max(y1 - t, y0):y1, x0:x1] = red
+            overlay[y0:y1, x0:min(x0 + t, x1)] = red
+            overlay[y0:y1, max(x1 - t, x0):x1] = red
+        self.picture.value = png_bytes(overlay)
+        text = (f"band {self.band} ({band_width(3, self.band)} px each side of the mask's border) &middot; "
+                f"unknown {float((tri == 128).mean()):.1%}, foreground {float((tri == 255).mean()):.1%} "
+                f"of the image &middot; rectangle x {x0}..{x1}, y {y0}..{y1}")
+        if self._gt is not None:
+            soft = (self._gt > 0) & (self._gt < 1)
+            missed = int((soft & (tri != 128)).sum())
+            text += (f"<br>partly transparent pixels outside the unknown region: {missed} of "
+                     f"{int(soft.sum())} (the band misses them)")
+        self.info.value = text
+
+
+def trimap_painter(image, mask=None, **kwargs) -> TrimapPainter:
+    """Build a :class:`TrimapPainter` (the last expression of a cell shows it)."""
+    return TrimapPainter(image, mask, **kwargs)
