@@ -85,7 +85,6 @@ __all__ = [
 DEFAULT_LR = 4e-4
 #: Images per forward pass during validation.
 VAL_BATCH_SIZE = 8
-MODELS = ("mnet",)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
