@@ -113,14 +113,15 @@ class Stage:
         name: one of :data:`STAGES`.
         trainer: a :class:`~mattinglib.train.trainer.Trainer` or a
             :class:`~mattinglib.train.adversarial.TeacherStudentTrainer`.
-        profile: the resolved profile (sizes, batch, workers).
+        profile: the resolved profile (sizes, batch, workers); for ``mnet`` its
+            :class:`~mattinglib.train.recipes.MNetRecipe`, which has the same fields.
         amp: whether the step runs under bf16 autocast.
         modules: the networks of the stage (what ``channels_last`` and ``compile`` act on).
     """
 
     name: str
     trainer: Any
-    profile: Profile
+    profile: Any
     amp: bool
     modules: tuple[nn.Module, ...]
 
@@ -243,6 +244,11 @@ def build_stage(name: str, profile: Profile | str | None = "full", *, device: st
         return _student_stage(profile, device, overrides, checkpoint_dir)
     if name in ("shm", "dim"):
         return _matting_stage(name, profile, device, overrides, checkpoint_dir)
-    build = build_mnet_trainer if name == "mnet" else build_bgm_trainer
-    trainer = build(profile, checkpoint_dir=checkpoint_dir, device=device, **overrides)
+    if name == "mnet":
+        # M-Net is sized by its recipe (real foregrounds), the preset named like the profile.
+        preset = profile.name if isinstance(profile, Profile) else profile
+        trainer = build_mnet_trainer(preset, checkpoint_dir=checkpoint_dir, device=device,
+                                     **overrides)
+        return Stage(name, trainer, trainer.recipe, trainer.amp, (trainer.model,))
+    trainer = build_bgm_trainer(profile, checkpoint_dir=checkpoint_dir, device=device, **overrides)
     return Stage(name, trainer, trainer.profile, trainer.amp, (trainer.model,))

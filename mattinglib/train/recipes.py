@@ -32,12 +32,13 @@ setting).
 from __future__ import annotations
 
 import argparse
-import sys
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -453,8 +454,22 @@ def validation_data(recipe: MNetRecipe):
 def _scheduler(recipe: MNetRecipe, optimizer: torch.optim.Optimizer, steps: int, lr: float):
     if recipe.lr_schedule == "constant":
         return None
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                               pct_start=0.1, anneal_strategy="cos")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_one_cycle, steps=steps))
+
+
+def _one_cycle(step: int, *, steps: int) -> float:
+    """The learning-rate factor of ``"onecycle"`` at ``step``: a linear warm-up over the first
+    10% of ``steps``, then a cosine down to zero at ``steps`` (and zero after, so a run
+    continued past its end does not fail the way ``OneCycleLR`` does).
+
+    >>> [round(_one_cycle(t, steps=20), 3) for t in (0, 1, 2, 11, 20, 25)]
+    [0.5, 1.0, 1.0, 0.5, 0.0, 0.0]
+    """
+    warmup = max(1, round(0.1 * steps))
+    if step < warmup:
+        return (step + 1) / warmup
+    done = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 def build_model(recipe: MNetRecipe) -> nn.Module:
