@@ -465,7 +465,8 @@ class TeacherStudentTrainer:
             0 is the ablation "pseudo-supervision only" (``D`` still trains and
             ``gan_g`` is still logged, but it no longer reaches the student), which
             shows how much of the student's result is the teacher's and how much
-            the critic's.
+            the critic's. It matters only with ``gan_gradient="paper"``: with
+            ``"released"`` the GAN term never reaches the student, whatever its weight.
         seed: seeds the data order and the trainer's generator (not the models:
             initialise those with their own seeds).
         checkpoint_dir: where ``step_XXXXXXXX.pt`` files go (``None``: none).
