@@ -24,6 +24,13 @@ checkpoint folder and result file (``..._gan0``); ``--max-shift 1`` lets the
 recomposition shift reach as far as the subject's margin allows, as the
 original's does (``..._shift1``).
 
+The student's GAN term is attached (``--gan-gradient paper``, the paper's
+description) unless ``--gan-gradient released`` is given: the recorded runs
+were made that way, before the trainer had the switch, and this benchmark asks
+what the critic adds, which the released code's detached term cannot show (with
+``released`` the student learns as in the ``--gan-weight 0`` ablation; its files
+get ``_released``).
+
 Presets (every value can be overridden on the command line):
 
 * ``cpu``: 64 px, the course's quick generator (0.47 M parameters), a teacher of
@@ -99,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="bound of the recomposition shift, a fraction of the width (the "
                              "library's default 0.1; 1: only the subject's margin bounds it, as in "
                              "the original)")
+    parser.add_argument("--gan-gradient", choices=("paper", "released"), default="paper",
+                        help="paper (default here: the GAN term trains the student, as the "
+                             "recorded runs did) or released (detached, as the authors' code)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
@@ -122,9 +132,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.max_shift <= 1:
         parser.error(f"--max-shift: expected a fraction in [0, 1], got {args.max_shift}")
     settings["gan_weight"], settings["max_shift"] = args.gan_weight, args.max_shift
+    settings["gan_gradient"] = args.gan_gradient
     args.settings = settings
     args.arm = (("" if args.gan_weight == 1 else f"_gan{args.gan_weight:g}")
-                + ("" if args.max_shift == 0.1 else f"_shift{args.max_shift:g}"))
+                + ("" if args.max_shift == 0.1 else f"_shift{args.max_shift:g}")
+                + ("" if args.gan_gradient == "paper" else f"_{args.gan_gradient}"))
     # Settings changed from the preset name the run, so that another size never resumes
     # (or overwrites) the preset's checkpoints and results. More student steps extend a run.
     args.variant = "".join(f"_{k.replace('_', '-')}{v}" for k, v in settings.items()
@@ -230,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = TeacherStudentTrainer(
         teacher, student, fresh_discriminator(ndf=s["ndf"], seed=D_SEED), train,
         batch_size=s["batch_size"], max_steps=s["student_steps"], device=device, seed=RUN_SEED,
-        gan_weight=s["gan_weight"], max_shift=s["max_shift"], checkpoint_dir=args.run_dir / f"student{args.arm}",
+        gan_weight=s["gan_weight"], max_shift=s["max_shift"], gan_gradient=s["gan_gradient"],
+        checkpoint_dir=args.run_dir / f"student{args.arm}",
         checkpoint_every=s["val_every"], val_data=test, val_every=s["val_every"],
         num_workers=s["workers"], progress=progress)
     trainer.resume()

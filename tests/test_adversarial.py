@@ -10,6 +10,7 @@ import torch
 from mattinglib.data.target_domain import TargetDomainDataset
 from mattinglib.losses.bgm import pseudo_supervised_loss
 from mattinglib.models.bgm import bgm_generator
+from mattinglib.train import adversarial
 from mattinglib.train.adversarial import (
     TeacherStudentTrainer,
     compose_with_shift,
@@ -17,8 +18,10 @@ from mattinglib.train.adversarial import (
     evaluate_on_target,
     fresh_discriminator,
     fresh_student_like,
+    label_free_scores,
     pseudo_weight,
     teacher_masks,
+    vacated_columns,
 )
 from mattinglib.train.checkpoint import checkpoint_path, load_checkpoint
 from mattinglib.train.trainer import NonFiniteLossError
@@ -301,17 +304,25 @@ def test_validation_arguments_are_checked(data):
 
 def test_gan_weight_zero_keeps_the_critic_out_of_the_student(data):
     """The ablation: the student's loss is the pseudo-supervision alone."""
-    trainer = make_trainer(data, 3, gan_weight=0.0)
+    trainer = make_trainer(data, 3, gan_weight=0.0, gan_gradient="paper")
     history = trainer.fit()
     t = history.train
     for i in range(3):
         pseudo = t["wt"][i] * 0.05 * (t["composition"][i] + t["alpha"][i] + t["fg_l1"][i])
         assert t["total_g"][i] == pytest.approx(pseudo, rel=1e-5)
         assert t["gan_g"][i] > 0  # still measured
-    # the recipe's student differs from the ablation's after the same steps
-    recipe = make_trainer(data, 3)
+    # with the paper's attached GAN term, the recipe's student differs from the ablation's
+    recipe = make_trainer(data, 3, gan_gradient="paper")
     recipe.fit()
     assert not torch.equal(recipe.student.model_enc1[1].weight, trainer.student.model_enc1[1].weight)
+    # with the released detached one, the GAN weight cannot change the student at all
+    released = [make_trainer(data, 3, gan_weight=w) for w in (0.0, 1.0)]
+    for t in released:
+        t.fit()
+    for a, b in zip(released[0].student.state_dict().values(),
+                    released[1].student.state_dict().values()):
+        assert torch.equal(a, b)
+    assert released[0].history.train["gan_g"] == released[1].history.train["gan_g"]
     with pytest.raises(ValueError, match="^gan_weight:"):
         make_trainer(data, 1, gan_weight=-1.0)
 
@@ -324,3 +335,332 @@ def test_resume_refuses_another_run(data, tmp_path):
     state["format"] = 1
     with pytest.raises(ValueError, match="^state: checkpoint format 1"):
         make_trainer(data, 2).load_state_dict(state)
+
+
+# --------------------------------------------------------------------------- gan_gradient
+
+
+def _student_grads_of_gan_term(data, monkeypatch, gan_gradient):
+    """The student's gradients of one train_step whose loss is the GAN term alone."""
+    monkeypatch.setattr(adversarial, "PSEUDO_WEIGHT", 0.0)  # total_g = gan_g, exactly
+    trainer = make_trainer(data, 1, gan_gradient=gan_gradient)
+    grads = []
+
+    def spy_step(*args, **kwargs):
+        grads.extend(None if p.grad is None else p.grad.clone()
+                     for p in trainer.student.parameters())
+
+    trainer.optimizer_g.step = spy_step
+    batch = {k: torch.stack([data[i][k] for i in (0, 1)]) for k in data[0]}
+    logged = trainer.train_step(batch)
+    assert logged["total_g"] == logged["gan_g"] > 0
+    return grads
+
+
+def test_released_gan_term_sends_no_gradient_to_the_student(data, monkeypatch):
+    grads = _student_grads_of_gan_term(data, monkeypatch, "released")
+    assert grads and all(g is None or not g.any() for g in grads)
+
+
+def test_paper_gan_term_reaches_the_student(data, monkeypatch):
+    grads = _student_grads_of_gan_term(data, monkeypatch, "paper")
+    nonzero = [g is not None and bool(g.any()) for g in grads]
+    assert sum(nonzero) > len(nonzero) // 2
+
+
+def test_gan_gradient_default_is_the_released_code():
+    import inspect
+    assert inspect.signature(TeacherStudentTrainer).parameters["gan_gradient"].default == "released"
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(gan_gradient="attached"), ValueError, "^gan_gradient: expected one of"),
+    (dict(gan_gradient=True), TypeError, "^gan_gradient: expected a str"),
+    (dict(shift_fill="mirror"), ValueError, "^shift_fill: expected one of"),
+    (dict(shift_fill=None), TypeError, "^shift_fill: expected a str"),
+    (dict(min_shift=-0.1), ValueError, "^min_shift: expected a fraction"),
+    (dict(min_shift=0.2, max_shift=0.1), ValueError, "^min_shift: expected at most max_shift"),
+    (dict(monitor_data=[]), ValueError, "^monitor_data: expected a non-empty"),
+])
+def test_new_options_are_checked(data, options, error, message):
+    with pytest.raises(error, match=message):
+        make_trainer(data, 1, **options)
+
+
+# --------------------------------------------------------------------------- shift fill
+
+
+def _old_compose(alpha, fg, bg, shifts):
+    """The recomposition before shift_fill existed: a circular roll per sample."""
+    a = torch.stack([torch.roll(x, int(n), dims=-1) for x, n in zip(alpha, shifts)])
+    f = torch.stack([torch.roll(x, int(n), dims=-1) for x, n in zip(fg, shifts)])
+    a = (a + 1) / 2
+    return f * a + (1 - a) * bg
+
+
+def _old_draw(seg, generator, max_shift):
+    """draw_shifts before min_shift existed."""
+    w = seg.shape[-1]
+    limit = int(max_shift * w)
+    cols = (seg > -0.8).any(dim=2)[:, 0]
+    has = cols.any(dim=1)
+    pos = torch.arange(w)
+    first = torch.where(cols, pos, w).min(dim=1).values
+    last = torch.where(cols, pos, -1).max(dim=1).values
+    lo = torch.where(has, torch.clamp(-first, min=-limit), torch.full_like(first, -limit))
+    hi = torch.where(has, torch.clamp(w - 1 - last, max=limit), torch.full_like(last, limit))
+    u = torch.rand(seg.shape[0], generator=generator, dtype=torch.float64)
+    return lo + torch.floor(u * (hi - lo + 1)).long().clamp(max=hi - lo)
+
+
+class TestShiftFill:
+    W = 7
+
+    def tensors(self, dtype=torch.float32):
+        g = torch.Generator().manual_seed(3)
+        alpha = (torch.rand(3, 1, 2, self.W, generator=g) * 2 - 1).to(dtype)
+        fg = (torch.rand(3, 3, 2, self.W, generator=g) * 2 - 1).to(dtype)
+        bg = (torch.rand(3, 3, 2, self.W, generator=g) * 2 - 1).to(dtype)
+        return alpha, fg, bg, torch.tensor([2, -3, 0])
+
+    def test_wrap_is_the_old_roll_bit_for_bit(self):
+        alpha, fg, bg, shifts = self.tensors()
+        assert torch.equal(compose_with_shift(alpha, fg, bg, shifts),
+                           _old_compose(alpha, fg, bg, shifts))
+        assert torch.equal(compose_with_shift(alpha, fg, bg, shifts, fill="wrap"),
+                           _old_compose(alpha, fg, bg, shifts))
+
+    def test_vacated_columns(self):
+        empty = vacated_columns(torch.tensor([2, -3, 0]), self.W)
+        assert empty.int().tolist() == [[1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1], [0] * 7]
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_background_shows_in_the_vacated_columns(self, dtype):
+        alpha, fg, bg, shifts = self.tensors(dtype)
+        out = compose_with_shift(alpha, fg, bg, shifts, fill="background")
+        assert out.shape == bg.shape and out.dtype == dtype
+        wrapped = compose_with_shift(alpha, fg, bg, shifts)
+        empty = vacated_columns(shifts, self.W)[:, None, None, :].expand_as(out)
+        assert torch.equal(out[empty], bg[empty])       # alpha 0 there: the new background
+        assert torch.equal(out[~empty], wrapped[~empty])  # elsewhere the roll's result
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_zeros_in_the_vacated_columns(self, dtype):
+        alpha, fg, bg, shifts = self.tensors(dtype)
+        out = compose_with_shift(alpha, fg, bg, shifts, fill="zeros")
+        assert out.shape == bg.shape and out.dtype == dtype
+        empty = vacated_columns(shifts, self.W)[:, None, None, :].expand_as(out)
+        # alpha 0 and fg 0 in [-1, 1]: a = 0.5, so the composite is 0.5 * 0 + 0.5 * bg
+        torch.testing.assert_close(out[empty], 0.5 * bg[empty], rtol=0, atol=0)
+        wrapped = compose_with_shift(alpha, fg, bg, shifts)
+        assert torch.equal(out[~empty], wrapped[~empty])
+
+    def test_alpha_one_recomposes_the_frame_only_with_wrap(self):
+        image = torch.rand(1, 3, 2, self.W) * 2 - 1
+        ones, other = torch.ones(1, 1, 2, self.W), torch.zeros(1, 3, 2, self.W)
+        shifts = torch.tensor([2])
+        rolled = torch.roll(image, 2, dims=-1)
+        assert torch.equal(compose_with_shift(ones, image, other, shifts), rolled)
+        assert not torch.equal(compose_with_shift(ones, image, other, shifts, fill="background"),
+                               rolled)
+
+    def test_gradient_stops_at_the_filled_columns(self):
+        alpha = torch.zeros(1, 1, 2, self.W, requires_grad=True)
+        fg = torch.rand(1, 3, 2, self.W, requires_grad=True)
+        compose_with_shift(alpha, fg, torch.rand(1, 3, 2, self.W), torch.tensor([2]),
+                           fill="background").sum().backward()
+        # the columns that would wrap around (the last two) no longer reach the composite
+        assert not alpha.grad[..., -2:].any() and alpha.grad[..., :-2].abs().sum() > 0
+
+    def test_bad_fill_and_shift(self):
+        alpha, fg, bg, _ = self.tensors()
+        with pytest.raises(ValueError, match="^fill: expected one of"):
+            compose_with_shift(alpha, fg, bg, torch.zeros(3, dtype=torch.long), fill="mirror")
+        with pytest.raises(ValueError, match="^shifts: expected \\|shift\\| < W"):
+            compose_with_shift(alpha, fg, bg, torch.tensor([0, self.W, 0]), fill="zeros")
+
+
+class TestMinShift:
+    def test_zero_min_shift_draws_as_before(self):
+        g = torch.Generator().manual_seed(1)
+        seg = -torch.ones(32, 1, 3, 40)
+        for b, s in enumerate(torch.randint(0, 30, (32,), generator=g).tolist()):
+            seg[b, :, 1, s:s + 10] = 1.0
+        new = draw_shifts(seg, torch.Generator().manual_seed(7), max_shift=0.3)
+        old = _old_draw(seg, torch.Generator().manual_seed(7), max_shift=0.3)
+        assert torch.equal(new, old)
+
+    def test_min_shift_respected_and_subject_kept_inside(self):
+        g = torch.Generator().manual_seed(2)
+        width, least = 40, 6                               # floor(0.15 * 40)
+        seg = -torch.ones(200, 1, 3, width)
+        starts = torch.randint(0, 21, (200,), generator=g)  # room for >= 6 columns one way
+        for b, s in enumerate(starts.tolist()):
+            seg[b, :, 1, s:s + 14] = 1.0
+        shifts = draw_shifts(seg, g, max_shift=0.3, min_shift=0.15)
+        assert (shifts.abs() >= least).all() and (shifts.abs() <= 12).all()
+        assert (starts + shifts >= 0).all() and (starts + 13 + shifts <= width - 1).all()
+        assert (shifts > 0).any() and (shifts < 0).any() and len(set(shifts.tolist())) > 8
+
+    def test_no_room_gives_the_largest_allowed_shift(self):
+        seg = -torch.ones(4, 1, 1, 20)
+        seg[0, ..., 1:18] = 1   # columns 1..17 may move -1..+2, none by 4: the largest, +2
+        seg[1, ..., 4:19] = 1   # columns 4..18 may move -4..+1: -4 is the one shift >= 4
+        seg[2, ..., 0:20] = 1   # spans the frame: 0
+        seg[3, ..., 3:19] = 1   # columns 3..18 may move -3..+1: the largest, -3
+        shifts = draw_shifts(seg, torch.Generator().manual_seed(0), max_shift=0.5, min_shift=0.2)
+        assert shifts.tolist() == [2, -4, 0, -3]
+
+    def test_ties_go_either_way(self):
+        seg = -torch.ones(64, 1, 1, 20)
+        seg[..., 2:18] = 1      # -2..+2, both short of 4
+        shifts = draw_shifts(seg, torch.Generator().manual_seed(0), max_shift=0.5, min_shift=0.2)
+        assert set(shifts.tolist()) == {-2, 2}
+
+    @pytest.mark.parametrize("kwargs, message", [
+        (dict(min_shift=-0.1), "^min_shift: expected a fraction"),
+        (dict(min_shift=1.5), "^min_shift: expected a fraction"),
+        (dict(max_shift=0.1, min_shift=0.2), "^min_shift: expected at most max_shift=0.1"),
+        (dict(max_shift=2.0), "^max_shift: expected a fraction"),
+    ])
+    def test_bad_values_are_named(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            draw_shifts(-torch.ones(1, 1, 2, 10), torch.Generator(), **kwargs)
+
+
+# --------------------------------------------------------------------------- resume, truth
+
+
+@pytest.mark.parametrize("options", [
+    dict(gan_gradient="paper"),
+    dict(gan_gradient="released", shift_fill="background", min_shift=0.1),
+    dict(gan_gradient="paper", shift_fill="zeros", min_shift=0.05),
+], ids=["paper", "released-background", "paper-zeros"])
+def test_resume_is_bit_exact_with_each_switch(data, tmp_path, options):
+    options = dict(options, d_every=2)
+    whole = make_trainer(data, 4, **options)
+    whole.fit()
+    make_trainer(data, 2, checkpoint_dir=tmp_path, **options).fit()
+    resumed = make_trainer(data, 4, checkpoint_dir=tmp_path, **options)
+    resumed.fit(resume=True)
+    assert resumed.step == 4 and resumed.history.train == whole.history.train
+    for key, value in resumed.student.state_dict().items():
+        assert torch.equal(value, whole.student.state_dict()[key]), key
+    for key, value in resumed.discriminator.state_dict().items():
+        assert torch.equal(value, whole.discriminator.state_dict()[key]), key
+
+
+def test_resume_refuses_another_switch(data, tmp_path):
+    make_trainer(data, 1, checkpoint_dir=tmp_path, shift_fill="background").fit()
+    with pytest.raises(ValueError, match="^state: the checkpoint was written with "
+                                         "shift_fill='background'"):
+        make_trainer(data, 2, checkpoint_dir=tmp_path).fit(resume=True)
+
+
+def test_checkpoints_from_before_the_switches_resume_as_paper(data, tmp_path):
+    make_trainer(data, 1, checkpoint_dir=tmp_path, gan_gradient="paper").fit()
+    path = checkpoint_path(tmp_path, 1)
+    state = load_checkpoint(path)
+    for key in ("gan_gradient", "shift_fill", "min_shift"):
+        del state["config"][key]                      # as written before the options existed
+    with pytest.raises(ValueError, match="^state: the checkpoint was written with "
+                                         "gan_gradient='paper', this trainer has "
+                                         "gan_gradient='released'"):
+        make_trainer(data, 2).load_state_dict(state)
+    resumed = make_trainer(data, 2, gan_gradient="paper")
+    resumed.load_state_dict(state)
+    assert resumed.step == 1
+
+
+class NoTruth(torch.utils.data.Dataset):
+    """Training keys only; reading any ground truth fails the test."""
+
+    TRUTH = ("alpha", "fg", "trimap")
+
+    def __init__(self, base):
+        self.base, self.reads = base, 0
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return _Guarded(self.base[i])
+
+    def ground_truth(self, i):
+        raise AssertionError("ground truth was read")
+
+    def arrays(self, i):
+        raise AssertionError("the arrays, ground truth included, were read")
+
+
+class _Guarded(dict):
+    def __getitem__(self, key):
+        if key in NoTruth.TRUTH:
+            raise AssertionError(f"ground-truth key {key!r} was read")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key in NoTruth.TRUTH:
+            raise AssertionError(f"ground-truth key {key!r} was read")
+        return super().get(key, default)
+
+
+def test_ground_truth_never_reaches_training(data):
+    train = NoTruth(data)
+    trainer = make_trainer(train, 3)
+    trainer.fit()
+    assert trainer.step == 3 and train.reads == 6
+    # a sample that does carry the truth: its keys are collated, never used by the step
+    leaky = {k: torch.stack([data[i][k] for i in (0, 1)]) for k in data[0]}
+    leaky["alpha"] = torch.full((2, 1, SIZE, SIZE), float("nan"))
+    logged = trainer.train_step(leaky)
+    assert all(math.isfinite(v) for v in logged.values())
+
+
+# --------------------------------------------------------------------------- label-free scores
+
+
+def test_label_free_scores_need_no_truth_and_match_a_direct_computation(data):
+    teacher = bgm_generator(**TINY, seed=1)
+    student = fresh_student_like(teacher, seed=2)
+    student.train()
+    monitor = NoTruth(TargetDomainDataset(3, SIZE, seed=9))
+    scores = label_free_scores(student, teacher, monitor, device="cpu", batch_size=2)
+    assert monitor.reads == 3 and student.training  # mode restored
+    batch = {k: torch.stack([monitor.base[i][k] for i in range(3)]) for k in monitor.base[0]}
+    inputs = [batch[k] for k in ("image", "bg", "seg", "multi_fr")]
+    with torch.no_grad():
+        student.eval()
+        a_s = (student(*inputs)[0].double() + 1) / 2
+        a_t = (teacher.eval()(*inputs)[0].double() + 1) / 2
+    assert scores["student_alpha"] == pytest.approx(float(a_s.mean()), rel=1e-6)
+    assert scores["teacher_alpha"] == pytest.approx(float(a_t.mean()), rel=1e-6)
+    assert scores["alpha_drift"] == pytest.approx(float(a_s.mean() - a_t.mean()), abs=1e-7)
+    assert scores["teacher_l1"] == pytest.approx(float((a_s - a_t).abs().mean()), rel=1e-6)
+    assert scores["alpha_drift"] != 0  # a fresh student is not the teacher
+
+
+def test_label_free_scores_see_a_collapse_to_alpha_one():
+    class AllForeground(torch.nn.Module):
+        def forward(self, image, bg, seg, multi):
+            return torch.ones_like(seg), image
+
+    teacher = bgm_generator(**TINY, seed=1)
+    scores = label_free_scores(AllForeground(), teacher, TargetDomainDataset(2, SIZE, seed=3),
+                               device="cpu")
+    assert scores["student_alpha"] == 1.0
+    assert scores["alpha_drift"] == pytest.approx(1 - scores["teacher_alpha"])
+    with pytest.raises(ValueError, match="^dataset: expected a non-empty"):
+        label_free_scores(teacher, teacher, [], device="cpu")
+
+
+def test_trainer_logs_the_label_free_scores_on_unlabelled_data(data):
+    monitor = NoTruth(TargetDomainDataset(2, SIZE, seed=9))
+    trainer = make_trainer(NoTruth(data), 3, monitor_data=monitor, val_every=2)
+    history = trainer.fit()
+    assert history.val_steps == [0, 2, 3]
+    assert set(history.val) == {"alpha_drift", "teacher_l1", "student_alpha", "teacher_alpha"}
+    last = label_free_scores(trainer.student, trainer.teacher, monitor.base, device="cpu")
+    assert history.val["alpha_drift"][-1] == last["alpha_drift"]
+    assert history.val["alpha_drift"][0] != history.val["alpha_drift"][-1]

@@ -79,6 +79,9 @@ def test_trains_on_captured_videos(teacher, tmp_path):
     (["--generated", "4", "--size", "30"], "--size: the generator needs a multiple of 4"),
     (["--generated", "0"], "--generated: expected an integer >= 1"),
     (["--generated", "4", "--gan-weight", "-1"], "--gan-weight: expected a finite number"),
+    (["--generated", "4", "--min-shift", "0.2"], "--min-shift: expected a finite number in "
+                                                 "[0, 0.1], got 0.2"),
+    (["--generated", "4", "--max-shift", "2"], "--max-shift: expected a finite number"),
 ])
 def test_bad_arguments_are_named(teacher, tmp_path, capsys, extra, message):
     assert student(teacher, tmp_path / "s", "--steps", "1", *extra) == 2
@@ -89,3 +92,56 @@ def test_bad_arguments_are_named(teacher, tmp_path, capsys, extra, message):
 def test_teacher_must_be_a_bgm_run(tmp_path, capsys):
     assert student(tmp_path, tmp_path / "s", "--generated", "4", "--steps", "1") == 2
     assert "checkpoint: no step_*.pt file" in capsys.readouterr().err
+
+
+def test_switches_reach_the_trainer_and_fix_the_run(teacher, tmp_path, capsys):
+    out = tmp_path / "student"
+    switches = ["--gan-gradient", "paper", "--shift-fill", "background", "--min-shift", "0.05"]
+    assert student(teacher, out, "--generated", "4", "--steps", "1", *switches) == 0
+    settings = json.loads((out / "run.json").read_text())
+    assert (settings["gan_gradient"], settings["shift_fill"], settings["min_shift"],
+            settings["max_shift"]) == ("paper", "background", 0.05, 0.1)
+    config = load_checkpoint(latest_checkpoint(out))["config"]
+    assert (config["gan_gradient"], config["shift_fill"], config["min_shift"]) == (
+        "paper", "background", 0.05)
+    # another switch cannot resume the run
+    assert student(teacher, out, "--generated", "4", "--steps", "2", "--resume",
+                   "--gan-gradient", "paper", "--shift-fill", "zeros", "--min-shift", "0.05") == 2
+    assert "other settings" in capsys.readouterr().err
+    # the default is the released code's detached GAN term
+    fresh = tmp_path / "default"
+    assert student(teacher, fresh, "--generated", "4", "--steps", "1") == 0
+    assert json.loads((fresh / "run.json").read_text())["gan_gradient"] == "released"
+    assert load_checkpoint(latest_checkpoint(fresh))["config"]["gan_gradient"] == "released"
+
+
+def test_a_run_from_before_the_switches_resumes_as_paper(teacher, tmp_path, capsys):
+    out = tmp_path / "old"
+    assert student(teacher, out, "--generated", "4", "--steps", "1", "--gan-gradient", "paper") == 0
+    # make the folder look like one written before the options existed
+    settings = json.loads((out / "run.json").read_text())
+    for key in ("gan_gradient", "shift_fill", "min_shift", "max_shift"):
+        del settings[key]
+    (out / "run.json").write_text(json.dumps(settings))
+    path = latest_checkpoint(out)
+    state = load_checkpoint(path)
+    for key in ("gan_gradient", "shift_fill", "min_shift"):
+        del state["config"][key]
+    torch.save(state, path)
+    # the default (released) is refused by the checkpoint, naming the switch
+    assert student(teacher, out, "--generated", "4", "--steps", "2", "--resume") == 2
+    assert "gan_gradient='paper'" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text()) == settings  # the refusal wrote nothing
+    assert student(teacher, out, "--generated", "4", "--steps", "2", "--resume",
+                   "--gan-gradient", "paper") == 0
+    assert load_checkpoint(latest_checkpoint(out))["step"] == 2
+
+
+@pytest.mark.parametrize("option, value", [("--gan-gradient", "attached"),
+                                           ("--shift-fill", "mirror")])
+def test_unknown_switch_values_are_named(teacher, tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as stop:
+        student(teacher, tmp_path / "s", "--generated", "4", "--steps", "1", option, value)
+    assert stop.value.code == 2
+    assert f"argument {option}: invalid choice: '{value}'" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "run.json").exists()

@@ -53,7 +53,20 @@ Choices made explicit here
   *and* satisfy ``|n| <= max_shift * W`` (default 0.1: a tenth of the width);
   a sample without a segmented subject gets ``|n| <= max_shift * W``. The
   bound keeps the composite plausible at the course's small resolutions.
-  See :func:`draw_shifts` and :func:`compose_with_shift`.
+  ``min_shift`` (default 0, as the original) forces ``|n| >= min_shift * W``
+  where the subject allows it. The columns the shift vacates are filled by
+  wrap-around (``shift_fill="wrap"``, the original), by the new background
+  (``"background"``) or by zeros (``"zeros"``). See :func:`draw_shifts` and
+  :func:`compose_with_shift`.
+* **Whether the GAN term trains the student** (``gan_gradient``). The
+  original's ``compose_image_withshift`` returns ``torch.autograd.Variable(...)``
+  of the composite, which detaches it: in the released code the GAN term sends
+  no gradient to the student, which learns from the pseudo-supervision alone
+  while D still trains (issue #51 of the reference repo). The paper describes
+  the attached version. ``"released"`` (the default) detaches the composite
+  before ``D`` in the student's GAN term; ``"paper"`` keeps it attached, which is
+  what this trainer did before the option existed (checkpoints written before
+  it resume as ``"paper"``).
 * **Gradients.** While the generator's loss is back-propagated, ``D``'s
   parameters do not require gradients (the original let them accumulate and
   cleared them before ``D``'s step; the update is the same). ``D``'s loss is
@@ -124,12 +137,16 @@ __all__ = [
     "fresh_discriminator",
     "teacher_masks",
     "draw_shifts",
+    "vacated_columns",
     "compose_with_shift",
     "pseudo_weight",
     "evaluate_on_target",
+    "label_free_scores",
     "TEACHER_FG_THRESHOLD",
     "SEG_THRESHOLD",
     "PSEUDO_WEIGHT",
+    "SHIFT_FILLS",
+    "GAN_GRADIENTS",
 ]
 
 #: The foreground L1 covers pixels where the teacher's alpha exceeds this (in [-1, 1]).
@@ -140,7 +157,13 @@ SEG_THRESHOLD = 0.95
 PSEUDO_WEIGHT = 0.05
 #: Columns where ``seg`` exceeds this (0.1 in [0, 1]) belong to the subject when bounding the shift.
 SHIFT_SEG_THRESHOLD = -0.8
+#: What fills the columns a recomposition shift vacates (:func:`compose_with_shift`).
+SHIFT_FILLS = ("wrap", "background", "zeros")
+#: Whether the GAN term of the student's loss reaches the student (see :class:`TeacherStudentTrainer`).
+GAN_GRADIENTS = ("released", "paper")
 CHECKPOINT_FORMAT = 2
+# Format-2 checkpoints without these keys predate the options and ran these settings.
+_LEGACY_CONFIG = {"min_shift": 0.0, "shift_fill": "wrap", "gan_gradient": "paper"}
 _INPUTS = ("image", "bg", "seg", "multi_fr")
 
 
@@ -208,19 +231,27 @@ def teacher_masks(alpha_teacher: torch.Tensor,
 
 
 def draw_shifts(seg: torch.Tensor, generator: torch.Generator, *,
-                max_shift: float = 0.1) -> torch.Tensor:
+                max_shift: float = 0.1, min_shift: float = 0.0) -> torch.Tensor:
     """Random horizontal shifts that keep the segmented subject inside the frame.
 
     For each sample, the subject's columns are those where any ``seg > -0.8``
-    (0.1 in ``[0, 1]``); the shift ``n`` is uniform over the integers with
+    (0.1 in ``[0, 1]``); the allowed shifts are the integers ``n`` with
     ``-x_first <= n <= W - 1 - x_last`` and ``|n| <= floor(max_shift * W)``
     (only the second bound when no column qualifies; 0 when the subject spans
-    the frame).
+    the frame). ``n`` is uniform over the allowed shifts with
+    ``|n| >= floor(min_shift * W)``. When the subject's bounds leave no such
+    shift (a subject too wide to move that far), the sample gets the allowed
+    shift of largest magnitude instead (either direction with probability 1/2
+    when both reach it; 0 when the subject spans the frame): ``min_shift`` is
+    honoured as far as the frame allows, never by pushing the subject out of it.
 
     Args:
         seg: ``(B, 1, H, W)`` in ``[-1, 1]``.
         generator: a CPU ``torch.Generator`` (one uniform draw per sample).
         max_shift: the largest shift as a fraction of the width, in ``[0, 1]``.
+        min_shift: the smallest shift as a fraction of the width, in ``[0, max_shift]``
+            (0: any allowed shift, the original's draw; the draws are then those of
+            earlier versions of this function, bit for bit).
 
     Returns:
         int64 ``(B,)`` on the CPU; positive moves right.
@@ -228,11 +259,18 @@ def draw_shifts(seg: torch.Tensor, generator: torch.Generator, *,
     >>> seg = -torch.ones(1, 1, 4, 10); seg[..., 2:4] = 1
     >>> bool(((draw_shifts(seg, torch.Generator().manual_seed(0), max_shift=1.0) + 2) >= 0).all())
     True
+    >>> n = draw_shifts(-torch.ones(64, 1, 2, 10), torch.Generator().manual_seed(0),
+    ...                 max_shift=0.5, min_shift=0.3)
+    >>> sorted(set(n.abs().tolist()))
+    [3, 4, 5]
     """
     dims = check_shape(seg, "B,1,H,W", name="seg")
-    if not 0 <= max_shift <= 1:
-        raise ValueError(f"max_shift: expected a fraction of the width in [0, 1], "
-                         f"got {max_shift!r}")
+    for name, value in (("max_shift", max_shift), ("min_shift", min_shift)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{name}: expected a fraction of the width in [0, 1], "
+                             f"got {value!r}")
+    if min_shift > max_shift:
+        raise ValueError(f"min_shift: expected at most max_shift={max_shift!r}, got {min_shift!r}")
     w = dims["W"]
     limit = int(max_shift * w)
     cols = (seg > SHIFT_SEG_THRESHOLD).any(dim=2)[:, 0].cpu()  # (B, W)
@@ -243,7 +281,19 @@ def draw_shifts(seg: torch.Tensor, generator: torch.Generator, *,
     lo = torch.where(has, torch.clamp(-first, min=-limit), torch.full_like(first, -limit))
     hi = torch.where(has, torch.clamp(w - 1 - last, max=limit), torch.full_like(last, limit))
     u = torch.rand(dims["B"], generator=generator, dtype=torch.float64)
-    return lo + torch.floor(u * (hi - lo + 1)).long().clamp(max=hi - lo)
+    least = int(min_shift * w)
+    if least == 0:
+        return lo + torch.floor(u * (hi - lo + 1)).long().clamp(max=hi - lo)
+    # The allowed shifts with |n| >= least: [lo, -least] and [least, hi], disjoint.
+    n_neg = torch.clamp(-least - lo + 1, min=0)
+    n_pos = torch.clamp(hi - least + 1, min=0)
+    total = n_neg + n_pos
+    k = torch.minimum(torch.floor(u * total).long(), torch.clamp(total - 1, min=0))
+    drawn = torch.where(k < n_neg, lo + k, least + k - n_neg)
+    # Fallback: the largest shift the bounds allow.
+    left_wins = (-lo > hi) | ((-lo == hi) & (u < 0.5))
+    largest = torch.where(left_wins, lo, hi)
+    return torch.where(total > 0, drawn, largest)
 
 
 def _roll_columns(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -252,32 +302,76 @@ def _roll_columns(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 3, cols[:, None, None, :].expand_as(x))
 
 
-def compose_with_shift(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
-                       shifts: torch.Tensor) -> torch.Tensor:
-    """Roll alpha and fg ``shifts[b]`` columns right (wrapping), then composite over ``bg``.
+def vacated_columns(shifts: torch.Tensor, width: int) -> torch.Tensor:
+    """Which columns a shift leaves empty: the first ``n`` for ``n > 0``, the last ``|n|`` for ``n < 0``.
 
-    Differentiable in ``alpha`` and ``fg`` (the GAN's gradient reaches the student).
+    Args:
+        shifts: int64 ``(B,)``; width: the image width ``W``.
+
+    Returns:
+        bool ``(B, W)``.
+
+    >>> vacated_columns(torch.tensor([2, -1, 0]), 4).int().tolist()
+    [[1, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    """
+    positions = torch.arange(width, device=shifts.device)[None, :]
+    n = shifts[:, None]
+    return ((n > 0) & (positions < n)) | ((n < 0) & (positions >= width + n))
+
+
+def compose_with_shift(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
+                       shifts: torch.Tensor, *, fill: str = "wrap") -> torch.Tensor:
+    """Move alpha and fg ``shifts[b]`` columns right, then composite over ``bg``.
+
+    What enters the columns the shift vacates (:func:`vacated_columns`) is ``fill``:
+
+    * ``"wrap"``: the columns that leave on the other side (a circular roll),
+      as the original's ``compose_image_withshift``. An alpha of 1 everywhere then
+      recomposes the whole input frame, rolled.
+    * ``"background"``: alpha ``-1`` (transparent) and fg ``0`` there, so the new
+      background ``bg`` shows in the vacated strip.
+    * ``"zeros"``: alpha and fg hold ``0`` there, literal zeros of the ``[-1, 1]``
+      range: alpha 0.5 in ``[0, 1]`` and a mid-grey fg, what zero-padding the
+      model-range tensors gives (a half-transparent grey strip).
+
+    Differentiable in ``alpha`` and ``fg`` (whether the GAN's gradient reaches
+    the student is the trainer's ``gan_gradient``).
 
     Args:
         alpha: ``(B, 1, H, W)`` in ``[-1, 1]``.
         fg: ``(B, 3, H, W)``; bg: ``(B, 3, H, W)``, in the same range as each other.
-        shifts: int64 ``(B,)`` (e.g. from :func:`draw_shifts`).
+        shifts: int64 ``(B,)`` (e.g. from :func:`draw_shifts`), each in ``(-W, W)``.
+        fill: ``"wrap"``, ``"background"`` or ``"zeros"`` (see above).
 
     Returns:
-        ``(B, 3, H, W)`` composite ``a fg' + (1 - a) bg`` with ``a = (alpha' + 1) / 2``.
+        ``(B, 3, H, W)`` composite ``a fg' + (1 - a) bg`` with ``a = (alpha' + 1) / 2``,
+        in the dtype of the inputs.
 
     >>> a = -torch.ones(1, 1, 1, 4); a[..., 0] = 1
     >>> fg, bg = torch.ones(1, 3, 1, 4), torch.zeros(1, 3, 1, 4)
     >>> compose_with_shift(a, fg, bg, torch.tensor([2]))[0, 0].tolist()
     [[0.0, 0.0, 1.0, 0.0]]
+    >>> full, black = torch.ones(1, 1, 1, 4), -torch.ones(1, 3, 1, 4)
+    >>> [compose_with_shift(full, fg, black, torch.tensor([1]), fill=f)[0, 0, 0].tolist()
+    ...  for f in ("wrap", "background", "zeros")]
+    [[1.0, 1.0, 1.0, 1.0], [-1.0, 1.0, 1.0, 1.0], [-0.5, 1.0, 1.0, 1.0]]
     """
+    if fill not in SHIFT_FILLS:
+        raise ValueError(f"fill: expected one of {SHIFT_FILLS}, got {fill!r}")
     dims = check_shape(fg, "B,3,H,W", name="fg")
     shape = f"{dims['B']},{{}},{dims['H']},{dims['W']}"
     check_shape(alpha, shape.format(1), name="alpha")
     check_shape(bg, shape.format(3), name="bg")
     check_shape(shifts, str(dims["B"]), name="shifts")
-    a = (_roll_columns(alpha, shifts) + 1) / 2
-    return _roll_columns(fg, shifts) * a + (1 - a) * bg
+    alpha, fg = _roll_columns(alpha, shifts), _roll_columns(fg, shifts)
+    if fill != "wrap":
+        if bool((shifts.abs() >= dims["W"]).any()):
+            raise ValueError(f"shifts: expected |shift| < W={dims['W']}, got {shifts.tolist()}")
+        empty = vacated_columns(shifts.to(alpha.device), dims["W"])[:, None, None, :]
+        alpha = alpha.masked_fill(empty, -1.0 if fill == "background" else 0.0)
+        fg = fg.masked_fill(empty, 0.0)
+    a = (alpha + 1) / 2
+    return fg * a + (1 - a) * bg
 
 
 def pseudo_weight(step: int, steps_per_epoch: int, halve_every_epochs: int = 2) -> float:
@@ -350,11 +444,29 @@ class TeacherStudentTrainer:
             epochs (:func:`pseudo_weight`).
         steps_per_epoch: the epoch of the ``wt`` schedule (default ``len(data) // batch_size``).
         max_shift: bound of the recomposition shift, a fraction of the width (:func:`draw_shifts`).
+        min_shift: the smallest shift, a fraction of the width, where the subject allows
+            it (:func:`draw_shifts`; default 0, the original's draw).
+        shift_fill: what enters the columns the shift vacates: ``"wrap"`` (default: the
+            original's circular roll), ``"background"`` (the new background shows there)
+            or ``"zeros"`` (:func:`compose_with_shift`).
+        gan_gradient: ``"released"`` (default) or ``"paper"``. ``"released"`` detaches
+            the recomposition before ``D`` in the student's GAN term, as the authors'
+            released code does (its ``torch.autograd.Variable`` wrapper): ``gan_g`` is
+            still computed and logged and ``D`` still trains, but no gradient of it
+            reaches the student, so ``gan_weight`` does not change the student.
+            ``"paper"`` keeps the recomposition attached, as the paper describes: the
+            student is pushed to fool ``D`` (with a wrap-around shift, alpha = 1
+            everywhere recomposes the real frame, which ``D`` must call real).
+            The default follows this project's rule for Background Matting: the
+            released code's behaviour by default, the paper's behind an option.
+            Before this option existed the trainer always ran ``"paper"``;
+            checkpoints from then resume only with ``gan_gradient="paper"``.
         gan_weight: multiplies the GAN term of the student's loss. The recipe is 1;
             0 is the ablation "pseudo-supervision only" (``D`` still trains and
             ``gan_g`` is still logged, but it no longer reaches the student), which
             shows how much of the student's result is the teacher's and how much
-            the critic's.
+            the critic's. It matters only with ``gan_gradient="paper"``: with
+            ``"released"`` the GAN term never reaches the student, whatever its weight.
         seed: seeds the data order and the trainer's generator (not the models:
             initialise those with their own seeds).
         checkpoint_dir: where ``step_XXXXXXXX.pt`` files go (``None``: none).
@@ -364,7 +476,14 @@ class TeacherStudentTrainer:
             captures); the student is scored on it by :func:`evaluate_on_target`
             before the first step, every ``val_every`` steps and after the last.
             ``None``: no validation (a real capture has no truth).
-        val_every: validate after every this many steps (needs ``val_data``).
+        monitor_data: unlabelled captures (a map-style dataset of the training keys,
+            e.g. a held-out :class:`~mattinglib.data.target_domain.CapturedVideoDataset`)
+            on which each validation records the label-free scores of
+            :func:`label_free_scores` (``alpha_drift``, ``teacher_l1``, ``student_alpha``,
+            ``teacher_alpha``). ``None``: they are computed on ``val_data`` when given
+            (reading only ``val_data[i]``, never its truth).
+        val_every: validate after every this many steps (needs ``val_data`` or
+            ``monitor_data``).
         num_workers: ``DataLoader`` worker processes.
         progress: show a tqdm progress bar.
 
@@ -375,7 +494,9 @@ class TeacherStudentTrainer:
             the random backgrounds were used) per step, and with ``val_data`` the
             student's ``sad, mse, grad, conn`` per validation (step 0 = the fresh
             student) beside the frozen teacher's, ``teacher_sad, teacher_mse, ...``
-            (the same at every validation: the teacher does not change).
+            (the same at every validation: the teacher does not change), and the
+            label-free ``alpha_drift, teacher_l1, student_alpha, teacher_alpha``
+            (with ``val_data`` or ``monitor_data``).
         optimizer_g, optimizer_d: the two Adam optimisers.
     """
 
@@ -384,9 +505,11 @@ class TeacherStudentTrainer:
                  random_backgrounds: torch.Tensor | None = None, batch_size: int, max_steps: int,
                  device: str | torch.device = "auto", lr_g: float = 1e-4, lr_d: float = 1e-5,
                  d_every: int = 5, halve_every_epochs: int = 2, steps_per_epoch: int | None = None,
-                 max_shift: float = 0.1, gan_weight: float = 1.0, seed: int = 0,
+                 max_shift: float = 0.1, min_shift: float = 0.0, shift_fill: str = "wrap",
+                 gan_gradient: str = "released", gan_weight: float = 1.0, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
                  checkpoint_every: int | None = None, val_data: Any = None,
+                 monitor_data: Any = None,
                  val_every: int | None = None, num_workers: int = 0,
                  progress: bool = True) -> None:
         for name, module in (("teacher", teacher), ("student", student),
@@ -409,8 +532,14 @@ class TeacherStudentTrainer:
         check_int(steps_per_epoch, "steps_per_epoch", minimum=1, optional=True)
         check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
         check_int(val_every, "val_every", minimum=1, optional=True)
-        if val_every is not None and val_data is None:
-            raise ValueError("val_data: val_every given but no data to validate on")
+        if val_every is not None and val_data is None and monitor_data is None:
+            raise ValueError("val_data: val_every given but no data to validate on "
+                             "(give val_data or monitor_data)")
+        if monitor_data is not None and not (hasattr(monitor_data, "__getitem__")
+                                             and hasattr(monitor_data, "__len__")
+                                             and len(monitor_data)):
+            raise ValueError(f"monitor_data: expected a non-empty map-style dataset, "
+                             f"got {type(monitor_data).__name__}")
         if val_data is not None and not (hasattr(val_data, "ground_truth")
                                          and hasattr(val_data, "__len__") and len(val_data)):
             raise ValueError(f"val_data: expected a non-empty dataset with ground_truth(i), "
@@ -423,9 +552,23 @@ class TeacherStudentTrainer:
         if isinstance(gan_weight, bool) or not isinstance(gan_weight, (int, float)) \
                 or not 0 <= gan_weight < float("inf"):
             raise ValueError(f"gan_weight: expected a finite number >= 0, got {gan_weight!r}")
-        if not (isinstance(max_shift, (int, float)) and 0 <= max_shift <= 1):
-            raise ValueError(f"max_shift: expected a fraction of the width in [0, 1], "
-                             f"got {max_shift!r}")
+        for name, value in (("max_shift", max_shift), ("min_shift", min_shift)):
+            if isinstance(value, bool) or not (isinstance(value, (int, float))
+                                               and 0 <= value <= 1):
+                raise ValueError(f"{name}: expected a fraction of the width in [0, 1], "
+                                 f"got {value!r}")
+        if min_shift > max_shift:
+            raise ValueError(f"min_shift: expected at most max_shift={max_shift!r}, "
+                             f"got {min_shift!r}")
+        if not isinstance(shift_fill, str):
+            raise TypeError(f"shift_fill: expected a str, got {type(shift_fill).__name__}")
+        if shift_fill not in SHIFT_FILLS:
+            raise ValueError(f"shift_fill: expected one of {SHIFT_FILLS}, got {shift_fill!r}")
+        if not isinstance(gan_gradient, str):
+            raise TypeError(f"gan_gradient: expected a str, got {type(gan_gradient).__name__}")
+        if gan_gradient not in GAN_GRADIENTS:
+            raise ValueError(f"gan_gradient: expected one of {GAN_GRADIENTS}, "
+                             f"got {gan_gradient!r}")
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("checkpoint_dir: checkpoint_every given but no folder to write to")
         if len(data) < batch_size:
@@ -441,13 +584,14 @@ class TeacherStudentTrainer:
         self.random_backgrounds = random_backgrounds
         self.data, self.batch_size, self.max_steps = data, batch_size, max_steps
         self.d_every, self.halve_every_epochs = d_every, halve_every_epochs
-        self.max_shift = max_shift
+        self.max_shift, self.min_shift, self.shift_fill = max_shift, min_shift, shift_fill
+        self.gan_gradient = gan_gradient
         self.gan_weight = float(gan_weight)
         self.steps_per_epoch = steps_per_epoch or len(data) // batch_size
         self.seed, self.num_workers, self.progress = seed, num_workers, progress
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.checkpoint_every = checkpoint_every
-        self.val_data, self.val_every = val_data, val_every
+        self.val_data, self.val_every, self.monitor_data = val_data, val_every, monitor_data
         self._teacher_val: dict[str, float] | None = None
         self.optimizer_g = torch.optim.Adam(self.student.parameters(), lr=lr_g)
         self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_d)
@@ -467,6 +611,8 @@ class TeacherStudentTrainer:
         return {"seed": self.seed, "batch_size": self.batch_size, "num_samples": len(self.data),
                 "d_every": self.d_every, "halve_every_epochs": self.halve_every_epochs,
                 "steps_per_epoch": self.steps_per_epoch, "max_shift": self.max_shift,
+                "min_shift": self.min_shift, "shift_fill": self.shift_fill,
+                "gan_gradient": self.gan_gradient,
                 "gan_weight": self.gan_weight, "max_steps": self.max_steps}
 
     # -- one step ---------------------------------------------------------------------------
@@ -508,12 +654,15 @@ class TeacherStudentTrainer:
         perm = torch.randperm(b, generator=self.generator)
         use_random = bool(torch.rand((), generator=self.generator) < 0.5)
         target_bg = self._random_backgrounds(batch, b) if use_random else bg[perm.to(self.device)]
-        shifts = draw_shifts(seg, self.generator, max_shift=self.max_shift)
+        shifts = draw_shifts(seg, self.generator, max_shift=self.max_shift,
+                             min_shift=self.min_shift)
         fg_rep = replace_opaque_foreground(fg_s, image, alpha_s, threshold=OPAQUE_THRESHOLD)
-        fake = compose_with_shift(alpha_s, fg_rep, target_bg, shifts)
+        fake = compose_with_shift(alpha_s, fg_rep, target_bg, shifts, fill=self.shift_fill)
 
         self.discriminator.requires_grad_(False)
-        terms["gan_g"] = lsgan_loss(self.discriminator(fake), True)
+        # "released": the original's Variable(...) wrapper cuts the student out of this term.
+        judged = fake.detach() if self.gan_gradient == "released" else fake
+        terms["gan_g"] = lsgan_loss(self.discriminator(judged), True)
         terms["total_g"] = self.gan_weight * terms["gan_g"] + wt * PSEUDO_WEIGHT * (
             terms["composition"] + terms["alpha"] + terms["fg_l1"])
         self._check_finite(terms)
@@ -550,27 +699,35 @@ class TeacherStudentTrainer:
 
     # -- validation -------------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
-        """Score the student (and, once, the teacher) on ``val_data``; record and return both.
+        """Score the student (and, once, the teacher); record and return the scores.
 
         Returns:
-            ``{"sad", "mse", "grad", "conn", "mean_alpha"}`` of the student and the same
-            keys with a ``teacher_`` prefix (see :func:`evaluate_on_target`).
+            With ``val_data``: ``{"sad", "mse", "grad", "conn", "mean_alpha"}`` of the
+            student and the same keys with a ``teacher_`` prefix (see
+            :func:`evaluate_on_target`). With ``monitor_data``, or else ``val_data``:
+            the label-free ``{"alpha_drift", "teacher_l1", "student_alpha",
+            "teacher_alpha"}`` of :func:`label_free_scores`.
         """
-        if self.val_data is None:
-            raise ValueError("val_data: no validation data was given to the trainer")
-        keys = ("sad", "mse", "grad", "conn", "mean_alpha")
-        if self._teacher_val is None:
-            scores = evaluate_on_target(self.teacher, self.val_data, device=self.device)
-            self._teacher_val = {f"teacher_{k}": scores[k] for k in keys}
-        scores = evaluate_on_target(self.student, self.val_data, device=self.device)
-        metrics = {k: scores[k] for k in keys} | self._teacher_val
+        if self.val_data is None and self.monitor_data is None:
+            raise ValueError("val_data: no validation data was given to the trainer "
+                             "(give val_data or monitor_data)")
+        metrics: dict[str, float] = {}
+        if self.val_data is not None:
+            keys = ("sad", "mse", "grad", "conn", "mean_alpha")
+            if self._teacher_val is None:
+                scores = evaluate_on_target(self.teacher, self.val_data, device=self.device)
+                self._teacher_val = {f"teacher_{k}": scores[k] for k in keys}
+            scores = evaluate_on_target(self.student, self.val_data, device=self.device)
+            metrics = {k: scores[k] for k in keys} | self._teacher_val
+        unlabelled = self.monitor_data if self.monitor_data is not None else self.val_data
+        metrics |= label_free_scores(self.student, self.teacher, unlabelled, device=self.device)
         self.history.log_val(self.step, metrics)
         return metrics
 
     def _due_for_validation(self) -> bool:
         """Validate now? Before the first step, every ``val_every`` steps, after the last."""
-        if self.val_data is None or (self.history.val_steps
-                                     and self.history.val_steps[-1] == self.step):
+        if (self.val_data is None and self.monitor_data is None) or (
+                self.history.val_steps and self.history.val_steps[-1] == self.step):
             return False
         return (self.step == 0 or self.step == self.max_steps
                 or bool(self.val_every and self.step % self.val_every == 0))
@@ -593,9 +750,11 @@ class TeacherStudentTrainer:
                              f"reads format {CHECKPOINT_FORMAT} (format 1 predates the "
                              "original's wt schedule and the seg_gt composition mask); "
                              "train again in a new checkpoint folder")
-        saved, mine = state["config"], self.config
+        # Checkpoints written before these options existed ran the values below.
+        saved, mine = {**_LEGACY_CONFIG, **state["config"]}, self.config
         for key in ("seed", "batch_size", "num_samples", "d_every", "halve_every_epochs",
-                    "steps_per_epoch", "max_shift", "gan_weight"):
+                    "steps_per_epoch", "max_shift", "min_shift", "shift_fill", "gan_gradient",
+                    "gan_weight"):
             if saved[key] != mine[key]:
                 raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "
@@ -662,7 +821,7 @@ class TeacherStudentTrainer:
                     self.history.log_train(self.step, logged)
                     if self._due_for_validation():
                         self.validate()
-                        if self.progress:
+                        if self.progress and self.val_data is not None:
                             bar.write(f"step {self.step}: student SAD "
                                       f"{self.history.last('sad'):.4g}, "
                                       f"teacher {self.history.last('teacher_sad'):.4g}")
@@ -743,3 +902,69 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
     result["count"] = float(len(rows))
     result["mean_alpha"] = alpha_sum / pixels
     return result
+
+
+@torch.no_grad()
+def label_free_scores(student: nn.Module, teacher: nn.Module, dataset: Any, *,
+                      device: str | torch.device = "auto",
+                      batch_size: int = 8) -> dict[str, float]:
+    """How far the student's mattes have moved from the teacher's, without any ground truth.
+
+    An early-stopping signal for real captures, which have no truth to score.
+    Only ``dataset[i]`` (the inputs ``image, bg, seg, multi_fr``) is read: never
+    ``ground_truth``, ``alpha`` or ``fg``. Both generators run in eval mode (their
+    modes are restored).
+
+    The choice: the student's **mean alpha drift** from the teacher's. The GAN's
+    trivial answer is alpha = 1 everywhere (with the original's wrap-around
+    shift, that recomposes the real frame itself), and a student heading there
+    shows it as a mean alpha that rises above the teacher's on the same frames,
+    while the teacher, frozen, is a fixed reference. A discriminator's score gap
+    was not chosen: it is relative to a D that changes during training, and the
+    collapse is exactly the case where D cannot tell fake from real, which a
+    closing gap would report as success.
+
+    Args:
+        student, teacher: Background Matting generators.
+        dataset: a map-style dataset of dicts with the generator's inputs in ``[-1, 1]``.
+        device: where to run the models.
+        batch_size: samples per forward pass.
+
+    Returns:
+        All in ``[0, 1]`` alpha units, means over every pixel of every sample:
+        ``student_alpha`` and ``teacher_alpha`` (mean alphas), ``alpha_drift``
+        (``student_alpha - teacher_alpha``: positive means the student calls more
+        of the frame foreground; a collapse to alpha = 1 drives it towards
+        ``1 - teacher_alpha``) and ``teacher_l1`` (mean ``|alpha_s - alpha_t|``).
+
+    >>> from mattinglib.data.target_domain import TargetDomainDataset
+    >>> t = bgm_generator(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1, seed=1)
+    >>> scores = label_free_scores(t, t, TargetDomainDataset(2, 32), device="cpu")
+    >>> scores["alpha_drift"], scores["teacher_l1"]
+    (0.0, 0.0)
+    """
+    if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__") and len(dataset)):
+        raise ValueError(f"dataset: expected a non-empty map-style dataset, "
+                         f"got {type(dataset).__name__}")
+    check_int(batch_size, "batch_size", minimum=1)
+    dev = get_device(device)
+    modes = [(m, m.training) for m in (student, teacher)]
+    sums = torch.zeros(3, dtype=torch.float64)  # student alpha, teacher alpha, |difference|
+    pixels = 0
+    try:
+        for m in (student, teacher):
+            m.to(dev).eval()
+        for start in range(0, len(dataset), batch_size):
+            batch = default_collate([dataset[i] for i in
+                                     range(start, min(start + batch_size, len(dataset)))])
+            inputs = [batch[k].to(dev) for k in _INPUTS]
+            a_s = from_model_range(student(*inputs)[0].float()).double()
+            a_t = from_model_range(teacher(*inputs)[0].float()).double()
+            sums += torch.stack([a_s.sum(), a_t.sum(), (a_s - a_t).abs().sum()]).cpu()
+            pixels += a_s.numel()
+    finally:
+        for m, mode in modes:
+            m.train(mode)
+    student_alpha, teacher_alpha, l1 = (sums / pixels).tolist()
+    return {"alpha_drift": student_alpha - teacher_alpha, "teacher_l1": l1,
+            "student_alpha": student_alpha, "teacher_alpha": teacher_alpha}

@@ -20,12 +20,19 @@ mattes a photo with it (for the paper-sized generator).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from .._checks import check_int, check_number, check_writable_dir
 from ._cli import interruptible
-from .adversarial import TeacherStudentTrainer, fresh_discriminator, fresh_student_like
+from .adversarial import (
+    GAN_GRADIENTS,
+    SHIFT_FILLS,
+    TeacherStudentTrainer,
+    fresh_discriminator,
+    fresh_student_like,
+)
 from .bgm_recipes import load_bgm_generator
 from .checkpoint import RUN_FILE, check_run_folder, save_checkpoint, start_run_folder
 
@@ -35,7 +42,20 @@ __all__ = ["add_train_student_command", "EXPORT_FILE"]
 EXPORT_FILE = "generator.pth"
 # Settings a resumed run must keep (they change the models or the data order).
 _FIXED_ON_RESUME = ("teacher", "data", "size", "batch_size", "seed", "ndf", "gan_weight",
-                    "steps_per_epoch", "d_every")
+                    "steps_per_epoch", "d_every", "gan_gradient", "shift_fill", "min_shift", "max_shift")
+# Added later: a run.json without them is checked by the checkpoint instead, which knows
+# what such runs used (mattinglib.train.adversarial: gan_gradient "paper", wrap, 0, 0.1).
+_ADDED_LATER = ("gan_gradient", "shift_fill", "min_shift", "max_shift")
+
+
+def _fixed_keys(out: Path, resume: bool) -> tuple[str, ...]:
+    try:
+        saved = json.loads((out / RUN_FILE).read_text()) if resume else {}
+    except (OSError, ValueError):
+        return _FIXED_ON_RESUME  # check_run_folder reports the unreadable file
+    if not isinstance(saved, dict):
+        return _FIXED_ON_RESUME
+    return tuple(k for k in _FIXED_ON_RESUME if k in saved or k not in _ADDED_LATER)
 
 
 def _data(args: argparse.Namespace):
@@ -78,6 +98,8 @@ def _cmd_train_student(args: argparse.Namespace) -> int:
     if args.size % 4:
         raise ValueError(f"--size: the generator needs a multiple of 4, got {args.size}")
     check_number(args.gan_weight, "--gan-weight", minimum=0)
+    check_number(args.max_shift, "--max-shift", minimum=0, maximum=1)
+    check_number(args.min_shift, "--min-shift", minimum=0, maximum=args.max_shift)
     if args.val_every is not None and not args.val_generated:
         raise ValueError("--val-every: validation needs held-out truth; add --val-generated N")
 
@@ -90,19 +112,26 @@ def _cmd_train_student(args: argparse.Namespace) -> int:
                 "data": source, "size": args.size, "batch_size": args.batch_size,
                 "seed": args.seed, "ndf": args.ndf, "gan_weight": args.gan_weight,
                 "steps_per_epoch": args.steps_per_epoch, "d_every": args.d_every,
+                "gan_gradient": args.gan_gradient, "shift_fill": args.shift_fill,
+                "min_shift": args.min_shift, "max_shift": args.max_shift,
                 "steps": args.steps, "val_generated": args.val_generated}
-    check_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
+    fixed = _fixed_keys(out, args.resume)
+    check_run_folder(out, settings, resume=args.resume, fixed=fixed)
     trainer = TeacherStudentTrainer(
         teacher, fresh_student_like(teacher, seed=args.seed + 1),
         fresh_discriminator(ndf=args.ndf, seed=args.seed + 2), data,
         batch_size=args.batch_size, max_steps=args.steps, device=args.device,
         d_every=args.d_every, steps_per_epoch=args.steps_per_epoch, gan_weight=args.gan_weight,
+        gan_gradient=args.gan_gradient, shift_fill=args.shift_fill, min_shift=args.min_shift,
+        max_shift=args.max_shift,
         seed=args.seed, checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
         val_data=val, val_every=args.val_every if val is not None else None,
         num_workers=args.workers)
+    if args.resume:  # the checkpoint checks its own settings before run.json is rewritten
+        trainer.resume()
     # Written only once every setting has passed the trainer's checks.
-    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
-    history = trainer.fit(resume=args.resume)
+    start_run_folder(out, settings, resume=args.resume, fixed=fixed)
+    history = trainer.fit()
     export = save_checkpoint(out / EXPORT_FILE, {k: v.detach().cpu() for k, v in
                                                  trainer.student.state_dict().items()})
     message = f"step {trainer.step}/{trainer.max_steps}; student weights in {export}"
@@ -139,6 +168,18 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--ndf", type=int, default=64, help="discriminator width (recipe: 64)")
     p.add_argument("--gan-weight", type=float, default=1.0,
                    help="weight of the GAN term (recipe: 1; 0: pseudo-supervision only)")
+    p.add_argument("--gan-gradient", choices=GAN_GRADIENTS, default="released",
+                   help="released (default): the GAN term sends no gradient to the student, "
+                   "as the authors' released code (its Variable wrapper detaches the "
+                   "recomposition); paper: it does, as the paper describes")
+    p.add_argument("--shift-fill", choices=SHIFT_FILLS, default="wrap",
+                   help="what fills the columns the recomposition shift vacates: wrap "
+                   "(default: the original's circular roll), background, zeros")
+    p.add_argument("--max-shift", type=float, default=0.1,
+                   help="largest recomposition shift, a fraction of the width (default 0.1)")
+    p.add_argument("--min-shift", type=float, default=0.0,
+                   help="smallest recomposition shift, a fraction of the width, where the "
+                   "subject allows it (default 0; at most --max-shift)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint every N steps")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0)
