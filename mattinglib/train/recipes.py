@@ -505,14 +505,7 @@ def _recipe_of(recipe: MNetRecipe | Profile | str | None, cls: type[MNetRecipe])
     if isinstance(recipe, MNetRecipe):
         return recipe
     if isinstance(recipe, Profile):
-        # A chapter's Profile keeps the generated-data run the chapters were written for
-        # (until chapter 04 moves to the real-foreground recipe by name).
-        return cls.preset(recipe.name).replace(
-            width=recipe.width, image_size=recipe.image_size, batch_size=recipe.batch_size,
-            train_steps=recipe.train_steps, val_every=recipe.val_every,
-            num_train_samples=recipe.num_train_samples, num_val_samples=recipe.num_val_samples,
-            seed=recipe.seed, num_workers=recipe.num_workers, data="synthetic", lr=DEFAULT_LR,
-            lr_schedule="constant")
+        return cls.preset(recipe.name)
     if recipe is None or isinstance(recipe, str):
         return cls.preset(recipe)
     raise TypeError(f"recipe: expected an {cls.__name__}, a Profile or a preset name, got {recipe!r}")
