@@ -1,4 +1,4 @@
-"""Recipes: the glue that turns a model and generated data into a :class:`Trainer`.
+"""Recipes: the glue that turns a model and its training data into a :class:`Trainer`.
 
 A recipe is three small functions and a builder:
 
@@ -6,8 +6,9 @@ A recipe is three small functions and a builder:
   the trainer (:func:`mnet_loss_fn`, :func:`shm_loss_fn`);
 - :func:`matting_val_fn`, the official metrics (SAD, MSE, Grad, Conn of
   :func:`mattinglib.metrics.evaluate`) averaged over a validation set;
-- :func:`build_mnet_trainer`, which wires M-Net, Adam, the synthetic training
-  and validation sets of a profile and its step counts into a trainer.
+- :func:`build_mnet_trainer`, which wires M-Net, Adam, the training and
+  validation sets of a recipe (:class:`MNetRecipe`; a profile stands for the
+  preset of its name) and its step counts into a trainer.
 
 The command ``python -m mattinglib train`` (:func:`add_train_command`) runs a
 recipe with a progress bar and resumable checkpoints::
