@@ -28,6 +28,7 @@ __all__ = [
     "show_trimap",
     "trimap_overlay",
     "show_matte_comparison",
+    "zoom_window",
     "plot_curves",
     "error_map",
     "figure_to_png",
@@ -269,6 +270,41 @@ def show_matte_comparison(image, preds: Mapping[str, object], gt, trimap, *,
             error_map(p, gt_d, tri, ax=axes[1, j], title=f"{name}: error", colorbar=False)
     fig.metrics = {name: m for name, (_, m) in results.items()}
     return fig
+
+
+def zoom_window(alpha, size: int = 64) -> tuple[slice, slice]:
+    """The ``size`` x ``size`` window holding the most fractional alpha (0 < alpha < 1).
+
+    Where the matte is fractional is where matting is hard (hair, fur, thin
+    strands); crop there to compare methods by eye. Ties go to the first window
+    in row-major order.
+
+    Args:
+        alpha: an alpha matte, ``(H, W)`` in [0, 1] (array or tensor, see :func:`to_display`).
+        size: the window's side in pixels, from 1 to ``min(H, W)``.
+
+    Returns:
+        ``(rows, cols)`` slices, so ``image[window]`` and ``alpha[window]`` are the crops.
+
+    >>> a = np.zeros((10, 10), np.float32); a[6:9, 1:4] = 0.5
+    >>> zoom_window(a, 4)
+    (slice(5, 9, None), slice(0, 4, None))
+    >>> float(((a[zoom_window(a, 4)] > 0) & (a[zoom_window(a, 4)] < 1)).sum())
+    9.0
+    """
+    a = to_display(alpha, name="alpha")
+    if a.ndim != 2:
+        raise ValueError(f"alpha: expected a single-channel matte (H, W), got shape {a.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= min(a.shape):
+        raise ValueError(f"size: expected an int from 1 to {min(a.shape)} (the matte is "
+                         f"{a.shape[0]}x{a.shape[1]}), got {size!r}")
+    size = int(size)
+    fractional = ((a > 0) & (a < 1)).astype(np.int64)
+    table = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.int64)  # summed-area table
+    table[1:, 1:] = fractional.cumsum(0).cumsum(1)
+    counts = table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
+    y, x = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    return slice(int(y), int(y) + size), slice(int(x), int(x) + size)
 
 
 def plot_curves(curves: Mapping[str, object], *, x=None, xlabel: str = "step",

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mattinglib import io
+from mattinglib.config import get_profile
 from mattinglib.models.dim import DIM
 from mattinglib.models.mnet import MNet
 from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
@@ -18,6 +19,7 @@ from mattinglib.train.recipes import (
     MNetRecipe,
     build_mnet_trainer,
     load_trained_model,
+    _recipe_of,
     train_run,
 )
 
@@ -79,6 +81,15 @@ class TestRecipeObjects:
         # one warm-up step at the full rate, then annealed to zero at the last step
         assert [trainer.scheduler.lr_lambdas[0](t) for t in (0, 2)] == [1.0, 0.0]
         assert trainer.recipe.image_size == 32
+
+    @pytest.mark.parametrize("cls", [MNetRecipe, DIMRecipe])
+    @pytest.mark.parametrize("name", ["quick", "full"])
+    def test_a_profile_means_its_preset(self, cls, name):
+        # A chapter passing its Profile gets the recipe of the same name, real data included.
+        assert _recipe_of(get_profile(name), cls) == cls.preset(name)
+        assert _recipe_of(name, cls) == cls.preset(name)
+        with pytest.raises(TypeError, match="recipe"):
+            _recipe_of(3, cls)
 
 
 class TestRunFolders:

@@ -1,4 +1,4 @@
-"""Recipes: the glue that turns a model and generated data into a :class:`Trainer`.
+"""Recipes: the glue that turns a model and its training data into a :class:`Trainer`.
 
 A recipe is three small functions and a builder:
 
@@ -6,8 +6,9 @@ A recipe is three small functions and a builder:
   the trainer (:func:`mnet_loss_fn`, :func:`shm_loss_fn`);
 - :func:`matting_val_fn`, the official metrics (SAD, MSE, Grad, Conn of
   :func:`mattinglib.metrics.evaluate`) averaged over a validation set;
-- :func:`build_mnet_trainer`, which wires M-Net, Adam, the synthetic training
-  and validation sets of a profile and its step counts into a trainer.
+- :func:`build_mnet_trainer`, which wires M-Net, Adam, the training and
+  validation sets of a recipe (:class:`MNetRecipe`; a profile stands for the
+  preset of its name) and its step counts into a trainer.
 
 The command ``python -m mattinglib train`` (:func:`add_train_command`) runs a
 recipe with a progress bar and resumable checkpoints::
@@ -505,14 +506,7 @@ def _recipe_of(recipe: MNetRecipe | Profile | str | None, cls: type[MNetRecipe])
     if isinstance(recipe, MNetRecipe):
         return recipe
     if isinstance(recipe, Profile):
-        # A chapter's Profile keeps the generated-data run the chapters were written for
-        # (until chapter 04 moves to the real-foreground recipe by name).
-        return cls.preset(recipe.name).replace(
-            width=recipe.width, image_size=recipe.image_size, batch_size=recipe.batch_size,
-            train_steps=recipe.train_steps, val_every=recipe.val_every,
-            num_train_samples=recipe.num_train_samples, num_val_samples=recipe.num_val_samples,
-            seed=recipe.seed, num_workers=recipe.num_workers, data="synthetic", lr=DEFAULT_LR,
-            lr_schedule="constant")
+        return cls.preset(recipe.name)
     if recipe is None or isinstance(recipe, str):
         return cls.preset(recipe)
     raise TypeError(f"recipe: expected an {cls.__name__}, a Profile or a preset name, got {recipe!r}")

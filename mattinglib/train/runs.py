@@ -5,14 +5,16 @@ chapter 4's M-Net and chapter 6's Background Matting generator) loads the
 checkpoint when the run folder holds one and trains it otherwise, so that a
 re-run is cheap and the chapter also works on its own::
 
-    runs/04_mnet/<profile and sizes>/      chapter 4 (and load_or_train_mnet)
-        run.json                           the settings (written when this module trains)
+    runs/04_mnet/<recipe.run_name()>/      chapter 4 (and load_or_train_mnet)
+        run.json                           the recipe's settings
         step_00000300.pt
     runs/06_bgm_<profile and sizes>/       chapter 6 (bgm_recipes.course_run_dir)
 
-The training recipe itself lives in :mod:`mattinglib.train.recipes`; this
-module only decides between loading and training, so a better recipe changes
-what gets trained without changing the chapters that load it.
+The training recipe itself lives in :mod:`mattinglib.train.recipes`
+(:class:`~mattinglib.train.recipes.MNetRecipe`); this module only decides
+between loading and training, so a better recipe changes what gets trained
+(and the folder name, which holds a digest of every setting) without changing
+the chapters that load it.
 """
 
 from __future__ import annotations
@@ -23,62 +25,71 @@ from pathlib import Path
 
 from torch import nn
 
-from ..config import REPO_ROOT, Profile, get_device
-from ..models.mnet import MNet
-from .checkpoint import RUN_FILE, latest_checkpoint, load_checkpoint, start_run_folder
-from .recipes import DEFAULT_LR, _resolve_profile, build_mnet_trainer, load_trained_model
+from ..config import REPO_ROOT, Profile
+from .checkpoint import RUN_FILE, latest_checkpoint, load_checkpoint
+from .recipes import MNetRecipe, _recipe_of, load_trained_model, train_run
 
 __all__ = ["MNET_RUNS", "mnet_run_dir", "load_or_train_mnet", "load_bgm_teacher"]
 
-#: Where chapter 4 keeps its M-Net runs, one sub-folder per setting.
+#: Where chapter 4 keeps its M-Net runs, one sub-folder per recipe.
 MNET_RUNS = REPO_ROOT / "runs" / "04_mnet"
 
-# The settings of a run that must agree with the saved run.json when training continues.
-_FIXED = ("model", "width", "image_size", "batch_size", "seed", "num_train_samples")
+
+def _mnet_recipe(recipe: MNetRecipe | Profile | str | None) -> MNetRecipe:
+    """An :class:`MNetRecipe` as given, or the preset a Profile or a name stands for."""
+    resolved = _recipe_of(recipe, MNetRecipe)
+    if type(resolved) is not MNetRecipe:
+        raise TypeError(f"recipe: expected an MNetRecipe (M-Net), got {type(resolved).__name__}")
+    return resolved
 
 
-def mnet_run_dir(profile: Profile | str | None = None, *, lr: float = DEFAULT_LR) -> Path:
-    """The run folder of chapter 4's M-Net for a profile: every size that changes the run is in its name.
+def mnet_run_dir(recipe: MNetRecipe | Profile | str | None = None) -> Path:
+    """The run folder of chapter 4's M-Net: ``runs/04_mnet/<recipe.run_name()>``.
 
-    >>> mnet_run_dir("quick").relative_to(REPO_ROOT).as_posix()
-    'runs/04_mnet/quick_s64_w0.25_b8_n512_v32_t300_lr0.0004_seed0'
+    Args:
+        recipe: an :class:`MNetRecipe`, a preset name (``"quick"``, ``"cpu-long"``,
+            ``"full"``), a :class:`~mattinglib.config.Profile` (its name's preset)
+            or ``None`` (the active profile's preset).
+
+    >>> mnet_run_dir("quick") == MNET_RUNS / MNetRecipe.quick().run_name()
+    True
+    >>> mnet_run_dir("quick").relative_to(REPO_ROOT).as_posix().startswith("runs/04_mnet/mnet_quick_s")
+    True
     """
-    p = _resolve_profile(profile)
-    return MNET_RUNS / (f"{p.name}_s{p.image_size}_w{p.width:g}_b{p.batch_size}"
-                        f"_n{p.num_train_samples}_v{p.num_val_samples}_t{p.train_steps}"
-                        f"_lr{lr:g}_seed{p.seed}")
+    return MNET_RUNS / _mnet_recipe(recipe).run_name()
 
 
-def _needs_training(run_dir: Path, settings: dict) -> bool:
-    """No checkpoint yet, or a run of these settings that stopped before its last step."""
+def _finished(run_dir: Path, recipe: MNetRecipe) -> bool:
+    """``run_dir`` holds this recipe's run (its ``run.json``) up to its last step."""
     latest = latest_checkpoint(run_dir)
-    if latest is None:
-        return True
     run_file = run_dir / RUN_FILE
-    if not run_file.is_file():
+    if latest is None or not run_file.is_file():
         return False
-    saved = json.loads(run_file.read_text())
-    step = int(latest.stem.split("_")[1])
-    return saved.get("train_steps") == settings["train_steps"] and step < settings["train_steps"]
+    try:
+        saved = json.loads(run_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    settings = recipe.settings()
+    same = isinstance(saved, dict) and all(saved.get(k) == settings[k] for k in recipe.fixed_on_resume())
+    return same and int(latest.stem.split("_")[1]) >= recipe.train_steps
 
 
-def load_or_train_mnet(run_dir: str | Path, profile: Profile | str | None = None, *,
+def load_or_train_mnet(run_dir: str | Path, recipe: MNetRecipe | Profile | str | None = None, *,
                        progress: bool = True, device: str = "auto") -> nn.Module:
-    """M-Net from ``run_dir``: loaded when it holds a checkpoint, else trained there first.
+    """M-Net from ``run_dir``: loaded when it holds the finished run, else trained there first.
 
-    Training uses :func:`~mattinglib.train.recipes.build_mnet_trainer` with
-    ``profile`` and ``fit(resume=True)``, and writes ``run.json`` beside the
-    checkpoints, so the folder also serves ``python -m mattinglib predict``.
-    A run of the same step count that was interrupted continues where it
-    stopped. Any other folder that holds checkpoints is not trained further:
-    the latest one is loaded as it is (a folder written by a notebook's trainer has
-    no ``run.json``; its M-Net is then built at ``profile.width``, and weights
-    of another width fail to load with PyTorch's size-mismatch error).
+    The run is :func:`~mattinglib.train.recipes.train_run` of the recipe, the
+    one chapter 4 trains into the same folder (:func:`mnet_run_dir`), so a student
+    who ran chapter 4 does not train again. A finished run is loaded without
+    building the training data; an interrupted one continues where it stopped.
+    A folder holding checkpoints but no ``run.json`` (a notebook's own trainer)
+    is loaded as it is, at the recipe's width.
 
     Args:
         run_dir: the run folder (created when training).
-        profile: a :class:`~mattinglib.config.Profile`, ``"quick"``, ``"full"``
-            or ``None`` (``MATTINGLIB_PROFILE``, else by hardware).
+        recipe: an :class:`~mattinglib.train.recipes.MNetRecipe`, a preset name,
+            a :class:`~mattinglib.config.Profile` (its name's preset) or ``None``
+            (the active profile's preset).
         progress: show the training progress bar.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
 
@@ -86,27 +97,26 @@ def load_or_train_mnet(run_dir: str | Path, profile: Profile | str | None = None
         the ``MNet`` in eval mode, on ``device``.
 
     Raises:
-        TypeError: ``run_dir`` is not a path.
-        ValueError: a bad ``profile``, or a ``run.json`` in ``run_dir`` whose
-            settings differ from the profile's when training would continue.
+        TypeError: ``run_dir`` is not a path, or ``recipe`` is not an M-Net recipe.
+        ValueError: a bad preset name, or a ``run.json`` in ``run_dir`` whose
+            settings differ from the recipe's (another run: use another folder).
     """
     if not isinstance(run_dir, (str, Path)):
         raise TypeError(f"run_dir: expected a path, got {type(run_dir).__name__}")
     run_dir = Path(run_dir)
-    p = _resolve_profile(profile)
-    settings = {"model": "mnet", "profile": p.name, "lr": DEFAULT_LR,
-                **{k: getattr(p, k) for k in ("width", "image_size", "batch_size", "seed",
-                                              "num_train_samples", "num_val_samples",
-                                              "train_steps", "val_every")}}
-    if _needs_training(run_dir, settings):
-        start_run_folder(run_dir, settings, resume=True, fixed=_FIXED)
-        build_mnet_trainer(p, checkpoint_dir=run_dir, device=device, progress=progress).fit(resume=True)
-    if (run_dir / RUN_FILE).is_file():
+    recipe = _mnet_recipe(recipe)
+    if _finished(run_dir, recipe):
         return load_trained_model(run_dir, device=device)
-    dev = get_device(device)
-    model = MNet(width=p.width)
-    model.load_state_dict(load_checkpoint(latest_checkpoint(run_dir), map_location=dev)["model"])
-    return model.to(dev).eval()
+    if latest_checkpoint(run_dir) is not None and not (run_dir / RUN_FILE).is_file():
+        from ..config import get_device
+        from ..models.mnet import MNet
+
+        dev = get_device(device)
+        model = MNet(width=recipe.width)
+        model.load_state_dict(load_checkpoint(latest_checkpoint(run_dir), map_location=dev)["model"])
+        return model.to(dev).eval()
+    model, _ = train_run(recipe, run_dir, device=device, progress=progress)
+    return model
 
 
 def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "auto") -> tuple[nn.Module, str]:
