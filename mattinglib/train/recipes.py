@@ -558,7 +558,7 @@ def build_mnet_trainer(recipe: MNetRecipe | Profile | str | None = None, *,
     ...                        batch_size=2, image_size=32, data="synthetic", device="cpu",
     ...                        progress=False)
     >>> t.max_steps, type(t.model).__name__, t.recipe.lr_schedule
-    (2, 'MNet', 'constant')
+    (2, 'MNet', 'onecycle')
     """
     options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS - {"lr"}}
     recipe = _recipe_of(recipe, MNetRecipe).replace(**overrides)
