@@ -331,25 +331,27 @@ class MNetRecipe:
     # -- presets ------------------------------------------------------------------------------
     @classmethod
     def quick(cls) -> "MNetRecipe":
-        """The CPU recipe of the course: 600 steps of 8 crops of 64 px, one-cycle lr 3e-3.
+        """The CPU recipe of the course: 1,200 steps of 4 crops of 64 px, one-cycle lr 3e-3.
 
         Chosen by the ablation in ``benchmarks/results/matting_quality_abl_*.json``
         (held-out photos GT11-GT14, Trimap1, longer side 320 px, mean SAD; trimap-only
-        4.63, closed-form 0.66): 300 steps of 96 px at a constant 4e-4 gave 3.80;
-        600 steps of 64 px (about the same compute) with a one-cycle schedule gave
-        3.33 at a peak of 1e-3, 2.94 at 3e-3 and 4.40 at 1e-2. The run the course
-        records is ``benchmarks/results/matting_quality_quick.json``.
+        4.63, closed-form 0.66): 300 steps of 8 crops of 96 px at a constant 4e-4
+        gave 3.80; 600 steps of 8 crops of 64 px (about the same compute) with a
+        one-cycle schedule gave 3.33 at a peak of 1e-3, 2.94 at 3e-3 and 4.40 at
+        1e-2; the same 4,800 crops as 1,200 steps of 4 gave 2.20 (more updates, not
+        more data); width 0.125 for 1,800 steps of 8 gave 2.05 at twice the compute.
+        The run the course records is ``benchmarks/results/matting_quality_quick.json``.
         """
-        return cls(name="quick", image_size=64, train_steps=600, lr=3e-3, lr_schedule="onecycle",
-                   val_every=100, num_train_samples=4800)
+        return cls(name="quick", image_size=64, batch_size=4, train_steps=1200, lr=3e-3,
+                   lr_schedule="onecycle", val_every=200, num_train_samples=4800)
 
     @classmethod
     def cpu_long(cls) -> "MNetRecipe":
         """A longer CPU reference run (about 40 minutes on 2 cores, estimated from the
-        quick run's step time; not recorded yet): the quick recipe's schedule for five
-        times the steps, on crops of 96 px."""
-        return cls(name="cpu-long", image_size=96, train_steps=3000, lr=3e-3, val_every=250,
-                   num_train_samples=24_000)
+        quick run's step time; not recorded yet): five times the quick recipe's steps,
+        on crops of 96 px."""
+        return cls(name="cpu-long", image_size=96, batch_size=4, train_steps=6000, lr=3e-3,
+                   val_every=500, num_train_samples=24_000)
 
     @classmethod
     def full(cls) -> "MNetRecipe":
@@ -412,7 +414,7 @@ class DIMRecipe(MNetRecipe):
     encoder-decoder (not in the paper; it trains faster from scratch)."""
 
     batch_norm: bool = True
-    refine_steps: int = 200
+    refine_steps: int = 300
     refine_lr: float = 1e-3
 
     model: ClassVar[str] = "dim"
