@@ -19,15 +19,16 @@ recipe with a progress bar and resumable checkpoints::
         step_00000100.pt
 
 Learning rate. Deep Image Matting fine-tunes an ImageNet VGG16 with Adam at
-1e-5. Here M-Net starts from random (He) weights on generated data, with
-BatchNorm after every hidden convolution (SHM's addition): at 1e-5 a run of
-a few hundred steps barely moves. Measured on CPU (30 steps, 32 px, batch 4,
+1e-5. Here M-Net starts from random (He) weights, with BatchNorm after every
+hidden convolution (SHM's addition): at 1e-5 a run of a few hundred steps
+barely moves. An early measurement on generated data (30 steps, 32 px, batch 4,
 mean of the last 5 losses against the first 5): lr 1e-3 went 0.344 -> 0.266,
-4e-4 went 0.348 -> 0.305, 1e-4 went 0.348 -> 0.347. :data:`DEFAULT_LR` = 4e-4
-is the more conservative of the two that learn; the full profile's stability
-at this rate has not been measured yet. Pass ``lr=`` to
-change it (``lr=1e-5`` with ``pretrained_vgg="imagenet"`` is the paper's
-setting).
+4e-4 went 0.348 -> 0.305, 1e-4 went 0.348 -> 0.347; :data:`DEFAULT_LR` = 4e-4
+stays the peak rate of the full preset and the rate of the stages built without a
+recipe. On the real-foreground data the quick recipe warms up to 3e-3 and
+anneals (one-cycle), which the held-out ablation in
+:meth:`MNetRecipe.quick` chose over 1e-3 and 1e-2. ``lr=1e-5`` with
+``pretrained_vgg="imagenet"`` is the paper's setting.
 """
 
 from __future__ import annotations
