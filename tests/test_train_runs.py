@@ -15,7 +15,8 @@ from mattinglib.train.checkpoint import RUN_FILE, checkpoint_path, latest_checkp
 from mattinglib.train.recipes import DIMRecipe, MNetRecipe, build_mnet_trainer
 
 TINY = MNetRecipe.quick().replace(train_steps=2, val_every=2, image_size=32, batch_size=2,
-                                  num_train_samples=4, num_val_samples=2, data="synthetic")
+                                  num_train_samples=4, num_val_samples=2, data="synthetic",
+                                  lr_schedule="constant")
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
