@@ -245,9 +245,8 @@ def build_stage(name: str, profile: Profile | str | None = "full", *, device: st
     if name in ("shm", "dim"):
         return _matting_stage(name, profile, device, overrides, checkpoint_dir)
     if name == "mnet":
-        # M-Net is sized by its recipe (real foregrounds), the preset named like the profile.
-        preset = profile.name if isinstance(profile, Profile) else profile
-        trainer = build_mnet_trainer(preset, checkpoint_dir=checkpoint_dir, device=device,
+        # M-Net is sized by its recipe (real foregrounds): a profile means its preset.
+        trainer = build_mnet_trainer(profile, checkpoint_dir=checkpoint_dir, device=device,
                                      **overrides)
         return Stage(name, trainer, trainer.recipe, trainer.amp, (trainer.model,))
     trainer = build_bgm_trainer(profile, checkpoint_dir=checkpoint_dir, device=device, **overrides)
