@@ -54,6 +54,10 @@ class Profile:
         eval_max_side: real images are downscaled so their longer side is at most this.
         num_workers: DataLoader workers (0 in notebooks: safe on every platform).
         seed: the seed of every generator in the chapter.
+        procedural_pool: 0: every generated training layer is made afresh; ``n > 0``:
+            generated foregrounds and backgrounds come from a pool of ``n`` each, made
+            once and shared by the loader's workers (:mod:`mattinglib.data.pool`), so
+            that the full profile's loaders keep a GPU busy.
     """
 
     name: str
@@ -68,6 +72,7 @@ class Profile:
     eval_max_side: int
     num_workers: int = 0
     seed: int = 0
+    procedural_pool: int = 0
 
     def with_(self, **changes) -> "Profile":
         """A copy with some fields changed (``profile.with_(train_steps=10)``)."""
@@ -103,6 +108,7 @@ PROFILES: dict[str, Profile] = {
         eval_images=27,
         eval_max_side=100_000,
         num_workers=8,
+        procedural_pool=256,
     ),
 }
 

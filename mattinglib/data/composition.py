@@ -76,7 +76,9 @@ __all__ = [
     "SyntheticMattingDataset",
     "Composition1kDataset",
     "compose_batch",
+    "compose_on_device",
     "make_loader",
+    "sample_raw",
     "seed_worker",
     "unknown_centre",
 ]
@@ -92,6 +94,22 @@ def check_source(src: Any, name: str) -> None:
     if not (hasattr(src, "sample") and hasattr(src, "__len__")) or len(src) < 1:
         raise ValueError(f"{name}: expected a non-empty source with len() and sample(i), "
                          f"got {type(src).__name__}")
+
+
+def sample_raw(source: Any, index: int):
+    """Item ``index`` of a foreground or background source in the cheapest form it has.
+
+    A source may offer ``sample_raw(i)``: the same item with its arrays in uint16
+    fixed point when it holds them that way (a pool, 8-bit photos), saving a
+    float round trip of the whole layer; otherwise ``sample(i)`` (float32).
+    The datasets here accept both.
+    """
+    raw = getattr(source, "sample_raw", None)
+    return raw(index) if raw is not None else source.sample(index)
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    return from_u16(x) if x.dtype == np.uint16 else x
 
 
 def _positive_int(x: Any, name: str) -> int:
@@ -232,7 +250,7 @@ class CompositionDataset(EpochDataset):
 
     def _background_box(self, index: int, h: int, w: int, box, rng) -> np.ndarray:
         """The crop ``box`` of a background scaled to cover (h, w) at a random offset, uint16."""
-        bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
+        bg, _ = sample_raw(self.backgrounds, index % len(self.backgrounds))
         bh, bw = bg.shape[:2]
         if (bh, bw) == (h, w):
             return to_u16(bg[box])
@@ -244,14 +262,15 @@ class CompositionDataset(EpochDataset):
         index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_COMPOSITION, self.epoch, index)
         fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
-        fg, alpha, tag = self.foregrounds.sample(fg_index)
+        fg, alpha, tag = sample_raw(self.foregrounds, fg_index)
         h, w = alpha.shape
         side = self.crop_sizes[int(rng.integers(len(self.crop_sizes)))]
         box = crop_box(h, w, unknown_centre(alpha, rng), side)
         bg16 = self._background_box(index, h, w, box, rng)
         fg_box, alpha_box = fg[box], alpha[box]
         if tag == "low_contrast":
-            bg16 = to_u16(match_background_colour(from_u16(bg16), fg_box, alpha_box, rng))
+            bg16 = to_u16(match_background_colour(from_u16(bg16), _as_float(fg_box),
+                                                  _as_float(alpha_box), rng))
         # Only the crop is converted and resized. Geometry runs on uint16 fixed
         # point: OpenCV's integer paths are exact on every CPU, its float paths are not.
         layer = resize_u16(np.concatenate([to_u16(fg_box), to_u16(alpha_box)[..., None]], axis=2),
@@ -343,6 +362,19 @@ def compose_batch(batch: dict[str, torch.Tensor], device="auto", *,
     out = {k: (v.to(dev, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}
     out["image"] = compose(out["fg"], out["bg"], out["alpha"], check_values=False)
     return out
+
+
+def compose_on_device(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` with its composite ``image`` added where the batch is (a trainer's
+    ``device_transform`` for datasets built with ``compose=False``).
+
+    >>> b = {"fg": torch.ones(1, 3, 2, 2), "bg": torch.zeros(1, 3, 2, 2), "alpha": torch.full((1, 1, 2, 2), 0.5)}
+    >>> compose_on_device(b)["image"].flatten().tolist()[:2]
+    [0.5, 0.5]
+    """
+    if "alpha" not in batch:
+        raise ValueError("batch: expected the keys 'fg', 'bg' and 'alpha', missing 'alpha'")
+    return compose_batch(batch, batch["alpha"].device)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -51,16 +51,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .._checks import check_index
+from .._checks import check_index, check_int
 from ..config import data_root, find_dataset
-from .composition import DIM_TRAIN_SIZE, CompositionDataset, check_source
+from .composition import DIM_TRAIN_SIZE, CompositionDataset, check_source, sample_raw
 from .folders import FolderBackgrounds, list_images
+from .pool import PooledSource
 from .synthetic import (
     KINDS,
-    STREAM_BACKGROUND,
+    SyntheticBackgrounds,
     SyntheticForegrounds,
     check_seed,
-    procedural_background,
     rng_for,
 )
 
@@ -209,12 +209,21 @@ class MixedForegrounds:
         return self.length
 
     def sample(self, index: int):
-        index = check_index(index, len(self))
-        if rng_for(self.seed, STREAM_MIX, index).random() < self.synthetic_fraction:
-            return self.synthetic.sample(index % len(self.synthetic))
-        return self.real.sample(index % len(self.real))
+        return self._sample(index, raw=False)
 
     __getitem__ = sample
+
+    def sample_raw(self, index: int):
+        """Item ``index`` as its source holds it (see :func:`~mattinglib.data.composition.sample_raw`)."""
+        return self._sample(index, raw=True)
+
+    def _sample(self, index: int, *, raw: bool):
+        index = check_index(index, len(self))
+        if rng_for(self.seed, STREAM_MIX, index).random() < self.synthetic_fraction:
+            source, k = self.synthetic, index % len(self.synthetic)
+        else:
+            source, k = self.real, index % len(self.real)
+        return sample_raw(source, k) if raw else source.sample(k)
 
 
 def _random_photo_crop(photo: np.ndarray, height: int, width: int,
@@ -246,10 +255,13 @@ class PhotoBackgrounds:
         seed: non-negative int.
         procedural_fraction: share of procedural textures, in [0, 1].
         length: the nominal number of backgrounds.
+        procedural: the source of the procedural textures (``sample(i) -> (bg, tag)``);
+            default: texture ``i`` generated from ``(seed, i)``
+            (:class:`~mattinglib.data.synthetic.SyntheticBackgrounds`).
     """
 
     def __init__(self, photos, size, seed: int = 0, *, procedural_fraction: float = 0.25,
-                 length: int = 100_000):
+                 length: int = 100_000, procedural=None):
         if isinstance(size, (int, np.integer)):
             size = (int(size), int(size))
         self.height, self.width = int(size[0]), int(size[1])
@@ -268,6 +280,9 @@ class PhotoBackgrounds:
         self.procedural_fraction = float(procedural_fraction)
         self.seed = check_seed(seed)
         self.length = int(length)
+        self.procedural = (SyntheticBackgrounds((self.height, self.width), self.seed)
+                           if procedural is None else procedural)
+        check_source(self.procedural, "procedural")
 
     def __len__(self) -> int:
         return self.length
@@ -278,16 +293,26 @@ class PhotoBackgrounds:
         return self.photos[k]
 
     def sample(self, index: int) -> tuple[np.ndarray, str]:
+        return self._sample(index, raw=False)
+
+    __getitem__ = sample
+
+    def sample_raw(self, index: int) -> tuple[np.ndarray, str]:
+        """Background ``index`` in uint16 fixed point (photos: ``8-bit value * 257``,
+        exactly what ``to_u16`` makes of ``sample(index)``) or as the procedural source holds it."""
+        return self._sample(index, raw=True)
+
+    def _sample(self, index: int, *, raw: bool) -> tuple[np.ndarray, str]:
         index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_PHOTO, index)
         if rng.random() < self.procedural_fraction:
-            bg_rng = rng_for(self.seed, STREAM_BACKGROUND, index)
-            return procedural_background((self.height, self.width), bg_rng), "procedural"
+            k = index % len(self.procedural)
+            return sample_raw(self.procedural, k) if raw else self.procedural.sample(k)
         photo, name = self._photo(int(rng.integers(len(self.photos))))
         crop = _random_photo_crop(photo, self.height, self.width, rng)
+        if raw:
+            return crop.astype(np.uint16) * np.uint16(257), name
         return crop.astype(np.float32) / np.float32(255.0), name
-
-    __getitem__ = sample
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -320,45 +345,38 @@ def _bgm_sample_photos(max_side: int) -> list[tuple[np.ndarray, str]]:
 
 
 def offline_backgrounds(size, seed: int = 0, *, training_photos: Sequence[tuple[np.ndarray, str]] = (),
-                        procedural_fraction: float = 0.25, max_side: int = DIM_TRAIN_SIZE):
+                        procedural_fraction: float = 0.25, max_side: int = DIM_TRAIN_SIZE,
+                        procedural_pool: int = 0):
     """The best background source available offline, and a sentence describing it.
 
     Order: COCO / VOC folders under the data root; else the given training
     photos plus the Background Matting sample's backgrounds; else procedural
-    textures only (see the module docstring).
+    textures only (see the module docstring). ``procedural_pool > 0`` draws the
+    procedural textures from that many pooled ones (:mod:`mattinglib.data.pool`).
 
     Returns:
         ``(source, description)``; ``source.sample(i) -> (bg, tag)``.
     """
+    procedural = SyntheticBackgrounds(size, seed)
+    pool_text = ""
+    if check_int(procedural_pool, "procedural_pool", minimum=0):
+        procedural = PooledSource(procedural, min(procedural_pool, len(procedural)))
+        pool_text = f", a pool of {procedural.pool_size}"
     for rel in _PHOTO_FOLDERS:
         folder = data_root() / rel
         if folder.is_dir() and any(True for _ in list_images(folder).items()):
             return (PhotoBackgrounds(FolderBackgrounds(folder), size, seed,
-                                     procedural_fraction=procedural_fraction),
-                    f"photos from {folder} ({procedural_fraction:.0%} procedural)")
+                                     procedural_fraction=procedural_fraction, procedural=procedural),
+                    f"photos from {folder} ({procedural_fraction:.0%} procedural{pool_text})")
     photos = [(_to_uint8(p) if p.dtype != np.uint8 else p, n) for p, n in training_photos]
     photos += _bgm_sample_photos(max_side)
     if photos:
         names = ", ".join(n for _, n in photos)
-        return (PhotoBackgrounds(photos, size, seed, procedural_fraction=procedural_fraction),
-                f"{len(photos)} offline real photos ({names}) and {procedural_fraction:.0%} procedural textures")
-    return _ProceduralOnly(size, seed), "procedural textures only (no real photo found)"
-
-
-class _ProceduralOnly:
-    def __init__(self, size, seed: int):
-        if isinstance(size, (int, np.integer)):
-            size = (int(size), int(size))
-        self.height, self.width = int(size[0]), int(size[1])
-        self.seed = check_seed(seed)
-
-    def __len__(self) -> int:
-        return 100_000
-
-    def sample(self, index: int):
-        index = check_index(index, len(self))
-        return procedural_background((self.height, self.width),
-                                     rng_for(self.seed, STREAM_BACKGROUND, index)), "procedural"
+        return (PhotoBackgrounds(photos, size, seed, procedural_fraction=procedural_fraction,
+                                 procedural=procedural),
+                f"{len(photos)} offline real photos ({names}) and {procedural_fraction:.0%} "
+                f"procedural textures{pool_text}")
+    return procedural, f"procedural textures only (no real photo found){pool_text}"
 
 
 class RealMattingDataset(CompositionDataset):
@@ -386,6 +404,10 @@ class RealMattingDataset(CompositionDataset):
         procedural_fraction: share of procedural backgrounds.
         crop_scales: crop sides as multiples of ``size``.
         trimap_iterations: ``(low, high)`` dilation iterations, not rescaled.
+        procedural_pool: 0: every generated foreground and procedural background is
+            made afresh; ``n > 0``: drawn from ``n`` of each, made once per process and
+            shared by the loader's workers (:mod:`mattinglib.data.pool`; the full
+            profile's loaders need it to keep a GPU busy).
         **kwargs: other options of :class:`CompositionDataset` (``flip``, ``compose``).
 
     Attributes:
@@ -395,9 +417,12 @@ class RealMattingDataset(CompositionDataset):
     def __init__(self, num_samples: int, size: int, seed: int = 0, *, root=None,
                  max_side: int = DIM_TRAIN_SIZE, synthetic_fraction: float = 0.25,
                  procedural_fraction: float = 0.25, crop_scales: Sequence[float] = (0.75, 1.0, 1.25),
-                 trimap_iterations: tuple[int, int] = (1, 3), **kwargs: Any):
+                 trimap_iterations: tuple[int, int] = (1, 3), procedural_pool: int = 0,
+                 **kwargs: Any):
         seed = check_seed(seed)
         synthetic = SyntheticForegrounds(round(1.5 * size), seed, kinds=KINDS, length=max(num_samples, 1))
+        if check_int(procedural_pool, "procedural_pool", minimum=0):
+            synthetic = PooledSource(synthetic, min(procedural_pool, len(synthetic)))
         try:
             real = AlphamattingForegrounds(root, max_side=max_side)
         except FileNotFoundError as err:
@@ -410,10 +435,12 @@ class RealMattingDataset(CompositionDataset):
             fgs = MixedForegrounds(real, synthetic, synthetic_fraction=synthetic_fraction, seed=seed,
                                    length=max(num_samples, 1))
             fg_text = (f"{len(real)} real foregrounds ({', '.join(real.names)}) at longer side "
-                       f"{max_side} px, {synthetic_fraction:.0%} generated")
+                       f"{max_side} px, {synthetic_fraction:.0%} generated"
+                       + (f" (a pool of {synthetic.pool_size})" if procedural_pool else ""))
             photos = [(_to_uint8(p), n) for p, n in real.photos()]
         bgs, bg_text = offline_backgrounds(max_side, seed, training_photos=photos,
-                                           procedural_fraction=procedural_fraction, max_side=max_side)
+                                           procedural_fraction=procedural_fraction, max_side=max_side,
+                                           procedural_pool=min(procedural_pool, max(num_samples, 1)))
         lo, hi = trimap_iterations
         if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi):
             raise ValueError(f"trimap_iterations: expected ints 1 <= low <= high, got {trimap_iterations!r}")

@@ -108,7 +108,11 @@ def rng_for(seed: int, *keys: int) -> np.random.Generator:
 
 
 def to_u16(x: np.ndarray) -> np.ndarray:
-    """float in [0, 1] -> uint16 fixed point (the exact-arithmetic working format)."""
+    """float in [0, 1] -> uint16 fixed point (the exact-arithmetic working format).
+
+    An array that is uint16 already is returned as it is (not copied)."""
+    if x.dtype == np.uint16:
+        return x
     return np.rint(x * np.float32(_U16)).astype(np.uint16)
 
 

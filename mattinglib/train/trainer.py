@@ -82,6 +82,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int
 from ..config import get_device
+from ..data.pool import prepare_pools
 from ..weights import load_into
 from .checkpoint import (
     get_rng_state,
@@ -184,6 +185,14 @@ class Trainer:
         callbacks: functions ``callback(trainer, step, losses)`` called after every step
             (after validation and checkpointing); an exception stops the run.
         progress: show a tqdm progress bar (only rank 0 does under ``torchrun``).
+        device_transform: a function ``batch -> batch`` applied to every training batch
+            once it is on the device, before the loss: augmentation that runs batched
+            on the GPU instead of in the loader's workers (e.g.
+            ``mattinglib.data.compose_batch``). It must take its randomness from the
+            batch itself (seeds drawn by the dataset), so that a resumed run stays exact.
+
+    Data: pooled generated layers of the training set (:mod:`mattinglib.data.pool`)
+    are made before the first ``DataLoader`` forks its workers, which then share them.
 
     Attributes:
         step: optimisation steps done so far.
@@ -218,6 +227,7 @@ class Trainer:
         grad_clip: float | None = None,
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
+        device_transform: Callable[[Any], Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -260,6 +270,9 @@ class Trainer:
             raise ValueError(f"grad_clip: expected a positive number or None, got {grad_clip!r}")
         if not all(callable(cb) for cb in callbacks):
             raise ValueError("callbacks: expected functions (trainer, step, losses) -> None")
+        if device_transform is not None and not callable(device_transform):
+            raise ValueError(f"device_transform: expected a function batch -> batch, "
+                             f"got {device_transform!r}")
 
         self.dist, self.device = setup_distributed(get_device(str(device)))
         on_cuda = self.device.type == "cuda"
@@ -287,6 +300,7 @@ class Trainer:
         self.seed, self.shuffle, self.num_workers = seed, shuffle, num_workers
         self.collate_fn, self.grad_clip = collate_fn, grad_clip
         self.callbacks, self.progress = list(callbacks), progress
+        self.device_transform = device_transform
 
         self._sampler = DistributedSampler(
             train_data, num_replicas=self.dist.world_size, rank=self.dist.rank,
@@ -317,6 +331,9 @@ class Trainer:
 
     # -- data -------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int, skip_batches: int) -> DataLoader:
+        if self.num_workers:  # made here, shared by the forked workers
+            prepare_pools(self.train_data, self.num_workers,
+                          progress=self.progress and self.dist.is_main)
         self._sampler.set_epoch(epoch)
         # Its own generator: building the loader must not draw from the global one.
         generator = torch.Generator().manual_seed(
@@ -379,6 +396,8 @@ class Trainer:
         every process sees the same numbers and stops together on a non-finite loss.
         """
         batch = self._to_device(batch)
+        if self.device_transform is not None:
+            batch = self.device_transform(batch)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             terms = self.loss_fn(self._forward_model, batch)
         self._check_terms(terms)
