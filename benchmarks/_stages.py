@@ -8,11 +8,13 @@ most of it:
 =============  ==============================================================
 ``mnet``       :func:`mattinglib.train.recipes.build_mnet_trainer`
 ``bgm``        :func:`mattinglib.train.bgm_recipes.build_bgm_trainer`
-``shm``        SHM end to end as chapter 04 trains it (no library builder): T-Net
-               (ResNet-50 in the full profile, ResNet-18 in quick) + M-Net at the
-               profile's width, :func:`~mattinglib.train.recipes.shm_loss_fn`, Adam 1e-5
+``shm``        SHM end to end (no library builder): T-Net (ResNet-50 in the full
+               profile, ResNet-18 in quick) + M-Net at the profile's width,
+               :func:`~mattinglib.train.recipes.shm_loss_fn`, Adam 1e-5, on the data of
+               the M-Net recipe preset of the profile's name
 ``dim``        Deep Image Matting's joint stage (no library builder): ``DIM(width)``
-               at the profile's width, :func:`dim_joint_loss_fn`, Adam at the M-Net rate
+               at the profile's width, :func:`dim_joint_loss_fn`, Adam at the M-Net rate,
+               on the data of the DIM recipe preset of the profile's name
 ``student``    the teacher-student stage as ``python -m mattinglib train-student``
                builds it: a teacher and a fresh student of the profile's generator
                size (:func:`~mattinglib.train.bgm_recipes.build_bgm_generator`), the
@@ -45,7 +47,7 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 from mattinglib.config import Profile
-from mattinglib.data.composition import SyntheticMattingDataset
+from mattinglib.data.composition import compose_on_device
 from mattinglib.data.target_domain import TargetDomainDataset
 from mattinglib.losses.dim import alpha_prediction_loss, dim_loss
 from mattinglib.models.dim import DIM
@@ -65,6 +67,8 @@ from mattinglib.train.bgm_recipes import (
 )
 from mattinglib.train.recipes import (
     DEFAULT_LR,
+    DIMRecipe,
+    MNetRecipe,
     _profile_trainer,
     _resolve_profile,
     _split_options,
@@ -72,6 +76,8 @@ from mattinglib.train.recipes import (
     build_mnet_trainer,
     matting_val_fn,
     shm_loss_fn,
+    training_data,
+    validation_data,
 )
 from mattinglib.trimap import trimap_to_onehot
 
@@ -185,9 +191,16 @@ def _matting_stage(name: str, profile: Profile | str | None, device: str, overri
         loss_fn, input_kind = shm_loss_fn, "mnet"
     else:
         model, loss_fn, input_kind = DIM(width=profile.width, seed=profile.seed), dim_joint_loss_fn, "dim"
-    train = SyntheticMattingDataset(profile.num_train_samples, profile.image_size, seed=profile.seed)
-    val = SyntheticMattingDataset(profile.num_val_samples, profile.image_size, seed=profile.seed + 1,
-                                  flip=False)
+    # The data of the recipe preset with the profile's name (real foregrounds, pooled
+    # generated layers and the composite made on the device in the full one), at the
+    # profile's sizes.
+    recipe = (DIMRecipe if name == "dim" else MNetRecipe).preset(profile.name).replace(
+        image_size=profile.image_size, num_train_samples=profile.num_train_samples,
+        num_val_samples=profile.num_val_samples, seed=profile.seed,
+        **({"procedural_pool": fields["procedural_pool"]} if "procedural_pool" in fields else {}))
+    train, val = training_data(recipe), validation_data(recipe)
+    if recipe.compose_on_device:
+        options.setdefault("device_transform", compose_on_device)
 
     def val_fn(m, data):
         return matting_val_fn(m, data, input_kind=input_kind)

@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader
 
 from .._checks import check_int
 from ..config import PROFILES, Profile, get_device, get_profile
-from ..data.composition import SyntheticMattingDataset
+from ..data.composition import SyntheticMattingDataset, compose_on_device
 from ..data.real import RealMattingDataset
 from ..inference.matting import input_kind_of, model_alpha
 from ..losses.dim import alpha_prediction_loss, dim_loss, shm_loss
@@ -296,6 +296,8 @@ class MNetRecipe:
     procedural_fraction: float = 0.25
     crop_scales: tuple[float, ...] = (0.75, 1.0, 1.25)
     trimap_iterations: tuple[int, int] = (1, 3)
+    procedural_pool: int = 0
+    compose_on_device: bool = False
     seed: int = 0
     num_workers: int = 0
     eval_max_side: int = 320
@@ -311,6 +313,9 @@ class MNetRecipe:
             check_int(getattr(self, name), name, minimum=1)
         check_int(self.seed, "seed", minimum=0)
         check_int(self.num_workers, "num_workers", minimum=0)
+        check_int(self.procedural_pool, "procedural_pool", minimum=0)
+        if not isinstance(self.compose_on_device, bool):
+            raise TypeError(f"compose_on_device: expected True or False, got {self.compose_on_device!r}")
         if self.image_size % self.input_multiple:
             raise ValueError(f"image_size: {type(self).__name__} needs a multiple of "
                              f"{self.input_multiple}, got {self.image_size}")
@@ -359,7 +364,7 @@ class MNetRecipe:
         """The paper's sizes for a GPU: full width, 320 px crops, 20,000 steps of 16."""
         return cls(name="full", width=1.0, image_size=320, batch_size=16, train_steps=20_000,
                    lr=4e-4, val_every=1000, num_train_samples=320_000, num_val_samples=256,
-                   max_side=800, eval_max_side=100_000, num_workers=8)
+                   max_side=800, eval_max_side=100_000, num_workers=8, procedural_pool=512, compose_on_device=True)
 
     @classmethod
     def preset(cls, name: str | None = None) -> "MNetRecipe":
@@ -443,16 +448,19 @@ RECIPES: dict[str, type[MNetRecipe]] = {"mnet": MNetRecipe, "dim": DIMRecipe}
 
 def training_data(recipe: MNetRecipe, *, seed_offset: int = 0, num_samples: int | None = None,
                   flip: bool = True):
-    """The training set a recipe describes (``seed_offset=1``: its validation draws)."""
+    """The training set a recipe describes (``seed_offset=1``: its validation draws, which
+    are made once and need no pool)."""
     n = recipe.num_train_samples if num_samples is None else num_samples
     seed = recipe.seed + seed_offset
+    compose = not (recipe.compose_on_device and seed_offset == 0)
     if recipe.data == "synthetic":
-        return SyntheticMattingDataset(n, recipe.image_size, seed=seed, flip=flip)
-    return RealMattingDataset(n, recipe.image_size, seed, max_side=recipe.max_side,
+        return SyntheticMattingDataset(n, recipe.image_size, seed=seed, flip=flip, compose=compose)
+    return RealMattingDataset(n, recipe.image_size, seed, max_side=recipe.max_side, compose=compose,
                               synthetic_fraction=recipe.synthetic_fraction,
                               procedural_fraction=recipe.procedural_fraction,
                               crop_scales=recipe.crop_scales,
-                              trimap_iterations=recipe.trimap_iterations, flip=flip)
+                              trimap_iterations=recipe.trimap_iterations, flip=flip,
+                              procedural_pool=recipe.procedural_pool if seed_offset == 0 else 0)
 
 
 def validation_data(recipe: MNetRecipe):
@@ -531,7 +539,8 @@ def _recipe_trainer(recipe: MNetRecipe, model: nn.Module, loss_fn, *, steps: int
         val_fn=matting_val_fn, val_every=recipe.val_every,
         scheduler=_scheduler(recipe, optimizer, steps, lr), device=device,
         checkpoint_dir=checkpoint_dir, checkpoint_every=every, seed=recipe.seed,
-        num_workers=recipe.num_workers, **options)
+        num_workers=recipe.num_workers,
+        device_transform=compose_on_device if recipe.compose_on_device else None, **options)
     trainer.recipe = recipe
     trainer.lr = lr
     return trainer
