@@ -26,6 +26,11 @@ PACKAGE = ROOT / "mattinglib"
 
 #: Where argparse may be imported: the command-line package and the ``python -m`` entry.
 ARGPARSE_ALLOWED = ("mattinglib.cli", "mattinglib.__main__")
+#: The layers of docs/architecture.md, in the direction data flows: a module may import its
+#: own layer and earlier ones.
+LAYERS = ("data", "models", "losses", "train", "inference", "cli")
+#: Modules every layer may import, which import none of the layers themselves.
+LEAVES = ("_checks", "config", "weights", "io", "compositing", "trimap", "metrics")
 
 
 def module_name(path: Path, package_dir: Path = PACKAGE) -> str:
@@ -143,6 +148,16 @@ def modules_importing(module: str, package_dir: Path = PACKAGE) -> list[str]:
     return users
 
 
+def layer_of(module: str) -> int | None:
+    """The index of ``module``'s layer in :data:`LAYERS`, or ``None`` outside them.
+
+    >>> layer_of("mattinglib.train.recipes"), layer_of("mattinglib.cli"), layer_of("mattinglib.viz")
+    (3, 5, None)
+    """
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
 def _write_package(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / "mattinglib" / rel
@@ -163,6 +178,20 @@ def test_argparse_only_in_the_command_line():
     outside = [m for m in modules_importing("argparse")
                if not any(m == a or m.startswith(a + ".") for a in ARGPARSE_ALLOWED)]
     assert not outside, f"argparse imported outside mattinglib.cli: {outside}"
+
+
+def test_imports_follow_the_layers():
+    graph = import_graph()
+    upward = [f"{a} -> {b}" for a, targets in sorted(graph.items()) for b in sorted(targets)
+              if layer_of(a) is not None and layer_of(b) is not None and layer_of(b) > layer_of(a)]
+    assert not upward, f"imports against the data flow {' -> '.join(LAYERS)}: {upward}"
+
+
+def test_the_leaves_import_no_layer():
+    graph = import_graph()
+    leaves = {f"mattinglib.{name}" for name in LEAVES}
+    wrong = {leaf: sorted(t for t in graph[leaf] if t not in leaves) for leaf in sorted(leaves)}
+    assert not any(wrong.values()), f"leaf modules importing more than leaves: {wrong}"
 
 
 def test_the_library_modules_are_all_found():

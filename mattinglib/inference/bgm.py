@@ -41,7 +41,8 @@ from torch import nn
 from .._checks import as_float01, check_range, check_shape
 from ..compositing import checkerboard, compose
 from ..config import get_device
-from ..models.bgm import OFFICIAL_WEIGHTS_HELP, bgm_generator, from_model_range, to_model_range
+from ..models.bgm import (OFFICIAL_WEIGHTS_HELP, RandomWeightsWarning, bgm_generator,
+                          from_model_range, to_model_range)
 from .align import AlignResult, align_background
 from .segment import find_deeplab_weights, soft_segmentation
 
@@ -58,10 +59,6 @@ __all__ = [
 
 #: Luma weights of OpenCV's ``BGR2GRAY``, which the original applies to make the motion frames.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-class RandomWeightsWarning(UserWarning):
-    """The generator has random weights: the matte only demonstrates the pipeline."""
 
 
 @dataclass

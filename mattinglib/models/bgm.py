@@ -81,6 +81,7 @@ __all__ = [
     "from_model_range",
     "strip_data_parallel_prefix",
     "OFFICIAL_WEIGHTS_HELP",
+    "RandomWeightsWarning",
 ]
 
 #: Where the released weights come from (they cannot be downloaded automatically).
@@ -90,6 +91,10 @@ OFFICIAL_WEIGHTS_HELP = (
     "senguptaumd/Background-Matting. Download the generator checkpoint (a .pth file) manually "
     "and pass its local path."
 )
+
+
+class RandomWeightsWarning(UserWarning):
+    """The generator has random weights: the matte only demonstrates the pipeline."""
 
 
 # --------------------------------------------------------------------------- value range

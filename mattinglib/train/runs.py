@@ -31,7 +31,7 @@ from pathlib import Path
 from torch import nn
 
 from ..config import REPO_ROOT, Profile, get_device
-from ..models.bgm import BackgroundMattingGenerator
+from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
 from ..models.dim import DIM
 from ..models.mnet import MNet
 from .bgm_recipes import _GENERATOR_OPTIONS, MODEL_NAME
@@ -207,7 +207,7 @@ def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "aut
     Looks in the run folder chapters 6 and 7 share
     (:func:`~mattinglib.train.bgm_recipes.course_run_dir`). Nothing is trained
     here: without a checkpoint the generator keeps its random initial weights
-    and a :class:`~mattinglib.inference.bgm.RandomWeightsWarning` says so.
+    and a :class:`~mattinglib.models.bgm.RandomWeightsWarning` says so.
 
     Args:
         profile: as for :func:`load_or_train_mnet`; it sizes the generator.
@@ -217,7 +217,6 @@ def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "aut
         ``(generator in eval mode, description)``; the description names the
         checkpoint and its step, or says ``"random weights"``.
     """
-    from ..inference.bgm import RandomWeightsWarning
     from .bgm_recipes import build_bgm_trainer, course_run_dir
 
     trainer = build_bgm_trainer(profile, progress=False, device=device)
