@@ -198,7 +198,8 @@ def test_the_library_modules_are_all_found():
     graph = import_graph()
     assert {"mattinglib.cli", "mattinglib.train.recipes", "mattinglib.inference.matting"} <= set(graph)
     # recipes uses the checkpoints and the trainer: the graph sees its imports.
-    assert {"mattinglib.train.checkpoint", "mattinglib.train.trainer"} <= graph["mattinglib.train.recipes"]
+    recipes = graph["mattinglib.train.recipes"]
+    assert {"mattinglib.train.checkpoint", "mattinglib.train.trainer"} <= recipes
 
 
 # --------------------------------------------------------------------------- the checker itself
