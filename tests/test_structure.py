@@ -196,7 +196,8 @@ def test_the_leaves_import_no_layer():
 
 def test_the_library_modules_are_all_found():
     graph = import_graph()
-    assert {"mattinglib.cli", "mattinglib.train.recipes", "mattinglib.inference.matting"} <= set(graph)
+    expected = {"mattinglib.cli", "mattinglib.train.recipes", "mattinglib.inference.matting"}
+    assert expected <= set(graph)
     # recipes uses the checkpoints and the trainer: the graph sees its imports.
     recipes = graph["mattinglib.train.recipes"]
     assert {"mattinglib.train.checkpoint", "mattinglib.train.trainer"} <= recipes
