@@ -39,7 +39,6 @@ __all__ = [
     "write_alpha",
     "write_trimap",
     "to_uint8",
-    "to_float",
     "check_image_path",
     "MattingSample",
     "load_alphamatting",
@@ -86,11 +85,6 @@ def _imread(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     if arr is None:
         raise ValueError(f"path: could not decode {path} as an image (corrupt or unsupported)")
     return arr
-
-
-def to_float(x: np.ndarray, *, name: str = "image") -> np.ndarray:
-    """uint8 0..255 -> float32 0..1 (a float array in [0, 1] passes through)."""
-    return as_float01(x, name=name).astype(np.float32)
 
 
 def to_uint8(x: np.ndarray, *, name: str = "image") -> np.ndarray:

@@ -17,11 +17,8 @@ matplotlib defaults suited to showing images, and prints what it chose.
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
-
 from .config import Profile, data_root, find_dataset, get_device, get_profile
+from .train.trainer import seed_everything
 
 __all__ = ["start", "seed_everything", "set_figure_defaults", "banner", "DATASETS"]
 
@@ -30,22 +27,6 @@ DATASETS = {
     "alphamatting_lowres": "python data_scripts/download_alphamatting.py",
     "bgm_sample": "python data_scripts/download_bgm_sample.py",
 }
-
-
-def seed_everything(seed: int) -> None:
-    """Seed ``random``, NumPy's global generator and PyTorch (CPU and CUDA).
-
-    The library itself never draws from these global generators (its functions
-    take a ``seed`` or a generator); this makes a notebook's own ad-hoc draws
-    repeatable too.
-    """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    random.seed(int(seed))
-    np.random.seed(int(seed))
-    import torch
-
-    torch.manual_seed(int(seed))  # also seeds every CUDA device
 
 
 def set_figure_defaults() -> None:

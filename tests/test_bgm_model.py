@@ -69,6 +69,36 @@ class TestLayout:
         with pytest.raises(ValueError, match="^" + start):
             BackgroundMattingGenerator(**{**TINY, **kwargs})
 
+    @pytest.mark.parametrize("kwargs, message", [
+        (dict(ngf=0, nf_part=0), r"^ngf: expected an integer >= 1, got 0$"),
+        (dict(nf_part=0), r"^nf_part: expected an integer >= 1, got 0$"),
+        (dict(input_nc=(3, 0, 1, 4)), r"^input_nc\[1\]: expected an integer >= 1, got 0$"),
+        (dict(output_nc=0), r"^output_nc: expected an integer >= 2, got 0$"),
+    ])
+    def test_zero_width_or_channels_is_refused(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            BackgroundMattingGenerator(**{**TINY, **kwargs})
+
+    @pytest.mark.parametrize("kwargs", [dict(ngf=True, nf_part=True), dict(n_blocks1=1.0)])
+    def test_a_bool_or_float_size_is_a_type_error(self, kwargs):
+        with pytest.raises(TypeError, match="^(ngf|n_blocks1): expected an integer"):
+            BackgroundMattingGenerator(**{**TINY, **kwargs})
+
+    def test_numpy_integers_are_sizes_too(self):
+        import numpy as np
+
+        net = BackgroundMattingGenerator(ngf=np.int64(4), nf_part=np.int64(4),
+                                         n_blocks1=np.int64(1), n_blocks2=np.int64(0))
+        # Stored as plain ints: the config goes into run.json.
+        assert json.loads(json.dumps(net.config))["ngf"] == 4
+        assert type(net.config["n_blocks2"]) is int
+
+    def test_zero_residual_blocks_is_a_smaller_network(self):
+        net = BackgroundMattingGenerator(**{**TINY, "n_blocks1": 0, "n_blocks2": 0}).eval()
+        with torch.no_grad():
+            alpha, fg = net(*_inputs(b=1))
+        assert alpha.shape == (1, 1, 16, 12) and fg.shape == (1, 3, 16, 12)
+
     def test_instance_norm_variant_runs(self):
         model = BackgroundMattingGenerator(norm="instance", **TINY).eval()
         alpha, fg = model(*_inputs(b=1))

@@ -14,19 +14,19 @@ from torch.utils.data import default_collate
 from mattinglib.config import get_profile
 from mattinglib.data.bgm import BGMSyntheticDataset
 from mattinglib.losses.bgm import supervised_loss
+from mattinglib.cli.train import add_train_bgm_command
 from mattinglib.metrics import evaluate, mean_metrics
 from mattinglib.models.bgm import bgm_generator
 from mattinglib.train.bgm_recipes import (
     BGM_INPUTS,
-    add_train_bgm_command,
     bgm_loss_fn,
     bgm_profile,
     bgm_val_fn,
     build_bgm_generator,
     build_bgm_trainer,
-    load_bgm_generator,
 )
 from mattinglib.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from mattinglib.train.runs import load_bgm_generator
 from mattinglib.trimap import UNKNOWN, trimap_from_alpha
 
 TINY = ["--profile", "quick", "--image-size", "32", "--ngf", "8", "--n-blocks1", "1",

@@ -12,20 +12,20 @@ from torch import nn
 
 from mattinglib import io
 from mattinglib.data.composition import SyntheticMattingDataset
-from mattinglib.inference.matting import add_predict_command
+from mattinglib.cli.predict import add_predict_command
+from mattinglib.cli.train import add_train_command
 from mattinglib.metrics import evaluate
 from mattinglib.models.mnet import MNet
 from mattinglib.models.shm import SHM
 from mattinglib.train.history import History
 from mattinglib.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from mattinglib.train.recipes import (
-    add_train_command,
     build_mnet_trainer,
-    load_trained_model,
     matting_val_fn,
     mnet_loss_fn,
     shm_loss_fn,
 )
+from mattinglib.train.runs import load_trained_model
 from mattinglib.trimap import CLASS_ORDER
 
 TINY = ["--profile", "quick", "--image-size", "32", "--width", "0.25", "--batch-size", "2",

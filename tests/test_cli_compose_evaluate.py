@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from mattinglib import io, metrics
-from mattinglib.__main__ import main
+from mattinglib.cli import main
 
 
 def _write_case(folder, name, rng):

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch import nn
 
+from mattinglib.cli.predict import add_predict_bgm_command
 from mattinglib.inference.align import AlignmentError, AlignResult, align_background, fit_bias_gain
 from mattinglib.inference.bgm import (
     BGMResult,
     RandomWeightsWarning,
-    add_predict_bgm_command,
     crop_square,
     matte_photo,
     predict_bgm,

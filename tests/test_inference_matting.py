@@ -9,12 +9,11 @@ from torch import nn
 
 from mattinglib.inference.matting import (
     downscale_trimap,
-    input_kind_of,
-    model_alpha,
     pad_to_multiple,
     predict_alpha,
     tile_starts,
 )
+from mattinglib.models.alpha import input_kind_of, model_alpha
 from mattinglib.models.mnet import MNet
 from mattinglib.trimap import CLASS_ORDER
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from mattinglib import io, metrics
-from mattinglib.__main__ import is_input_error, main
+from mattinglib.cli import is_input_error, main
 from mattinglib._checks import (
     InputIndexError,
     InputTypeError,
@@ -159,7 +159,7 @@ class TestErrorsOrBugs:
         assert is_input_error(InputTypeError("weird"))
 
     def test_a_bug_keeps_its_traceback(self, monkeypatch):
-        from mattinglib import __main__ as cli
+        from mattinglib import cli
 
         def broken(args):
             raise ValueError("operands could not be broadcast together")

@@ -199,7 +199,6 @@ class TestRangeChecks:
             assert out.dtype == np.uint8
 
 
-@pytest.mark.parametrize("fn", [io.to_float, io.to_uint8])
-def test_a_list_is_a_type_error(fn):
+def test_a_list_is_a_type_error():
     with pytest.raises(TypeError, match="^image: expected a numpy array"):
-        fn([[0.5]], name="image")
+        io.to_uint8([[0.5]], name="image")

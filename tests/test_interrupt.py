@@ -16,6 +16,7 @@ import pytest
 import torch
 from test_trainer import TinyMattingSet, matting_loss, mean_abs_error, tiny_model
 
+from mattinglib.cli.train import add_train_command
 from mattinglib.data.target_domain import TargetDomainDataset
 from mattinglib.models.bgm import bgm_generator
 from mattinglib.train import TrainingInterrupted
@@ -31,7 +32,6 @@ from mattinglib.train.checkpoint import (
     load_checkpoint,
     remove_stale_temp_files,
 )
-from mattinglib.train.recipes import add_train_command
 from mattinglib.train.trainer import Trainer
 
 STEPS = 13

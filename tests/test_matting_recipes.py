@@ -18,10 +18,10 @@ from mattinglib.train.recipes import (
     DIMRecipe,
     MNetRecipe,
     build_mnet_trainer,
-    load_trained_model,
     _recipe_of,
     train_run,
 )
+from mattinglib.train.runs import load_trained_model
 
 from test_cli import run_cli
 

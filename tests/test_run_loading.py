@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from mattinglib.__main__ import main
+from mattinglib.cli import main
 from mattinglib.io import write_image
 from mattinglib.models.bgm import BackgroundMattingGenerator
 from mattinglib.models.mnet import MNet
-from mattinglib.train.bgm_recipes import load_bgm_generator
 from mattinglib.train.checkpoint import RUN_FILE, checkpoint_path, save_checkpoint
-from mattinglib.train.recipes import load_trained_model
+from mattinglib.train.runs import load_bgm_generator, load_trained_model
 from mattinglib.train.trainer import Trainer
 
 BGM = dict(ngf=4, nf_part=4, n_blocks1=1, n_blocks2=1, use_motion_features=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mattinglib.__main__ import main
+from mattinglib.cli import main
 from mattinglib.data.target_domain import TargetDomainDataset
 from mattinglib.models.bgm import bgm_generator
 from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint

@@ -511,3 +511,37 @@ class TestArguments:
         trainer.fit()
         moved = torch.cat([(a - b).flatten() for a, b in zip(params(trainer.model), before)])
         assert float(moved.norm()) == pytest.approx(1e-3, rel=1e-3)
+
+
+class TestSeedEverything:
+    def test_one_function_for_the_trainer_and_the_notebooks(self):
+        from mattinglib import notebook, train
+        from mattinglib.train import trainer
+
+        assert notebook.seed_everything is trainer.seed_everything is train.seed_everything
+
+    def test_the_same_seed_repeats_every_global_generator(self):
+        import random
+
+        from mattinglib.train.trainer import seed_everything
+
+        seed_everything(7)
+        first = (random.random(), np.random.rand(), torch.rand(1).item())
+        seed_everything(7)
+        assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+    @pytest.mark.parametrize("seed, error", [(-1, ValueError), (True, TypeError), (1.5, TypeError),
+                                             ("3", TypeError)])
+    def test_bad_seeds_are_refused_with_the_argument_named(self, seed, error):
+        from mattinglib.train.trainer import seed_everything
+
+        with pytest.raises(error, match="^seed: expected an integer >= 0"):
+            seed_everything(seed)
+
+    def test_numpy_and_large_seeds(self):
+        from mattinglib.train.trainer import seed_everything
+
+        seed_everything(np.int64(5))
+        assert torch.initial_seed() == 5
+        seed_everything(2**40)  # NumPy's global seed takes it modulo 2**32
+        assert torch.initial_seed() == 2**40

@@ -27,10 +27,8 @@ exercises the pipeline and produces a meaningless matte).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,8 @@ from torch import nn
 from .._checks import as_float01, check_range, check_shape
 from ..compositing import checkerboard, compose
 from ..config import get_device
-from ..models.bgm import OFFICIAL_WEIGHTS_HELP, bgm_generator, from_model_range, to_model_range
+from ..models.bgm import (OFFICIAL_WEIGHTS_HELP, RandomWeightsWarning, bgm_generator,
+                          from_model_range, to_model_range)
 from .align import AlignResult, align_background
 from .segment import find_deeplab_weights, soft_segmentation
 
@@ -55,16 +54,11 @@ __all__ = [
     "crop_square",
     "uncrop_square",
     "still_motion_cue",
-    "add_predict_bgm_command",
     "RandomWeightsWarning",
 ]
 
 #: Luma weights of OpenCV's ``BGR2GRAY``, which the original applies to make the motion frames.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-class RandomWeightsWarning(UserWarning):
-    """The generator has random weights: the matte only demonstrates the pipeline."""
 
 
 @dataclass
@@ -419,50 +413,3 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
     write_image(paths["fg"], result.fg)
     write_image(paths["composite"], np.clip(composite, 0.0, 1.0))
     return paths
-
-
-def _cmd_predict_bgm(args) -> int:
-    for photo in args.photo:
-        paths = predict_bgm(photo, args.plate, out_dir=args.out_dir, weights=args.weights,
-                            target=args.target, size=args.size, device=args.device, align=not args.no_align,
-                            segmentation=args.segmentation, seg_weights=args.seg_weights,
-                            allow_random_weights=args.allow_random_weights, seed=args.seed)
-        for path in paths.values():
-            print(f"wrote {path}")
-    if args.allow_random_weights and args.weights is None:
-        print("note: DEMO MODE (random generator weights): these mattes are meaningless", file=sys.stderr)
-    return 0
-
-
-def add_predict_bgm_command(subparsers) -> argparse.ArgumentParser:
-    """Register ``predict-bgm`` on an argparse ``subparsers`` object; returns its parser.
-
-    The handler is stored as ``func`` (``args.func(args)`` returns the exit code).
-
-    >>> parser = argparse.ArgumentParser(prog="mattinglib")
-    >>> p = add_predict_bgm_command(parser.add_subparsers(dest="command"))
-    >>> args = parser.parse_args(["predict-bgm", "--photo", "a.png", "--plate", "b.png", "--out-dir", "o"])
-    >>> args.size, args.weights, args.allow_random_weights
-    (512, None, False)
-    """
-    p = subparsers.add_parser(
-        "predict-bgm", help="Background Matting on photos with a plate of the empty scene",
-        description="Align the plate, segment the person, run the Background Matting generator on a "
-                    "square crop and write <name>_matte.png, <name>_fg.png, <name>_composite.png.")
-    p.add_argument("--photo", required=True, nargs="+", help="photo(s) with the person")
-    p.add_argument("--plate", required=True, help="photo of the same scene without the person")
-    p.add_argument("--out-dir", required=True, help="output folder")
-    p.add_argument("--weights", help="official generator checkpoint (.pth); see the error without it")
-    p.add_argument("--target", help="new background image for the composite (else a checkerboard)")
-    p.add_argument("--size", type=int, default=512, help="network resolution (multiple of 4; paper: 512)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--segmentation", default="auto", choices=("auto", "deeplab", "background"),
-                   help="auto: DeepLabV3 when its weights are local, "
-                        "else the (labelled) background difference")
-    p.add_argument("--seg-weights", help="torchvision DeepLabV3 checkpoint (else the torch hub cache)")
-    p.add_argument("--no-align", action="store_true", help="the plate is already aligned (tripod)")
-    p.add_argument("--allow-random-weights", action="store_true",
-                   help="demo mode without --weights: a random generator, meaningless mattes")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random generator in demo mode")
-    p.set_defaults(func=_cmd_predict_bgm)
-    return p

@@ -27,11 +27,12 @@ predictor, :func:`predict_alpha`, hides both:
   is restored afterwards. Device ``"auto"`` is CUDA when available; nothing is
   moved to a GPU that is not there.
 
-Networks plug in through :func:`model_alpha`, which knows two input kinds:
-``"mnet"`` (RGB + the one-hot trimap in ``mattinglib.trimap.CLASS_ORDER``, 6
-channels, multiples of 16; also used for an ``SHM`` model, whose M-Net then
-reads the given trimap instead of T-Net's) and ``"dim"`` (image and trimap
-as separate tensors, the refined ``"alpha"`` output, multiples of 32).
+Networks plug in through :func:`~mattinglib.models.alpha.model_alpha`, which
+knows two input kinds: ``"mnet"`` (RGB + the one-hot trimap in
+``mattinglib.trimap.CLASS_ORDER``, 6 channels, multiples of 16; also used for
+an ``SHM`` model, whose M-Net then reads the given trimap instead of T-Net's)
+and ``"dim"`` (image and trimap as separate tensors, the refined ``"alpha"``
+output, multiples of 32).
 
 >>> import numpy as np
 >>> from mattinglib.models.mnet import MNet
@@ -44,11 +45,6 @@ as separate tensors, the refined ``"alpha"`` output, multiples of 32).
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-from typing import Any
-
 import cv2
 import numpy as np
 import torch
@@ -56,86 +52,15 @@ from torch import nn
 
 from .._checks import as_float01, check_int, check_same_hw, check_shape
 from ..config import get_device
-from ..models.dim import DIM, DIM_INPUT_MULTIPLE
-from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
-from ..models.shm import SHM
-from ..trimap import BACKGROUND, CLASS_ORDER, FOREGROUND, UNKNOWN, trimap_to_onehot, validate_trimap
+from ..models.alpha import INPUT_KINDS, input_kind_of, model_alpha
+from ..trimap import BACKGROUND, FOREGROUND, UNKNOWN, validate_trimap
 
 __all__ = [
-    "INPUT_KINDS",
-    "input_kind_of",
-    "model_alpha",
     "pad_to_multiple",
     "downscale_trimap",
     "tile_starts",
     "predict_alpha",
-    "add_predict_command",
 ]
-
-#: Input kind -> the multiple that height and width must have.
-INPUT_KINDS = {"mnet": MNET_INPUT_MULTIPLE, "dim": DIM_INPUT_MULTIPLE}
-
-
-def input_kind_of(model: nn.Module, input_kind: str | None = None) -> str:
-    """The input kind of ``model`` (``"mnet"`` or ``"dim"``), by type unless given.
-
-    >>> input_kind_of(MNet(width=0.25)), input_kind_of(nn.Identity(), "dim")
-    ('mnet', 'dim')
-    """
-    if input_kind is not None:
-        if input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind: expected one of {sorted(INPUT_KINDS)} or None, "
-                             f"got {input_kind!r}")
-        return input_kind
-    if isinstance(model, (MNet, SHM)):
-        return "mnet"
-    if isinstance(model, DIM):
-        return "dim"
-    raise ValueError(f"model: cannot tell how to feed a {type(model).__name__}; pass "
-                     f"input_kind='mnet' (RGB + one-hot trimap) or 'dim' (image, trimap)")
-
-
-def model_alpha(model: nn.Module, image: torch.Tensor, trimap: torch.Tensor, *,
-                input_kind: str | None = None) -> torch.Tensor:
-    """Run a trimap-based network on a batch and keep the trimap's known regions.
-
-    No padding, no mode switch, no ``no_grad``: this is the bare forward pass
-    that :func:`predict_alpha` and the validation of the trainers share.
-
-    Args:
-        model: an ``MNet``, ``SHM`` (its M-Net is used), ``DIM``, or any module
-            fed like one of them with ``input_kind``.
-        image: ``(B, 3, H, W)`` float RGB in [0, 1], H and W multiples of
-            ``INPUT_KINDS[input_kind]``.
-        trimap: ``(B, 1, H, W)`` float in {0, 128/255, 1} or uint8 in {0, 128, 255}.
-        input_kind: ``"mnet"`` or ``"dim"``; ``None`` tells it from the model's type.
-
-    Returns:
-        ``(B, 1, H, W)`` float32 alpha: the network's prediction in the unknown
-        region, exactly 0 in the background and 1 in the foreground.
-
-    >>> net = MNet(width=0.25).eval()
-    >>> t = torch.full((1, 1, 16, 16), 128 / 255); t[..., :4] = 0
-    >>> a = model_alpha(net, torch.rand(1, 3, 16, 16), t).detach()
-    >>> tuple(a.shape), float(a[..., :4].abs().max())
-    ((1, 1, 16, 16), 0.0)
-    """
-    kind = input_kind_of(model, input_kind)
-    dims = check_shape(image, "B,3,H,W", name="image")
-    check_shape(trimap, f"{dims['B']},1,{dims['H']},{dims['W']}", name="trimap")
-    onehot = trimap_to_onehot(trimap).to(device=image.device, dtype=image.dtype)
-    if kind == "mnet":
-        net = model.mnet if isinstance(model, SHM) else model
-        raw = net(torch.cat([image, onehot], dim=1))
-    else:
-        trimap01 = trimap.to(image.dtype) / 255 if trimap.dtype == torch.uint8 else trimap.to(image.dtype)
-        raw = model(image, trimap01)
-        raw = raw["alpha"] if isinstance(raw, dict) else raw
-    u, f = CLASS_ORDER.index("unknown"), CLASS_ORDER.index("foreground")
-    unknown, foreground = onehot[:, u:u + 1], onehot[:, f:f + 1]
-    # F + U * raw: SHM's fusion with a one-hot trimap, exact 0/1 in the known regions.
-    return (foreground + unknown * raw.float()).float()
-
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Reflect-pad an ``(H, W[, C])`` array on the bottom and right to multiples of ``multiple``.
@@ -326,45 +251,3 @@ def predict_alpha(model: nn.Module, image: np.ndarray, trimap: np.ndarray, *,
     # The network (and bilinear upscaling) may stray a hair outside [0, 1]; the matte may not.
     alpha = np.clip(alpha, 0.0, 1.0)
     return np.where(trimap == UNKNOWN, alpha, known).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .. import io
-    from ..train.recipes import load_trained_model
-
-    io.check_image_path(args.out, name="--out")
-    model = load_trained_model(args.checkpoint, device=args.device)
-    image = io.read_image(args.image)
-    trimap = io.read_trimap(args.trimap)
-    alpha = predict_alpha(model, image, trimap, device=args.device, max_side=args.max_side,
-                          tile=args.tile, overlap=args.overlap)
-    io.write_alpha(args.out, alpha)
-    print(f"wrote {args.out} ({alpha.shape[1]}x{alpha.shape[0]})", file=sys.stderr)
-    return 0
-
-
-def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``predict`` to a ``python -m mattinglib`` sub-command parser; returns its parser.
-
-    ``python -m mattinglib predict --checkpoint runs/mnet --image photo.png
-    --trimap trimap.png --out alpha.png [--max-side 1024] [--tile 512]``:
-    ``--checkpoint`` is a ``step_*.pt`` file or a run folder written by
-    ``python -m mattinglib train`` (its latest checkpoint is used).
-    """
-    p = subparsers.add_parser("predict", help="alpha matte of an image from a trimap and a trained model",
-                              description=add_predict_command.__doc__.split("\n\n")[1])
-    p.add_argument("--checkpoint", required=True, type=Path,
-                   help="step_*.pt file, or a run folder (its latest checkpoint)")
-    p.add_argument("--image", required=True, type=Path, help="RGB image (any size)")
-    p.add_argument("--trimap", required=True, type=Path, help="trimap PNG with values 0/128/255")
-    p.add_argument("--out", required=True, type=Path, help="where to write the alpha PNG")
-    p.add_argument("--max-side", type=int, default=None,
-                   help="downscale so the longer side is at most this (then upscale the alpha)")
-    p.add_argument("--tile", type=int, default=None, help="run in tiles of this size (saves memory)")
-    p.add_argument("--overlap", type=int, default=32, help="overlap of the tiles in pixels")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    p.set_defaults(func=_cmd_predict)
-    return p

@@ -67,7 +67,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import InputTypeError, check_finite, check_float_input, check_range, check_shape
+from .._checks import (InputTypeError, check_finite, check_float_input, check_int, check_range,
+                       check_shape)
 from ..weights import load_weights
 from .init import init_weights
 
@@ -80,6 +81,7 @@ __all__ = [
     "from_model_range",
     "strip_data_parallel_prefix",
     "OFFICIAL_WEIGHTS_HELP",
+    "RandomWeightsWarning",
 ]
 
 #: Where the released weights come from (they cannot be downloaded automatically).
@@ -89,6 +91,10 @@ OFFICIAL_WEIGHTS_HELP = (
     "senguptaumd/Background-Matting. Download the generator checkpoint (a .pth file) manually "
     "and pass its local path."
 )
+
+
+class RandomWeightsWarning(UserWarning):
+    """The generator has random weights: the matte only demonstrates the pipeline."""
 
 
 # --------------------------------------------------------------------------- value range
@@ -226,12 +232,6 @@ def _up_conv(in_ch: int, out_ch: int, norm_layer: Callable[[int], nn.Module]) ->
             norm_layer(out_ch), nn.ReLU(True)]
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return value
-
-
 # --------------------------------------------------------------------------- generator
 
 
@@ -245,8 +245,8 @@ class BackgroundMattingGenerator(nn.Module):
         nf_part: output channels of each selector. Must equal ``ngf``: the
             original builds the selectors' norm layers with ``ngf`` channels,
             so it only runs (and its checkpoints only exist) with equal widths.
-        n_blocks1: ResNet blocks after the fusion.
-        n_blocks2: ResNet blocks in each of the alpha and foreground heads.
+        n_blocks1: ResNet blocks after the fusion (0 or more).
+        n_blocks2: ResNet blocks in each of the alpha and foreground heads (0 or more).
         use_motion_features: ``False`` reproduces the released code, which
             feeds the *background* feature to ``comb_multi``; ``True`` feeds
             the motion feature as the paper describes (module docstring).
@@ -286,13 +286,13 @@ class BackgroundMattingGenerator(nn.Module):
         if len(input_nc) != 4:
             raise ValueError(f"input_nc: expected 4 channel counts (image, back, seg, multi), "
                              f"got {input_nc}")
-        for i, c in enumerate(input_nc):
-            _positive_int(c, f"input_nc[{i}]")
-        _positive_int(output_nc, "output_nc", 2)
-        _positive_int(ngf, "ngf")
-        _positive_int(nf_part, "nf_part")
-        _positive_int(n_blocks1, "n_blocks1", 0)
-        _positive_int(n_blocks2, "n_blocks2", 0)
+        input_nc = tuple(check_int(c, f"input_nc[{i}]", minimum=1) for i, c in enumerate(input_nc))
+        output_nc = check_int(output_nc, "output_nc", minimum=2)
+        ngf = check_int(ngf, "ngf", minimum=1)
+        nf_part = check_int(nf_part, "nf_part", minimum=1)
+        # Block counts, not widths: 0 leaves the trunk or a head without residual blocks.
+        n_blocks1 = check_int(n_blocks1, "n_blocks1", minimum=0)
+        n_blocks2 = check_int(n_blocks2, "n_blocks2", minimum=0)
         if nf_part != ngf:
             raise ValueError(
                 f"nf_part: must equal ngf because the original builds the selectors' norm layers "

@@ -10,8 +10,9 @@ that stage the way :mod:`mattinglib.train.recipes` wires M-Net:
 - :func:`bgm_val_fn`, the official SAD / MSE / Grad / Conn on held-out
   generated samples;
 - :func:`build_bgm_generator` and :func:`build_bgm_trainer`, sized by a profile;
-- ``python -m mattinglib train-bgm`` (:func:`add_train_bgm_command`), a resumable
-  run written to a folder, and :func:`load_bgm_generator` to read it back.
+- ``python -m mattinglib train-bgm`` (:mod:`mattinglib.cli.train`), a resumable
+  run written to a folder, and :func:`~mattinglib.train.runs.load_bgm_generator`
+  to read it back.
 
 Sizes per profile
 -----------------
@@ -39,7 +40,6 @@ loss is computed in float32.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,15 +49,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..config import PROFILES, Profile, get_device
+from ..config import PROFILES, Profile
 from ..data.bgm import BGMSyntheticDataset
 from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
 from ..trimap import UNKNOWN, trimap_from_alpha
-from ._cli import add_profile_arguments, interruptible, profile_changes, report_run
-from .checkpoint import (RUN_FILE, check_run_folder, load_checkpoint, load_run_weights,
-                         read_run_settings, start_run_folder)
 from .recipes import _profile_trainer, _resolve_profile, _split_options
 from .trainer import Trainer
 
@@ -71,8 +68,6 @@ __all__ = [
     "bgm_profile",
     "build_bgm_generator",
     "build_bgm_trainer",
-    "load_bgm_generator",
-    "add_train_bgm_command",
 ]
 
 #: Adam's learning rate of the supervised stage (the paper's).
@@ -317,95 +312,6 @@ def build_bgm_trainer(profile: Profile | str | None = None, *,
     trainer.generator_config = {k: model.config[k] for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2")}
     trainer.generator_config["use_motion_features"] = model.use_motion_features
     return trainer
-
-
-# --------------------------------------------------------------------------- loading a run
-
-
-def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> BackgroundMattingGenerator:
-    """The generator of a run written by ``python -m mattinglib train-bgm``, in eval mode.
-
-    Args:
-        checkpoint: a ``step_*.pt`` file, or the run folder (its latest checkpoint);
-            the folder's ``run.json`` gives the generator's size.
-        device: where to put the model (``"auto"``: CUDA when available).
-
-    Returns:
-        the generator with the checkpoint's weights, in eval mode.
-
-    Raises:
-        FileNotFoundError: no checkpoint, or no ``run.json`` beside it.
-        ValueError: the run is not a Background Matting run.
-    """
-    path, settings = read_run_settings(
-        checkpoint, records="the generator's size (written by `python -m mattinglib train-bgm`)")
-    if settings.get("model") != MODEL_NAME:
-        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} names model "
-                         f"{settings.get('model')!r}, expected {MODEL_NAME!r}")
-    generator = settings.get("generator")
-    if not isinstance(generator, dict) or any(k not in generator for k in _GENERATOR_OPTIONS):
-        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records generator {generator!r}, "
-                         f"expected a dict with {list(_GENERATOR_OPTIONS)}")
-    config = {k: generator[k] for k in _GENERATOR_OPTIONS}
-    dev = get_device(device)
-    desc = "BackgroundMattingGenerator(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
-    model = load_run_weights(BackgroundMattingGenerator(**config), path, model_desc=desc,
-                             map_location=dev)
-    return model.to(dev).eval()
-
-
-# --------------------------------------------------------------------------- command line
-
-# Settings that must not change between a run and its --resume (they change the model
-# or the data order); the step count may grow.
-_FIXED_ON_RESUME = ("model", "generator", "image_size", "batch_size", "seed", "num_train_samples")
-
-
-def _cmd_train_bgm(args: argparse.Namespace) -> int:
-    profile = bgm_profile(args.profile)
-    changes = profile_changes(args)
-    profile = profile.with_(**changes)
-    generator = _generator_config(profile, {k: v for k, v in {
-        "ngf": args.ngf, "n_blocks1": args.n_blocks1, "n_blocks2": args.n_blocks2}.items()
-        if v is not None})
-    generator["use_motion_features"] = bool(args.motion_features)
-    out = Path(args.out)
-    settings = {"model": MODEL_NAME, "profile": profile.name, "lr": args.lr, "generator": generator,
-                **{k: getattr(profile, k) for k in ("image_size", "batch_size", "seed",
-                                                    "num_train_samples", "num_val_samples",
-                                                    "train_steps", "val_every")}}
-    check_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
-    # The command-line changes go in as overrides, which win over the BGM profile changes.
-    trainer = build_bgm_trainer(args.profile, checkpoint_dir=out, device=args.device, lr=args.lr,
-                                **changes, **generator)
-    # Written only once every setting has passed the builder's checks.
-    start_run_folder(out, settings, resume=args.resume, fixed=_FIXED_ON_RESUME)
-    return report_run(trainer, trainer.fit(resume=args.resume), out)
-
-
-def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``train-bgm`` to a ``python -m mattinglib`` sub-command parser; returns its parser.
-
-    ``python -m mattinglib train-bgm --profile quick --out runs/bgm`` trains the
-    Background Matting generator on generated composites (the supervised
-    stage) with a progress bar, validates with the official metrics, and
-    writes checkpoints and ``run.json`` to ``--out``; the same command with
-    ``--resume`` (and a larger ``--steps``) continues the run.
-    """
-    p = subparsers.add_parser("train-bgm", help="train the Background Matting generator on "
-                              "generated composites (supervised stage)",
-                              description=add_train_bgm_command.__doc__.split("\n\n")[1])
-    add_profile_arguments(p, image_multiple=4)
-    p.add_argument("--ngf", type=int, help="generator base width (also nf_part)")
-    p.add_argument("--n-blocks1", type=int, help="ResNet blocks after the fusion")
-    p.add_argument("--n-blocks2", type=int, help="ResNet blocks in each head")
-    p.add_argument("--motion-features", action="store_true",
-                   help="feed the motion feature to comb_multi (the paper's text) instead of the "
-                        "released code's background feature")
-    p.add_argument("--lr", type=float, default=DEFAULT_BGM_LR,
-                   help=f"Adam learning rate ({DEFAULT_BGM_LR}, the paper's)")
-    p.set_defaults(func=interruptible(_cmd_train_bgm, p))
-    return p
 
 
 def course_run_dir(trainer: Trainer) -> Path:

@@ -10,7 +10,7 @@ A recipe is three small functions and a builder:
   validation sets of a recipe (:class:`MNetRecipe`; a profile stands for the
   preset of its name) and its step counts into a trainer.
 
-The command ``python -m mattinglib train`` (:func:`add_train_command`) runs a
+The command ``python -m mattinglib train`` (:mod:`mattinglib.cli.train`) runs a
 recipe with a progress bar and resumable checkpoints::
 
     runs/mnet/
@@ -33,11 +33,9 @@ anneals (one-cycle), which the held-out ablation in
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from functools import partial
@@ -50,18 +48,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._checks import check_int
-from ..config import PROFILES, Profile, get_device, get_profile
+from ..config import PROFILES, Profile, get_profile
 from ..data.composition import SyntheticMattingDataset, compose_on_device
 from ..data.real import RealMattingDataset
-from ..inference.matting import input_kind_of, model_alpha
 from ..losses.dim import alpha_prediction_loss, dim_loss, shm_loss
 from ..metrics import evaluate, mean_metrics
+from ..models.alpha import input_kind_of, model_alpha
 from ..models.dim import DIM, DIM_INPUT_MULTIPLE
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
 from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
-from ._cli import add_profile_arguments, interruptible
-from .checkpoint import (RUN_FILE, check_run_folder, load_run_weights, read_run_settings,
-                         start_run_folder)
+from .checkpoint import start_run_folder
 from .trainer import Trainer
 
 __all__ = [
@@ -80,8 +76,6 @@ __all__ = [
     "build_mnet_trainer",
     "build_dim_trainers",
     "train_run",
-    "load_trained_model",
-    "add_train_command",
 ]
 
 #: Adam's learning rate for M-Net trained from scratch (see the module docstring).
@@ -172,7 +166,7 @@ def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = 
 
     The trainer calls it in eval mode; it runs under ``torch.no_grad()`` and
     leaves the mode to the caller (call ``model.eval()`` when using it directly). Each sample's
-    alpha comes from :func:`mattinglib.inference.matting.model_alpha` (the
+    alpha comes from :func:`mattinglib.models.alpha.model_alpha` (the
     network inside the unknown band, the trimap's 0 and 1 elsewhere), then
     :func:`mattinglib.metrics.evaluate` scores it against the ground truth over
     the unknown region, and the per-image numbers are averaged.
@@ -612,8 +606,9 @@ def train_run(recipe: MNetRecipe, out: str | Path | None = None, *, device: str 
     This is what the chapter, ``python -m mattinglib train`` and the quality
     benchmark call. ``out`` becomes a run folder (``run.json`` = :meth:`MNetRecipe.settings`
     plus checkpoints) that ``python -m mattinglib predict --checkpoint out`` and
-    :func:`load_trained_model` read; with ``resume=True`` a finished run returns at
-    once and an interrupted one continues (a ``run.json`` with other settings is refused).
+    :func:`~mattinglib.train.runs.load_trained_model` read; with ``resume=True`` a finished
+    run returns at once and an interrupted one continues (a ``run.json`` with other settings
+    is refused).
 
     Args:
         recipe: an :class:`MNetRecipe` or :class:`DIMRecipe`.
@@ -647,91 +642,3 @@ def train_run(recipe: MNetRecipe, out: str | Path | None = None, *, device: str 
     trainer = build_mnet_trainer(recipe, checkpoint_dir=out, device=device, **options)
     history = trainer.fit(resume=resume and out is not None)
     return trainer.model.eval(), [history]
-
-
-# --------------------------------------------------------------------------- loading a run
-
-
-def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Module:
-    """The model of a run folder written by :func:`train_run` or ``python -m mattinglib train``.
-
-    Args:
-        checkpoint: a ``step_*.pt`` file, or the run folder (its latest checkpoint).
-        device: where to put the model (``"auto"``: CUDA when available).
-
-    Returns:
-        the ``MNet`` or ``DIM`` (in its ``"joint"`` stage) with the checkpoint's
-        weights, in eval mode.
-    """
-    path, settings = read_run_settings(
-        checkpoint, records="which model the checkpoint holds (written by "
-        "`python -m mattinglib train`)")
-    name = settings.get("model")
-    if name not in RECIPES:
-        raise ValueError(f"checkpoint: {RUN_FILE} names model {name!r}, "
-                         f"this version knows {sorted(RECIPES)}")
-    width = settings.get("width")
-    if isinstance(width, bool) or not isinstance(width, (int, float)):
-        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records width {width!r}, "
-                         "expected a number")
-    dev = get_device(device)
-    if name == "dim":
-        batch_norm = bool(settings.get("batch_norm", True))
-        model = load_run_weights(DIM(width=float(width), batch_norm=batch_norm), path,
-                                 model_desc=f"DIM(width={width}, batch_norm={batch_norm})",
-                                 map_location=dev)
-        model.set_stage("joint")
-    else:
-        model = load_run_weights(MNet(width=float(width)), path, model_desc=f"MNet(width={width})",
-                                 map_location=dev)
-    return model.to(dev).eval()
-
-
-# --------------------------------------------------------------------------- command line
-
-#: ``train`` options (``args`` attribute) -> the recipe field they change.
-_RECIPE_OPTIONS = {"steps": "train_steps", "batch_size": "batch_size", "image_size": "image_size",
-                   "val_every": "val_every", "num_train": "num_train_samples",
-                   "num_val": "num_val_samples", "seed": "seed", "width": "width", "lr": "lr",
-                   "data": "data", "lr_schedule": "lr_schedule"}
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    cls = RECIPES[args.model]
-    changes = {field: getattr(args, option) for option, field in _RECIPE_OPTIONS.items()
-               if getattr(args, option, None) is not None}
-    recipe = cls.preset(args.profile).replace(**changes)  # every check runs before run.json is written
-    out = Path(args.out)
-    # Check the folder before any work; the recipe's fields were checked when it was built.
-    check_run_folder(out, recipe.settings(), resume=args.resume, fixed=recipe.fixed_on_resume())
-    model, histories = train_run(recipe, out, device=args.device, resume=args.resume)
-    del model
-    history = histories[-1]
-    last = {k: round(v[-1], 5) for k, v in history.val.items()} if history.val_steps else {}
-    print(f"{recipe.name} recipe, {args.model}: finished; last validation {last}; run folder {out}",
-          file=sys.stderr)
-    return 0
-
-
-def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``train`` to a ``python -m mattinglib`` sub-command parser; returns its parser.
-
-    ``python -m mattinglib train --model mnet --profile quick --out runs/mnet``
-    trains M-Net (or ``--model dim``) by the named recipe (:class:`MNetRecipe`,
-    :class:`DIMRecipe`: ``quick``, ``cpu-long`` or ``full``) with a progress bar,
-    validates with the official metrics, and writes checkpoints and ``run.json``
-    to ``--out``; the same command with ``--resume`` continues the run.
-    """
-    p = subparsers.add_parser("train", help="train a matting network (M-Net or DIM)",
-                              description=add_train_command.__doc__.split("\n\n")[1])
-    p.add_argument("--model", choices=sorted(RECIPES), default="mnet", help="which network")
-    add_profile_arguments(p, image_multiple=16, choices=("quick", "cpu-long", "full"))
-    p.add_argument("--width", type=float, help="channel multiplier of the network")
-    p.add_argument("--lr", type=float, help="Adam's (peak) learning rate (default: the recipe's)")
-    p.add_argument("--data", choices=DATA_SOURCES,
-                   help="real foregrounds GT01-GT10 with generated ones (real), or generated only")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                   help="onecycle (warm-up, cosine decay; the recipes' default) or constant "
-                        "(lets --resume extend a finished run with more --steps)")
-    p.set_defaults(func=interruptible(_cmd_train, p))
-    return p

@@ -1,6 +1,11 @@
-"""Load or train: the trained models a later chapter reuses, found in their run folders.
+"""Run folders read back: the trained models a later chapter or a command reuses.
 
-A chapter that needs a model trained earlier in the course (the capstone needs
+:func:`load_trained_model` (M-Net, DIM) and :func:`load_bgm_generator` (the
+Background Matting generator) read a run folder written by the training
+commands or :func:`~mattinglib.train.recipes.train_run`: its ``run.json`` says
+which model and which size, its latest checkpoint gives the weights.
+
+Load or train: a chapter that needs a model trained earlier in the course (the capstone needs
 chapter 4's M-Net and chapter 6's Background Matting generator) loads the
 checkpoint when the run folder holds one and trains it otherwise, so that a
 re-run is cheap and the chapter also works on its own::
@@ -11,8 +16,8 @@ re-run is cheap and the chapter also works on its own::
     runs/06_bgm_<profile and sizes>/       chapter 6 (bgm_recipes.course_run_dir)
 
 The training recipe itself lives in :mod:`mattinglib.train.recipes`
-(:class:`~mattinglib.train.recipes.MNetRecipe`); this module only decides
-between loading and training, so a better recipe changes what gets trained
+(:class:`~mattinglib.train.recipes.MNetRecipe`); :func:`load_or_train_mnet` only
+decides between loading and training, so a better recipe changes what gets trained
 (and the folder name, which holds a digest of every setting) without changing
 the chapters that load it.
 """
@@ -25,14 +30,94 @@ from pathlib import Path
 
 from torch import nn
 
-from ..config import REPO_ROOT, Profile
-from .checkpoint import RUN_FILE, latest_checkpoint, load_checkpoint
-from .recipes import MNetRecipe, _recipe_of, load_trained_model, train_run
+from ..config import REPO_ROOT, Profile, get_device
+from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
+from ..models.dim import DIM
+from ..models.mnet import MNet
+from .bgm_recipes import _GENERATOR_OPTIONS, MODEL_NAME
+from .checkpoint import (RUN_FILE, latest_checkpoint, load_checkpoint, load_run_weights,
+                         read_run_settings)
+from .recipes import RECIPES, MNetRecipe, _recipe_of, train_run
 
-__all__ = ["MNET_RUNS", "mnet_run_dir", "load_or_train_mnet", "load_bgm_teacher"]
+__all__ = ["MNET_RUNS", "mnet_run_dir", "load_trained_model", "load_bgm_generator",
+           "load_or_train_mnet", "load_bgm_teacher"]
 
 #: Where chapter 4 keeps its M-Net runs, one sub-folder per recipe.
 MNET_RUNS = REPO_ROOT / "runs" / "04_mnet"
+
+
+# --------------------------------------------------------------------------- loading a run
+
+
+def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Module:
+    """The model of a run folder written by :func:`~mattinglib.train.recipes.train_run` or
+    ``python -m mattinglib train``.
+
+    Args:
+        checkpoint: a ``step_*.pt`` file, or the run folder (its latest checkpoint).
+        device: where to put the model (``"auto"``: CUDA when available).
+
+    Returns:
+        the ``MNet`` or ``DIM`` (in its ``"joint"`` stage) with the checkpoint's
+        weights, in eval mode.
+    """
+    path, settings = read_run_settings(
+        checkpoint, records="which model the checkpoint holds (written by "
+        "`python -m mattinglib train`)")
+    name = settings.get("model")
+    if name not in RECIPES:
+        raise ValueError(f"checkpoint: {RUN_FILE} names model {name!r}, "
+                         f"this version knows {sorted(RECIPES)}")
+    width = settings.get("width")
+    if isinstance(width, bool) or not isinstance(width, (int, float)):
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records width {width!r}, "
+                         "expected a number")
+    dev = get_device(device)
+    if name == "dim":
+        batch_norm = bool(settings.get("batch_norm", True))
+        model = load_run_weights(DIM(width=float(width), batch_norm=batch_norm), path,
+                                 model_desc=f"DIM(width={width}, batch_norm={batch_norm})",
+                                 map_location=dev)
+        model.set_stage("joint")
+    else:
+        model = load_run_weights(MNet(width=float(width)), path, model_desc=f"MNet(width={width})",
+                                 map_location=dev)
+    return model.to(dev).eval()
+
+
+def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> BackgroundMattingGenerator:
+    """The generator of a run written by ``python -m mattinglib train-bgm``, in eval mode.
+
+    Args:
+        checkpoint: a ``step_*.pt`` file, or the run folder (its latest checkpoint);
+            the folder's ``run.json`` gives the generator's size.
+        device: where to put the model (``"auto"``: CUDA when available).
+
+    Returns:
+        the generator with the checkpoint's weights, in eval mode.
+
+    Raises:
+        FileNotFoundError: no checkpoint, or no ``run.json`` beside it.
+        ValueError: the run is not a Background Matting run.
+    """
+    path, settings = read_run_settings(
+        checkpoint, records="the generator's size (written by `python -m mattinglib train-bgm`)")
+    if settings.get("model") != MODEL_NAME:
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} names model "
+                         f"{settings.get('model')!r}, expected {MODEL_NAME!r}")
+    generator = settings.get("generator")
+    if not isinstance(generator, dict) or any(k not in generator for k in _GENERATOR_OPTIONS):
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records generator {generator!r}, "
+                         f"expected a dict with {list(_GENERATOR_OPTIONS)}")
+    config = {k: generator[k] for k in _GENERATOR_OPTIONS}
+    dev = get_device(device)
+    desc = "BackgroundMattingGenerator(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
+    model = load_run_weights(BackgroundMattingGenerator(**config), path, model_desc=desc,
+                             map_location=dev)
+    return model.to(dev).eval()
+
+
+# --------------------------------------------------------------------------- load or train
 
 
 def _mnet_recipe(recipe: MNetRecipe | Profile | str | None) -> MNetRecipe:
@@ -108,9 +193,6 @@ def load_or_train_mnet(run_dir: str | Path, recipe: MNetRecipe | Profile | str |
     if _finished(run_dir, recipe):
         return load_trained_model(run_dir, device=device)
     if latest_checkpoint(run_dir) is not None and not (run_dir / RUN_FILE).is_file():
-        from ..config import get_device
-        from ..models.mnet import MNet
-
         dev = get_device(device)
         model = MNet(width=recipe.width)
         model.load_state_dict(load_checkpoint(latest_checkpoint(run_dir), map_location=dev)["model"])
@@ -125,7 +207,7 @@ def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "aut
     Looks in the run folder chapters 6 and 7 share
     (:func:`~mattinglib.train.bgm_recipes.course_run_dir`). Nothing is trained
     here: without a checkpoint the generator keeps its random initial weights
-    and a :class:`~mattinglib.inference.bgm.RandomWeightsWarning` says so.
+    and a :class:`~mattinglib.models.bgm.RandomWeightsWarning` says so.
 
     Args:
         profile: as for :func:`load_or_train_mnet`; it sizes the generator.
@@ -135,7 +217,6 @@ def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "aut
         ``(generator in eval mode, description)``; the description names the
         checkpoint and its step, or says ``"random weights"``.
     """
-    from ..inference.bgm import RandomWeightsWarning
     from .bgm_recipes import build_bgm_trainer, course_run_dir
 
     trainer = build_bgm_trainer(profile, progress=False, device=device)

@@ -1,0 +1,250 @@
+"""The library's import structure: no import cycles, and argparse only in the command line.
+
+Both checks read the source with :mod:`ast` instead of importing it, so an import
+inside a function (run only when the function is called) counts like one at the
+top of the module. A cycle through such imports works until someone moves one of
+them to the top; a module graph without cycles keeps the layers of
+``docs/architecture.md`` (data -> models -> losses -> train -> inference -> cli)
+something a reader can rely on.
+
+Edges that are not counted: a package's ``__init__`` importing its own submodules
+(to re-export their names). Importing ``mattinglib.train.recipes`` runs
+``mattinglib/train/__init__.py`` first, so every submodule would otherwise depend on
+its package and every re-export would close a cycle; a re-export is the package
+presenting its parts, not a dependency between them.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "mattinglib"
+
+#: Where argparse may be imported: the command-line package and the ``python -m`` entry.
+ARGPARSE_ALLOWED = ("mattinglib.cli", "mattinglib.__main__")
+#: The layers of docs/architecture.md, in the direction data flows: a module may import its
+#: own layer and earlier ones.
+LAYERS = ("data", "models", "losses", "train", "inference", "cli")
+#: Modules every layer may import, which import none of the layers themselves.
+LEAVES = ("_checks", "config", "weights", "io", "compositing", "trimap", "metrics")
+
+
+def module_name(path: Path, package_dir: Path = PACKAGE) -> str:
+    """``mattinglib/train/recipes.py`` -> ``mattinglib.train.recipes``; a package's ``__init__``
+    is the package itself.
+
+    >>> module_name(PACKAGE / "train" / "__init__.py")
+    'mattinglib.train'
+    """
+    parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def all_modules(package_dir: Path = PACKAGE) -> dict[str, Path]:
+    """Every module of the package, by dotted name."""
+    return {module_name(p, package_dir): p for p in sorted(package_dir.rglob("*.py"))}
+
+
+def _is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``name`` (file ``path``) imports, anywhere in its code.
+
+    ``from pkg import x`` names the submodule ``pkg.x`` when there is one, else ``pkg``;
+    relative imports are resolved against the module's package.
+    """
+    package = name if _is_package(path) else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[:len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                       for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            # ``import mattinglib.train.recipes`` also runs the packages above it; the module
+            # itself is the dependency that matters.
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target:
+                found.add(target)
+    found.discard(name)
+    return found
+
+
+def import_graph(package_dir: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the modules it imports, without a package's imports of its own submodules."""
+    modules = all_modules(package_dir)
+    known = set(modules)
+    graph = {}
+    for name, path in modules.items():
+        edges = imported_modules(name, path, known)
+        if _is_package(path):
+            edges = {t for t in edges if not t.startswith(name + ".")}
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as ``[a, b, ..., a]``, or ``None`` when there is none.
+
+    >>> find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}})
+    ['a', 'b', 'c', 'a']
+    >>> find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    True
+    """
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            cycle = visit(start)
+            if cycle:
+                return cycle
+    return None
+
+
+def modules_importing(module: str, package_dir: Path = PACKAGE) -> list[str]:
+    """The modules of the package that import ``module`` (a top-level name such as ``argparse``)."""
+    users = []
+    for name, path in all_modules(package_dir).items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            if any(n == module or n.startswith(module + ".") for n in names):
+                users.append(name)
+                break
+    return users
+
+
+def layer_of(module: str) -> int | None:
+    """The index of ``module``'s layer in :data:`LAYERS`, or ``None`` outside them.
+
+    >>> layer_of("mattinglib.train.recipes"), layer_of("mattinglib.cli"), layer_of("mattinglib.viz")
+    (3, 5, None)
+    """
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def _write_package(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / "mattinglib" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "mattinglib"
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def test_no_import_cycle_counting_imports_inside_functions():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_argparse_only_in_the_command_line():
+    outside = [m for m in modules_importing("argparse")
+               if not any(m == a or m.startswith(a + ".") for a in ARGPARSE_ALLOWED)]
+    assert not outside, f"argparse imported outside mattinglib.cli: {outside}"
+
+
+def test_imports_follow_the_layers():
+    graph = import_graph()
+    upward = [f"{a} -> {b}" for a, targets in sorted(graph.items()) for b in sorted(targets)
+              if layer_of(a) is not None and layer_of(b) is not None and layer_of(b) > layer_of(a)]
+    assert not upward, f"imports against the data flow {' -> '.join(LAYERS)}: {upward}"
+
+
+def test_the_leaves_import_no_layer():
+    graph = import_graph()
+    leaves = {f"mattinglib.{name}" for name in LEAVES}
+    wrong = {leaf: sorted(t for t in graph[leaf] if t not in leaves) for leaf in sorted(leaves)}
+    assert not any(wrong.values()), f"leaf modules importing more than leaves: {wrong}"
+
+
+def test_the_library_modules_are_all_found():
+    graph = import_graph()
+    expected = {"mattinglib.cli", "mattinglib.train.recipes", "mattinglib.inference.matting"}
+    assert expected <= set(graph)
+    # recipes uses the checkpoints and the trainer: the graph sees its imports.
+    recipes = graph["mattinglib.train.recipes"]
+    assert {"mattinglib.train.checkpoint", "mattinglib.train.trainer"} <= recipes
+
+
+# --------------------------------------------------------------------------- the checker itself
+
+
+class TestChecker:
+    def test_a_cycle_through_a_function_level_import_is_found(self, tmp_path):
+        pkg = _write_package(tmp_path, {
+            "__init__.py": "",
+            "inference/__init__.py": "",
+            "inference/matting.py": "def predict():\n    from ..train.recipes import load\n",
+            "train/__init__.py": "",
+            "train/recipes.py": "from ..inference.matting import predict\n",
+        })
+        cycle = find_cycle(import_graph(pkg))
+        assert cycle == ["mattinglib.inference.matting", "mattinglib.train.recipes",
+                         "mattinglib.inference.matting"]
+
+    def test_from_package_import_submodule_and_absolute_imports_resolve(self, tmp_path):
+        pkg = _write_package(tmp_path, {
+            "__init__.py": "from . import io\n",
+            "io.py": "import mattinglib.metrics as m\n",
+            "metrics.py": "def f():\n    from mattinglib import io\n",
+        })
+        graph = import_graph(pkg)
+        assert graph["mattinglib"] == set()  # the package's own re-export is not counted
+        assert graph["mattinglib.io"] == {"mattinglib.metrics"}
+        assert graph["mattinglib.metrics"] == {"mattinglib.io"}
+        assert find_cycle(graph) == ["mattinglib.io", "mattinglib.metrics", "mattinglib.io"]
+
+    def test_a_package_importing_from_outside_itself_counts(self, tmp_path):
+        pkg = _write_package(tmp_path, {
+            "__init__.py": "",
+            "train/__init__.py": "from .runs import load\n",
+            "train/runs.py": "from ..inference import predict\n",
+            "inference/__init__.py": "from ..train import runs\n",
+        })
+        assert find_cycle(import_graph(pkg)) == ["mattinglib.inference", "mattinglib.train.runs",
+                                                 "mattinglib.inference"]
+
+    @pytest.mark.parametrize("line", ["import argparse", "from argparse import Namespace",
+                                      "def f():\n    import argparse as ap"])
+    def test_argparse_is_found_in_any_form(self, tmp_path, line):
+        pkg = _write_package(tmp_path, {"__init__.py": "", "train/__init__.py": "",
+                                        "train/recipes.py": line + "\n",
+                                        "cli/__init__.py": "import argparse\n"})
+        assert modules_importing("argparse", pkg) == ["mattinglib.cli", "mattinglib.train.recipes"]
