@@ -75,6 +75,7 @@ _PARAM_SPECS = {
     "motion_matrices": ((4, 2, 3), "f"), "motion_sigma": ((4,), "f"), "motion_mean": ((4,), "f"),
     "motion_seed": ((), "i"), "crop_side": ((), "i"), "crop_u": ((), "f"),
 }
+_KIND_NAMES = {"f": "a float", "i": "an integer", "b": "a bool"}
 
 
 def _kind(t: torch.Tensor) -> str:
@@ -104,8 +105,7 @@ def _check_batch(batch: Any) -> tuple[int, int]:
         if not isinstance(t, torch.Tensor):
             raise InputTypeError(f"batch[{key!r}]: expected a tensor, got {type(t).__name__}")
         if _kind(t) != kind:
-            raise InputTypeError(f"batch[{key!r}]: expected a {dict(f='float', i='integer', b='bool')[kind]} "
-                                 f"tensor, got {t.dtype}")
+            raise InputTypeError(f"batch[{key!r}]: expected {_KIND_NAMES[kind]} tensor, got {t.dtype}")
         if tuple(t.shape) != (b, *shape):
             raise ValueError(f"batch[{key!r}]: expected shape {(b, *shape)}, got {tuple(t.shape)}")
         if t.device != stack.device:
