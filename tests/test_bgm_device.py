@@ -10,6 +10,7 @@ from torch.utils.data import default_collate
 
 from mattinglib.data.bgm import (
     DEVICE_PARAM_KEYS,
+    BGMCompositeDataset,
     STREAM_BGM,
     BGMSyntheticDataset,
     _jitter_matrix,
@@ -29,7 +30,14 @@ from mattinglib.data.bgm_device import (
     warp_affine_batch,
 )
 from mattinglib.data.composition import crop_box
-from mattinglib.data.synthetic import from_u16, resize_u16, rng_for, to_u16
+from mattinglib.data.synthetic import (
+    SyntheticBackgrounds,
+    SyntheticForegrounds,
+    from_u16,
+    resize_u16,
+    rng_for,
+    to_u16,
+)
 from mattinglib.trimap import trimap_from_alpha
 
 SIZE = 48
@@ -89,16 +97,25 @@ class TestSample:
         with pytest.raises(ValueError, match="augment_on: expected one of"):
             BGMSyntheticDataset(2, 32, augment_on="gpu")
 
-    def test_stack_and_flip_are_the_worker_paths(self, device_ds, batch):
-        n, flips = device_ds.working_size, set()
+    @pytest.mark.parametrize("source_size", [None, 60])
+    def test_stack_and_flip_are_the_worker_paths(self, source_size):
+        """Sources at the working size (converted plane by plane) or not (resized as the worker does)."""
+        if source_size is None:
+            ds = BGMSyntheticDataset(COUNT, SIZE, seed=3, augment_on="device")
+        else:
+            ds = BGMCompositeDataset(SyntheticForegrounds(source_size, 3, length=COUNT),
+                                     SyntheticBackgrounds(source_size, 3, length=COUNT),
+                                     size=SIZE, seed=3, augment_on="device")
+        n, flips = ds.working_size, set()
         for i in range(COUNT):
-            fg, alpha, _ = device_ds.foregrounds.sample(i)
-            bg, _ = device_ds.backgrounds.sample(i)
+            fg, alpha, _ = ds.foregrounds.sample(i)
+            bg, _ = ds.backgrounds.sample(i)
+            assert (alpha.shape[0] == n) == (source_size is None)
             stack = resize_u16(np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2), n, n)
-            flip = rng_for(device_ds.seed, STREAM_BGM, device_ds.epoch, i).random() < 0.5
+            flip = rng_for(ds.seed, STREAM_BGM, ds.epoch, i).random() < 0.5
             flips.add(flip)
             expected = stack[:, ::-1] if flip else stack
-            assert np.array_equal(batch["stack"][i].numpy().transpose(1, 2, 0), expected), i
+            assert np.array_equal(ds[i]["stack"].numpy().transpose(1, 2, 0), expected), i
         assert flips == {True, False}  # both branches are checked
 
 

@@ -301,6 +301,26 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * _GREY[0] + rgb[..., 1] * _GREY[1] + rgb[..., 2] * _GREY[2]
 
 
+def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: bool) -> np.ndarray:
+    """uint16 ``(7, n, n)``: the working-size stack of :meth:`BGMCompositeDataset.arrays`, channels first.
+
+    Sources already at the working size are rounded in place and cast straight
+    into the channels-first array: the values of :func:`to_u16` (the same
+    product, ``rint`` and cast), without the worker's concatenate, ``resize_u16``
+    copy and transpose, at a third of the cost.
+    """
+    if alpha.shape[:2] != (n, n):
+        stack = resize_u16(np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2), n, n)
+        return np.ascontiguousarray((stack[:, ::-1] if flip else stack).transpose(2, 0, 1))
+    cols = slice(None, None, -1) if flip else slice(None)
+    out = np.empty((7, n, n), np.uint16)
+    for channels, x in ((slice(0, 3), fg), (slice(3, 4), alpha[..., None]), (slice(4, 7), bg)):
+        scaled = x * np.float32(65535)
+        np.rint(scaled, out=scaled)
+        out[channels] = scaled[:, cols].transpose(2, 0, 1)
+    return out
+
+
 class BGMCompositeDataset(EpochDataset):
     """Background Matting supervised-stage samples from foreground and background sources.
 
@@ -434,11 +454,8 @@ class BGMCompositeDataset(EpochDataset):
         n = self.working_size
         fg, alpha, _ = self.foregrounds.sample((index // self.backgrounds_per_fg) % len(self.foregrounds))
         bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
-        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
-        stack = resize_u16(stack, n, n)
-        if rng.random() < 0.5:
-            stack = stack[:, ::-1]
-        out = {"stack": torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1)))}
+        flip = rng.random() < 0.5
+        out = {"stack": torch.from_numpy(_stack_chw(fg, alpha, bg, n, flip))}
         out.update(self._plate_params(rng))
         out.update(self._segmentation_params(rng))
         out.update(self._motion_params(rng))
