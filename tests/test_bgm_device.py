@@ -93,6 +93,30 @@ class TestSample:
         a, b = default[1], worker[1]
         assert set(a) == set(CHANNELS) and all(torch.equal(a[k], b[k]) for k in a)
 
+    def test_parameter_draws_follow_the_recipe(self):
+        ds = BGMSyntheticDataset(1, 512, seed=0, augment_on="device")
+        assert ds.scale == 1.0  # pixel sizes as the original's
+        draws = []
+        for s in range(300):
+            rng = np.random.default_rng(s)
+            draws.append({**ds._plate_params(rng), **ds._segmentation_params(rng)})
+        p = {k: torch.stack([d[k] for d in draws]) for k in draws[0]}
+        noise = p["plate_noise"]
+        assert 0.3 < float(noise.float().mean()) < 0.5
+        assert set(p["plate_sigma"][noise].tolist()) == {2, 3, 4, 5}
+        assert set(p["plate_mean"][noise].tolist()) == set(range(-7, 7))
+        assert bool((p["plate_gamma"][noise] == 1).all()) and bool((p["plate_sigma"][~noise] == 0).all())
+        gamma = p["plate_gamma"][~noise]
+        assert float(gamma.min()) >= 0.1 and abs(float(gamma.mean()) - 1) < 0.03
+        assert set(p["seg_erode"].tolist()) == set(range(10, 20))
+        assert set(p["seg_dilate"].tolist()) == set(range(15, 30))
+        assert set(p["seg_holes"].tolist()) == {0, 1, 2}
+        used = torch.arange(2) < p["seg_holes"].view(-1, 1)
+        sides = p["seg_hole_sides"]
+        assert int(sides[used].min()) >= 15 and int(sides[used].max()) <= 45
+        assert bool((sides[~used] == 0).all()) and bool((p["seg_hole_u"][~used] == 0).all())
+        assert set(p["seg_blur"].tolist()) == {21, 31, 41}
+
     def test_bad_augment_on(self):
         with pytest.raises(ValueError, match="augment_on: expected one of"):
             BGMSyntheticDataset(2, 32, augment_on="gpu")
@@ -120,6 +144,10 @@ class TestSample:
 
 
 class TestWholeBatch:
+    def test_captured_plate_is_a_perturbed_copy(self, out):
+        diff = ((out["bg"] - out["bg_gt"]) / 2).abs().mean(dim=(1, 2, 3))
+        assert float(diff.max()) < 0.15 and float(diff.min()) > 0
+
     def test_keys_shapes_ranges_as_worker_path(self, out, device_ds):
         worker = BGMSyntheticDataset(COUNT, SIZE, seed=3)[0]
         assert set(out) == set(worker) == set(CHANNELS)
