@@ -1,4 +1,4 @@
-"""Background Matting samples finished on the device: the same sample as the worker path, step by step."""
+"""Background Matting samples finished on the device: the worker path's sample, step by step."""
 
 from __future__ import annotations
 
@@ -86,10 +86,12 @@ class TestSample:
         assert s["stack"].dtype == torch.uint16 and s["stack"].shape == (7, n, n)
         assert batch["stack"].shape == (COUNT, 7, n, n) and batch["stack"].dtype == torch.uint16
         assert int(s["crop_side"]) in device_ds.crop_sizes and 0 <= float(s["crop_u"]) < 1
-        assert s["motion_matrices"].dtype == torch.float64 and s["motion_matrices"].shape == (4, 2, 3)
+        assert s["motion_matrices"].dtype == torch.float64
+        assert s["motion_matrices"].shape == (4, 2, 3)
 
     def test_default_is_the_worker_path(self):
-        default, worker = BGMSyntheticDataset(2, 32, seed=1), BGMSyntheticDataset(2, 32, seed=1, augment_on="worker")
+        default = BGMSyntheticDataset(2, 32, seed=1)
+        worker = BGMSyntheticDataset(2, 32, seed=1, augment_on="worker")
         a, b = default[1], worker[1]
         assert set(a) == set(CHANNELS) and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -105,7 +107,8 @@ class TestSample:
         assert 0.3 < float(noise.float().mean()) < 0.5
         assert set(p["plate_sigma"][noise].tolist()) == {2, 3, 4, 5}
         assert set(p["plate_mean"][noise].tolist()) == set(range(-7, 7))
-        assert bool((p["plate_gamma"][noise] == 1).all()) and bool((p["plate_sigma"][~noise] == 0).all())
+        assert bool((p["plate_gamma"][noise] == 1).all())
+        assert bool((p["plate_sigma"][~noise] == 0).all())
         gamma = p["plate_gamma"][~noise]
         assert float(gamma.min()) >= 0.1 and abs(float(gamma.mean()) - 1) < 0.03
         assert set(p["seg_erode"].tolist()) == set(range(10, 20))
@@ -123,7 +126,7 @@ class TestSample:
 
     @pytest.mark.parametrize("source_size", [None, 60])
     def test_stack_and_flip_are_the_worker_paths(self, source_size):
-        """Sources at the working size (converted plane by plane) or not (resized as the worker does)."""
+        """Sources at the working size (converted in place) or not (resized as the worker does)."""
         if source_size is None:
             ds = BGMSyntheticDataset(COUNT, SIZE, seed=3, augment_on="device")
         else:
@@ -135,7 +138,8 @@ class TestSample:
             fg, alpha, _ = ds.foregrounds.sample(i)
             bg, _ = ds.backgrounds.sample(i)
             assert (alpha.shape[0] == n) == (source_size is None)
-            stack = resize_u16(np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2), n, n)
+            stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
+            stack = resize_u16(stack, n, n)
             flip = rng_for(ds.seed, STREAM_BGM, ds.epoch, i).random() < 0.5
             flips.add(flip)
             expected = stack[:, ::-1] if flip else stack
@@ -162,7 +166,7 @@ class TestWholeBatch:
         assert torch.allclose((out["image"] + 1) / 2, a * f + (1 - a) * b, atol=1e-6)
 
     def test_targets_equal_worker_crop_of_same_index(self, batch, out, device_ds):
-        """Same flip (same stack) and the worker's crop box at the drawn centre: equal up to uint16 rounding."""
+        """Same flip (same stack), the worker's crop box at the drawn centre: equal to rounding."""
         n = device_ds.working_size
         for i in range(COUNT):
             stack = batch["stack"][i].numpy().transpose(1, 2, 0)
@@ -170,7 +174,8 @@ class TestWholeBatch:
             centre = _kth(trimap == 128, float(batch["crop_u"][i]))
             box = crop_box(n, n, centre, int(batch["crop_side"][i]))
             ref = from_u16(resize_u16(np.ascontiguousarray(stack[box]), SIZE, SIZE))
-            got = torch.cat([out["fg"][i], out["alpha"][i], out["bg_gt"][i]]).numpy().transpose(1, 2, 0)
+            got = torch.cat([out["fg"][i], out["alpha"][i], out["bg_gt"][i]])
+            got = got.numpy().transpose(1, 2, 0)
             np.testing.assert_allclose((got + 1) / 2, ref, atol=1.5e-5, err_msg=str(i))
 
     def test_deterministic(self, batch, out):
@@ -181,7 +186,8 @@ class TestWholeBatch:
         other = dict(batch, motion_seed=batch["motion_seed"] + 1)
         changed = augment_bgm_batch(other, size=SIZE)
         assert not torch.equal(changed["multi_fr"], out["multi_fr"])
-        assert torch.equal(changed["seg"], out["seg"]) and torch.equal(changed["alpha"], out["alpha"])
+        assert torch.equal(changed["seg"], out["seg"])
+        assert torch.equal(changed["alpha"], out["alpha"])
 
 
 class TestSteps:
@@ -215,7 +221,8 @@ class TestSteps:
         layer = rng.random((2, 64, 64, 2), dtype=np.float32)
         # 10x the usual translation: much of the output reads outside the layer
         matrices = np.stack([_jitter_matrix(rng, 64, 64, 10.0) for _ in range(2)])
-        got = warp_affine_batch(torch.from_numpy(layer.transpose(0, 3, 1, 2).copy()), torch.from_numpy(matrices))
+        got = warp_affine_batch(torch.from_numpy(layer.transpose(0, 3, 1, 2).copy()),
+                                torch.from_numpy(matrices))
         for i in range(2):
             ref = _warp_affine(layer[i], matrices[i])
             assert (ref == 0).any()
@@ -223,14 +230,21 @@ class TestSteps:
 
     def test_motion_cue_without_noise_is_the_worker_formula(self):
         rng = np.random.default_rng(3)
-        fg, bg = rng.random((32, 32, 3), dtype=np.float32), rng.random((32, 32, 3), dtype=np.float32)
+        fg = rng.random((32, 32, 3), dtype=np.float32)
+        bg = rng.random((32, 32, 3), dtype=np.float32)
         alpha = rng.random((32, 32), dtype=np.float32)
         matrices = np.stack([_jitter_matrix(rng, 32, 32, 0.5) for _ in range(4)])
         means = np.array([-7, 0, 3, 6], np.float32)
-        grey = lambda x: x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114  # noqa: E731
-        chw = lambda x: torch.from_numpy(np.ascontiguousarray(np.atleast_3d(x).transpose(2, 0, 1)))[None]  # noqa: E731
+
+        def grey(x):
+            return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+
+        def chw(x):
+            return torch.from_numpy(np.ascontiguousarray(np.atleast_3d(x).transpose(2, 0, 1)))[None]
+
         got = motion_cue_batch(chw(fg), chw(alpha), chw(bg), torch.from_numpy(matrices)[None],
-                               torch.zeros(1, 4), torch.from_numpy(means)[None], torch.tensor([5]))[0]
+                               torch.zeros(1, 4), torch.from_numpy(means)[None],
+                               torch.tensor([5]))[0]
         layer = np.stack([grey(fg), alpha], axis=2)
         for f in range(4):
             moved = _warp_affine(layer, matrices[f])
@@ -245,12 +259,14 @@ class TestSteps:
         erode, dilate, holes = [1, 2, 1], [2, 4, 3], [2, 1, 2]
         sides, us, blur = [[7, 5], [9, 0], [5, 5]], [[0.1, 0.93], [0.5, 0.0], [0.3, 0.6]], [3, 5, 7]
         got = fake_segmentation_batch(torch.from_numpy(alpha).unsqueeze(1), torch.tensor(erode),
-                                      torch.tensor(dilate), torch.tensor(holes), torch.tensor(sides),
-                                      torch.tensor(us, dtype=torch.float64), torch.tensor(blur))
+                                      torch.tensor(dilate), torch.tensor(holes),
+                                      torch.tensor(sides), torch.tensor(us, dtype=torch.float64),
+                                      torch.tensor(blur))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         for i in range(3):
             mask = (alpha[i] > 0.5).astype(np.uint8) * np.uint8(255)
-            mask = cv2.dilate(cv2.erode(mask, kernel, iterations=erode[i]), kernel, iterations=dilate[i])
+            mask = cv2.erode(mask, kernel, iterations=erode[i])
+            mask = cv2.dilate(mask, kernel, iterations=dilate[i])
             before = mask.copy()
             for h in range(holes[i] if before.any() else 0):
                 cy, cx = _kth(before, us[i][h])
@@ -258,8 +274,9 @@ class TestSteps:
                 mask[max(0, cy - s // 2):cy - s // 2 + s, max(0, cx - s // 2):cx - s // 2 + s] = 0
             k = blur[i]
             sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
-            ref = cv2.GaussianBlur(mask, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101,
-                                   hint=cv2.ALGO_HINT_ACCURATE).astype(np.float32) / 255
+            ref = cv2.GaussianBlur(mask, (k, k), sigma, sigmaY=sigma,
+                                   borderType=cv2.BORDER_REFLECT_101, hint=cv2.ALGO_HINT_ACCURATE)
+            ref = ref.astype(np.float32) / 255
             assert i == 2 or 0 < ref.mean() < 1
             np.testing.assert_allclose(got[i, 0].numpy(), ref, atol=1.01 / 255, rtol=0)
 
@@ -273,7 +290,8 @@ class TestSteps:
         assert torch.equal(plate, again) and not torch.equal(plate[0], plate[1])
         noise = (plate[0] - 0.5) * 255
         assert abs(float(noise.mean()) + 7) < 0.2 and abs(float(noise.std()) - 4) < 0.2
-        np.testing.assert_allclose(plate[2].numpy(), np.power(bg[2].numpy(), np.float32(1.3)), atol=1e-6)
+        np.testing.assert_allclose(plate[2].numpy(), np.power(bg[2].numpy(), np.float32(1.3)),
+                                   atol=1e-6)
 
     def test_crop_origins_equal_crop_box(self):
         rng = np.random.default_rng(5)
@@ -310,7 +328,8 @@ class TestBadInput:
             augment_bgm_batch(bad, size=SIZE)
 
     def test_wrong_stack_dtype(self, batch):
-        with pytest.raises(ValueError, match=r"batch\['stack'\]: expected a torch.uint16 tensor, got torch.float32"):
+        message = r"batch\['stack'\]: expected a torch.uint16 tensor, got torch.float32"
+        with pytest.raises(ValueError, match=message):
             augment_bgm_batch(dict(batch, stack=batch["stack"].float()), size=SIZE)
         with pytest.raises(TypeError, match=r"batch\['stack'\]"):
             augment_bgm_batch(dict(batch, stack=batch["stack"].numpy()), size=SIZE)
@@ -318,7 +337,8 @@ class TestBadInput:
     def test_wrong_parameter_dtype_or_shape(self, batch):
         with pytest.raises(ValueError, match=r"batch\['crop_side'\]: expected an integer tensor"):
             augment_bgm_batch(dict(batch, crop_side=batch["crop_side"].float()), size=SIZE)
-        with pytest.raises(ValueError, match=r"batch\['motion_matrices'\]: expected shape \(6, 4, 2, 3\)"):
+        message = r"batch\['motion_matrices'\]: expected shape \(6, 4, 2, 3\)"
+        with pytest.raises(ValueError, match=message):
             augment_bgm_batch(dict(batch, motion_matrices=batch["motion_matrices"][:3]), size=SIZE)
 
     def test_not_a_dict_and_bad_size(self, batch):

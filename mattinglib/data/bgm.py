@@ -302,7 +302,7 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: bool) -> np.ndarray:
-    """uint16 ``(7, n, n)``: the working-size stack of :meth:`BGMCompositeDataset.arrays`, channels first.
+    """uint16 ``(7, n, n)``: the working-size stack of :meth:`BGMCompositeDataset.arrays`, CHW.
 
     Sources already at the working size are rounded in place and cast straight
     into the channels-first array: the values of :func:`to_u16` (the same
@@ -310,7 +310,8 @@ def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: 
     copy and transpose, at a third of the cost.
     """
     if alpha.shape[:2] != (n, n):
-        stack = resize_u16(np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2), n, n)
+        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
+        stack = resize_u16(stack, n, n)
         return np.ascontiguousarray((stack[:, ::-1] if flip else stack).transpose(2, 0, 1))
     cols = slice(None, None, -1) if flip else slice(None)
     out = np.empty((7, n, n), np.uint16)
@@ -407,7 +408,7 @@ class BGMCompositeDataset(EpochDataset):
         return {k: to_bgm_range(_chw(v)) for k, v in self.arrays(index).items()}
 
     def device_sample(self, index: int) -> dict[str, torch.Tensor]:
-        """Sample ``index`` for the device path: the sources at the working size and every random draw.
+        """Sample ``index`` for the device path: the working-size sources and every random draw.
 
         The sources are read, converted, resized (:func:`resize_u16`) and flipped
         exactly as in :meth:`arrays` (the flip is the first draw of the same
@@ -452,7 +453,8 @@ class BGMCompositeDataset(EpochDataset):
         index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_BGM, self.epoch, index)
         n = self.working_size
-        fg, alpha, _ = self.foregrounds.sample((index // self.backgrounds_per_fg) % len(self.foregrounds))
+        fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
+        fg, alpha, _ = self.foregrounds.sample(fg_index)
         bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
         flip = rng.random() < 0.5
         out = {"stack": torch.from_numpy(_stack_chw(fg, alpha, bg, n, flip))}

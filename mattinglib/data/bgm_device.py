@@ -12,8 +12,10 @@ machine, the CPU in tests), as batched torch operations:
 >>> from mattinglib.data.bgm import BGMSyntheticDataset
 >>> ds = BGMSyntheticDataset(2, 32, seed=0, augment_on="device")
 >>> out = augment_bgm_batch(default_collate([ds[0], ds[1]]), size=32)
->>> {k: tuple(v.shape) for k, v in sorted(out.items())}
-{'alpha': (2, 1, 32, 32), 'bg': (2, 3, 32, 32), 'bg_gt': (2, 3, 32, 32), 'fg': (2, 3, 32, 32), 'image': (2, 3, 32, 32), 'multi_fr': (2, 4, 32, 32), 'seg': (2, 1, 32, 32)}
+>>> [(k, out[k].shape[1]) for k in sorted(out)]
+[('alpha', 1), ('bg', 3), ('bg_gt', 3), ('fg', 3), ('image', 3), ('multi_fr', 4), ('seg', 1)]
+>>> tuple(out["image"].shape)
+(2, 3, 32, 32)
 
 How close to the worker path (``augment_on="worker"``) each step is, for the
 same parameters:
@@ -26,7 +28,8 @@ same parameters:
   the ``floor(u * count)``-th unknown pixel);
 * to float rounding: the gamma plate, the motion warps (``grid_sample`` against
   the worker's NumPy bilinear warp: the float32 sampling grid is rounded, about
-  1e-5 at 64 px and 1e-4 at 800 px on a layer of random values, less on photos), the segmentation blur (float
+  1e-5 at 64 px and 1e-4 at 800 px on a layer of random values, less on photos),
+  the segmentation blur (float
   Gaussian against OpenCV's 8-bit fixed-point one, both rounded to 1/255: at most
   one grey level apart), the crop resize (OpenCV's area weights as a matrix
   product in float32 against OpenCV's 16-bit area resize: about 1e-5; under TF32
@@ -97,7 +100,8 @@ def _check_batch(batch: Any) -> tuple[int, int]:
     if not isinstance(stack, torch.Tensor) or stack.dtype != torch.uint16:
         got = stack.dtype if isinstance(stack, torch.Tensor) else type(stack).__name__
         raise InputTypeError(f"batch['stack']: expected a torch.uint16 tensor, got {got}")
-    if stack.ndim != 4 or stack.shape[1] != 7 or stack.shape[2] != stack.shape[3] or stack.shape[2] < 16:
+    square = stack.ndim == 4 and stack.shape[1] == 7 and stack.shape[2] == stack.shape[3]
+    if not square or stack.shape[2] < 16:
         raise ValueError(f"batch['stack']: expected shape (B, 7, N, N) with N >= 16, "
                          f"got {tuple(stack.shape)}")
     b = stack.shape[0]
@@ -106,11 +110,13 @@ def _check_batch(batch: Any) -> tuple[int, int]:
         if not isinstance(t, torch.Tensor):
             raise InputTypeError(f"batch[{key!r}]: expected a tensor, got {type(t).__name__}")
         if _kind(t) != kind:
-            raise InputTypeError(f"batch[{key!r}]: expected {_KIND_NAMES[kind]} tensor, got {t.dtype}")
+            raise InputTypeError(f"batch[{key!r}]: expected {_KIND_NAMES[kind]} tensor, "
+                                 f"got {t.dtype}")
         if tuple(t.shape) != (b, *shape):
             raise ValueError(f"batch[{key!r}]: expected shape {(b, *shape)}, got {tuple(t.shape)}")
         if t.device != stack.device:
-            raise ValueError(f"batch[{key!r}]: on {t.device}, expected the stack's device {stack.device}")
+            raise ValueError(f"batch[{key!r}]: on {t.device}, expected the stack's device "
+                             f"{stack.device}")
     return b, stack.shape[2]
 
 
@@ -143,8 +149,9 @@ def _iterate(x: torch.Tensor, counts: torch.Tensor | int, step) -> torch.Tensor:
 
 def _check_mask(mask: Any, kernel_size: Any) -> None:
     if not isinstance(mask, torch.Tensor) or not mask.dtype.is_floating_point or mask.ndim != 4:
-        raise ValueError(f"mask: expected a float tensor (B, C, H, W), got "
-                         f"{getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}")
+        what = getattr(mask, "dtype", type(mask).__name__)
+        raise ValueError(f"mask: expected a float tensor (B, C, H, W), got {what} "
+                         f"{tuple(getattr(mask, 'shape', ()))}")
     if kernel_size not in (3, 5):
         raise ValueError(f"kernel_size: expected 3 or 5, got {kernel_size!r}")
 
@@ -162,8 +169,12 @@ def dilate_ellipse(mask: torch.Tensor, iterations: torch.Tensor | int, *,
         float ``(B, C, H, W)`` in {0, 1}.
 
     >>> m = torch.zeros(1, 1, 5, 7); m[0, 0, 2, 3] = 1
-    >>> dilate_ellipse(m, 1)[0, 0].int().tolist()
-    [[0, 0, 0, 1, 0, 0, 0], [0, 1, 1, 1, 1, 1, 0], [0, 1, 1, 1, 1, 1, 0], [0, 1, 1, 1, 1, 1, 0], [0, 0, 0, 1, 0, 0, 0]]
+    >>> print(dilate_ellipse(m, 1)[0, 0].int().numpy())
+    [[0 0 0 1 0 0 0]
+     [0 1 1 1 1 1 0]
+     [0 1 1 1 1 1 0]
+     [0 1 1 1 1 1 0]
+     [0 0 0 1 0 0 0]]
     """
     _check_mask(mask, kernel_size)
     return _iterate(mask, iterations, lambda x: _dilate_once(x, kernel_size))
@@ -189,7 +200,7 @@ def erode_ellipse(mask: torch.Tensor, iterations: torch.Tensor | int, *,
 
 
 def trimap_batch(alpha: torch.Tensor, *, iterations: int = 5) -> torch.Tensor:
-    """Trimaps as :func:`mattinglib.trimap.trimap_from_alpha` makes them (3x3 ellipse, 5 iterations).
+    """Trimaps as :func:`mattinglib.trimap.trimap_from_alpha` makes them (3x3 ellipse, 5 times).
 
     Args:
         alpha: float ``(B, 1, H, W)`` in [0, 1].
@@ -215,8 +226,9 @@ def _normal(seed: int, shape: tuple[int, ...], device: torch.device) -> torch.Te
     return torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
 
 
-def captured_plate_batch(bg: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, mean: torch.Tensor,
-                         gamma: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+def captured_plate_batch(bg: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor,
+                         mean: torch.Tensor, gamma: torch.Tensor,
+                         seed: torch.Tensor) -> torch.Tensor:
     """The captured background plate, as :func:`~mattinglib.data.bgm.simulate_captured_background`.
 
     Where ``noise``: ``clip(bg + (mean + sigma z) / 255, 0, 1)`` with ``z`` standard
@@ -233,7 +245,8 @@ def captured_plate_batch(bg: torch.Tensor, noise: torch.Tensor, sigma: torch.Ten
     out = bg.pow(gamma.to(bg.dtype).view(-1, 1, 1, 1))
     for b in torch.nonzero(noise).flatten().tolist():
         z = _normal(seed[b], tuple(bg.shape[1:]), bg.device)
-        out[b] = torch.clamp(bg[b] + (mean[b].to(bg.dtype) + sigma[b].to(bg.dtype) * z) / 255.0, 0, 1)
+        shift = (mean[b].to(bg.dtype) + sigma[b].to(bg.dtype) * z) / 255.0
+        out[b] = torch.clamp(bg[b] + shift, 0, 1)
     return out
 
 
@@ -250,11 +263,13 @@ def _kth_set_pixel(mask: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     k = torch.floor(u.to(torch.float64) * count).to(torch.int64)
     k = torch.minimum(k, (count - 1).clamp(min=0))
     picked = torch.searchsorted(cumulative, (k + 1).view(-1, 1)).flatten()
-    anywhere = torch.floor(u.to(torch.float64) * mask.shape[1]).to(torch.int64).clamp(max=mask.shape[1] - 1)
+    anywhere = torch.floor(u.to(torch.float64) * mask.shape[1]).to(torch.int64)
+    anywhere = anywhere.clamp(max=mask.shape[1] - 1)
     return torch.where(count > 0, picked, anywhere)
 
 
-def _holes(mask: torch.Tensor, holes: torch.Tensor, sides: torch.Tensor, us: torch.Tensor) -> torch.Tensor:
+def _holes(mask: torch.Tensor, holes: torch.Tensor, sides: torch.Tensor,
+           us: torch.Tensor) -> torch.Tensor:
     b, _, h, w = mask.shape
     flat = mask.flatten(1) > 0
     present = flat.any(1)
@@ -276,7 +291,7 @@ def _holes(mask: torch.Tensor, holes: torch.Tensor, sides: torch.Tensor, us: tor
 
 
 def _gaussian_kernels(sizes: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
-    """Normalised 1-D Gaussians ``(B, K)``, each of its odd size, centred and zero-padded to the largest."""
+    """Normalised 1-D Gaussians ``(B, K)`` of odd sizes, centred, zero-padded to the largest."""
     ks = sizes.to(torch.float64)
     big = int(sizes.max())
     sigma = 0.3 * ((ks - 1) * 0.5 - 1) + 0.8
@@ -287,7 +302,7 @@ def _gaussian_kernels(sizes: torch.Tensor, device: torch.device) -> tuple[torch.
 
 
 def gaussian_blur_batch(x: torch.Tensor, kernel_sizes: torch.Tensor) -> torch.Tensor:
-    """Gaussian blur of each ``(1, H, W)`` sample with its own odd kernel, OpenCV's sigma and border.
+    """Gaussian blur of each ``(1, H, W)`` sample by its own odd kernel, OpenCV's sigma and border.
 
     ``sigma = 0.3 ((k - 1) / 2 - 1) + 0.8`` and reflect-101 border, as
     :func:`~mattinglib.data.bgm.fake_segmentation` passes them to ``cv2.GaussianBlur``.
@@ -365,7 +380,8 @@ def warp_affine_batch(layer: torch.Tensor, matrices: torch.Tensor) -> torch.Tens
     b, _, h, w = layer.shape
     inverse = _invert_affine(matrices).to(torch.float32).view(b, 2, 3, 1, 1)
     yy, xx = torch.meshgrid(torch.arange(h, device=layer.device, dtype=torch.float32),
-                            torch.arange(w, device=layer.device, dtype=torch.float32), indexing="ij")
+                            torch.arange(w, device=layer.device, dtype=torch.float32),
+                            indexing="ij")
     sx = inverse[:, 0, 0] * xx + inverse[:, 0, 1] * yy + inverse[:, 0, 2]
     sy = inverse[:, 1, 0] * xx + inverse[:, 1, 1] * yy + inverse[:, 1, 2]
     grid = torch.stack([sx * (2.0 / (w - 1)) - 1, sy * (2.0 / (h - 1)) - 1], dim=-1)
@@ -377,8 +393,9 @@ def _grey(rgb: torch.Tensor, dim: int) -> torch.Tensor:
     return r * _GREY[0] + g * _GREY[1] + b * _GREY[2]
 
 
-def motion_cue_batch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, matrices: torch.Tensor,
-                     sigma: torch.Tensor, mean: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+def motion_cue_batch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor,
+                     matrices: torch.Tensor, sigma: torch.Tensor, mean: torch.Tensor,
+                     seed: torch.Tensor) -> torch.Tensor:
     """Simulated neighbouring grey frames, as :func:`~mattinglib.data.bgm.motion_cue`.
 
     Frame ``f``: ``grey(fg)`` and alpha warped by ``matrices[:, f]`` and composed
@@ -395,14 +412,16 @@ def motion_cue_batch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, ma
     b, frames = matrices.shape[:2]
     h, w = alpha.shape[-2:]
     layer = torch.cat([_grey(fg, 1).unsqueeze(1), alpha], dim=1)
-    moved = warp_affine_batch(layer.repeat_interleave(frames, 0), matrices.reshape(b * frames, 2, 3))
+    moved = warp_affine_batch(layer.repeat_interleave(frames, 0),
+                              matrices.reshape(b * frames, 2, 3))
     moved = moved.view(b, frames, 2, h, w)
     sigma = sigma.to(torch.float32).view(b, frames, 1, 1, 1)
     mean = mean.to(torch.float32).view(b, frames, 1, 1, 1)
     behind = torch.empty(b, frames, h, w, device=fg.device, dtype=torch.float32)
     for i in range(b):  # one generator per sample: its noise does not depend on the batch
         z = _normal(seed[i], (frames, 3, h, w), fg.device)
-        behind[i] = _grey(torch.clamp(bg[i].unsqueeze(0) + (mean[i] + sigma[i] * z) / 255.0, 0, 1), 1)
+        noisy = torch.clamp(bg[i].unsqueeze(0) + (mean[i] + sigma[i] * z) / 255.0, 0, 1)
+        behind[i] = _grey(noisy, 1)
     a = moved[:, :, 1]
     return torch.clamp(a * moved[:, :, 0] + (1 - a) * behind, 0, 1)
 
@@ -424,7 +443,8 @@ def crop_origins(unknown: torch.Tensor, side: torch.Tensor, u: torch.Tensor) -> 
     Returns:
         int64 ``(B, 2)``: ``(row, col)``; the crop side is ``min(side, H, W)``.
 
-    >>> crop_origins(torch.ones(1, 10, 8, dtype=torch.bool), torch.tensor([4]), torch.tensor([7 / 80]))
+    >>> unknown = torch.ones(1, 10, 8, dtype=torch.bool)
+    >>> crop_origins(unknown, torch.tensor([4]), torch.tensor([7 / 80]))
     tensor([[0, 4]])
     """
     b, h, w = unknown.shape
@@ -476,7 +496,8 @@ def area_weights(src: int, dst: int) -> np.ndarray:
     return out
 
 
-def resize_crops(x: torch.Tensor, origins: torch.Tensor, sides: torch.Tensor, size: int) -> torch.Tensor:
+def resize_crops(x: torch.Tensor, origins: torch.Tensor, sides: torch.Tensor,
+                 size: int) -> torch.Tensor:
     """Square crops of each sample resized to ``size`` with OpenCV's area weights.
 
     The crop and the resize are one matrix product per axis: the
@@ -507,7 +528,7 @@ def resize_crops(x: torch.Tensor, origins: torch.Tensor, sides: torch.Tensor, si
 
 
 def augment_bgm_batch(batch: Mapping[str, torch.Tensor], *, size: int) -> dict[str, torch.Tensor]:
-    """Finish a collated batch of ``BGMCompositeDataset(augment_on="device")`` samples on its device.
+    """Finish a collated batch of ``augment_on="device"`` BGM samples on its device.
 
     Args:
         batch: the collated :meth:`~mattinglib.data.bgm.BGMCompositeDataset.device_sample`
@@ -541,7 +562,8 @@ def augment_bgm_batch(batch: Mapping[str, torch.Tensor], *, size: int) -> dict[s
                               p["motion_mean"], p["motion_seed"])
     side = torch.clamp(p["crop_side"], max=n)
     origins = crop_origins(unknown, side, p["crop_u"])
-    out = resize_crops(torch.cat([fg, alpha, bg, plate, seg, frames], dim=1), origins, side, int(size))
+    layers = torch.cat([fg, alpha, bg, plate, seg, frames], dim=1)
+    out = resize_crops(layers, origins, side, int(size))
     out = out.clamp(0, 1)
     fg_c, alpha_c, bg_c = out[:, :3], out[:, 3:4], out[:, 4:7]
     image = alpha_c * fg_c + (1 - alpha_c) * bg_c
