@@ -45,6 +45,15 @@ COUNT = 6
 CHANNELS = {"image": 3, "bg": 3, "seg": 1, "multi_fr": 4, "alpha": 1, "fg": 3, "bg_gt": 3}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors: a second thread only adds hand-over costs (seconds on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def device_ds():
     return BGMSyntheticDataset(COUNT, SIZE, seed=3, augment_on="device")
@@ -346,3 +355,12 @@ class TestBadInput:
             augment_bgm_batch([batch], size=SIZE)
         with pytest.raises(ValueError, match="size: expected a positive int, got 0"):
             augment_bgm_batch(batch, size=0)
+
+
+def test_half_precision_masks_give_the_same_sample(batch, out, monkeypatch):
+    """On a GPU the binary masks are float16 (0 and 1 are exact): the sample must not change."""
+    import mattinglib.data.bgm_device as bgm_device
+
+    monkeypatch.setattr(bgm_device, "_mask_dtype", lambda device: torch.float16)
+    half = augment_bgm_batch(batch, size=SIZE)
+    assert all(torch.equal(out[k], half[k]) for k in out)
