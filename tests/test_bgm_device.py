@@ -29,7 +29,7 @@ from mattinglib.data.bgm_device import (
     trimap_batch,
     warp_affine_batch,
 )
-from mattinglib.data.composition import crop_box
+from mattinglib.data.composition import crop_box, make_loader
 from mattinglib.data.synthetic import (
     SyntheticBackgrounds,
     SyntheticForegrounds,
@@ -186,6 +186,12 @@ class TestWholeBatch:
             got = torch.cat([out["fg"][i], out["alpha"][i], out["bg_gt"][i]])
             got = got.numpy().transpose(1, 2, 0)
             np.testing.assert_allclose((got + 1) / 2, ref, atol=1.5e-5, err_msg=str(i))
+
+    def test_project_loader_batches(self, device_ds, out):
+        """The project's loader (default collate) carries the uint16 stack; order as indexed."""
+        loader = make_loader(device_ds, batch_size=COUNT, shuffle=False)
+        got = augment_bgm_batch(next(iter(loader)), size=SIZE)
+        assert all(torch.equal(out[k], got[k]) for k in out)
 
     def test_deterministic(self, batch, out):
         again = augment_bgm_batch(batch, size=SIZE)
