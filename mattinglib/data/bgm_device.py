@@ -17,28 +17,35 @@ machine, the CPU in tests), as batched torch operations:
 >>> tuple(out["image"].shape)
 (2, 3, 32, 32)
 
-How close to the worker path (``augment_on="worker"``) each step is, for the
-same parameters:
+Sample ``i`` of the two paths shares the working-size sources and the flip
+(the first draw of the same stream); the other draws come from the same
+stream in another order (documented in ``device_sample``), so they differ
+between the paths, and follow the same distributions. Given the same
+parameters, each step matches the worker path:
 
-* exact: the working-size sources and the flip, the trimap
-  (:func:`trimap_batch` equals :func:`mattinglib.trimap.trimap_from_alpha`), the
-  binary erosion and dilation of the segmentation (max-pooling with the
-  ellipse's rows, OpenCV's border convention), the hole squares, the crop box
-  (:func:`crop_origins` equals :func:`~mattinglib.data.composition.crop_box` at
-  the ``floor(u * count)``-th unknown pixel);
-* to float rounding: the gamma plate, the motion warps (``grid_sample`` against
-  the worker's NumPy bilinear warp: the float32 sampling grid is rounded, about
-  1e-5 at 64 px and 1e-4 at 800 px on a layer of random values, less on photos),
-  the segmentation blur (float
-  Gaussian against OpenCV's 8-bit fixed-point one, both rounded to 1/255: at most
-  one grey level apart), the crop resize (OpenCV's area weights as a matrix
-  product in float32 against OpenCV's 16-bit area resize: about 1e-5; under TF32
-  matrix products, off by default in PyTorch, about 1e-3);
+* exactly: the trimap (:func:`trimap_batch` equals
+  :func:`mattinglib.trimap.trimap_from_alpha`), the binary erosion and
+  dilation of the segmentation (max-pooling over the ellipse's rows and
+  columns, OpenCV's border convention), the hole squares, the crop box
+  (:func:`crop_origins` equals :func:`~mattinglib.data.composition.crop_box`
+  at the ``floor(u * count)``-th unknown pixel);
+* to float rounding: the gamma plate; the motion warps (``grid_sample``
+  against the worker's NumPy bilinear warp; its float32 sampling grid is
+  rounded: about 1e-5 at 64 px and 1e-4 at 800 px on a layer of random
+  values, less on photos); the segmentation blur (a float Gaussian against
+  OpenCV's 8-bit fixed-point one, both rounded to 1/255: at most one grey
+  level apart); the crop resize (OpenCV's area weights as a float32 matrix
+  product against OpenCV's 16-bit area resize: about 1e-5, or about 1e-3
+  where TF32 matrix products are switched on; PyTorch leaves them off);
 * in distribution only: the Gaussian noise of the plate and of the motion
-  frames (a per-sample ``torch.Generator`` seeded from the drawn seed instead of
-  NumPy's stream), and which pixel the holes and the crop centre pick (the
-  worker draws an index after its noise images, the device path a uniform
-  number drawn up front).
+  frames (a ``torch.Generator`` per sample seeded with the drawn seed, in
+  place of NumPy's stream; the CPU and CUDA generators give different
+  numbers for one seed), and which pixel the holes and the crop centre pick
+  (the worker draws an index after its noise images, the device path a
+  uniform number up front).
+
+One generator per sample keeps each sample's noise independent of the batch
+it lands in.
 """
 
 from __future__ import annotations
