@@ -35,6 +35,11 @@ Every input and target is returned in the generator's [-1, 1] range
 Reproducibility as in :mod:`mattinglib.data.composition`: sample ``i`` depends
 only on ``(seed, epoch, i)``.
 
+``augment_on="device"`` splits a sample in two: the dataset reads the sources,
+resizes and flips them and draws every random choice
+(:meth:`BGMCompositeDataset.device_sample`); the per-pixel work runs batched on
+the training device (:func:`mattinglib.data.bgm_device.augment_bgm_batch`).
+
 >>> ds = BGMSyntheticDataset(2, 32, seed=0)
 >>> s = ds[0]
 >>> {k: tuple(v.shape) for k, v in sorted(s.items())}
@@ -76,6 +81,8 @@ __all__ = [
     "BGM_TRAIN_SIZE",
     "BGMCompositeDataset",
     "BGMSyntheticDataset",
+    "AUGMENT_ON",
+    "DEVICE_PARAM_KEYS",
     "simulate_captured_background",
     "fake_segmentation",
     "segmentation_guide",
@@ -86,6 +93,18 @@ __all__ = [
 BGM_WORKING_SIZE = 800
 BGM_TRAIN_SIZE = 512
 STREAM_BGM = 4
+#: Where :class:`BGMCompositeDataset` does its per-pixel augmentation.
+AUGMENT_ON = ("worker", "device")
+#: The keys of :meth:`BGMCompositeDataset.device_sample` (``stack`` and the drawn parameters).
+DEVICE_PARAM_KEYS = (
+    "stack",
+    "plate_noise", "plate_sigma", "plate_mean", "plate_gamma", "plate_seed",
+    "seg_erode", "seg_dilate", "seg_holes", "seg_hole_sides", "seg_hole_u", "seg_blur",
+    "motion_matrices", "motion_sigma", "motion_mean", "motion_seed",
+    "crop_side", "crop_u",
+)
+_SEED_HIGH = 2 ** 63 - 1
+_MAX_HOLES = 2
 _GREY = (np.float32(0.299), np.float32(0.587), np.float32(0.114))
 
 
@@ -282,6 +301,27 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * _GREY[0] + rgb[..., 1] * _GREY[1] + rgb[..., 2] * _GREY[2]
 
 
+def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: bool) -> np.ndarray:
+    """uint16 ``(7, n, n)``: the working-size stack of :meth:`BGMCompositeDataset.arrays`, CHW.
+
+    Sources already at the working size are rounded in place and cast straight
+    into the channels-first array: the values of :func:`to_u16` (the same
+    product, ``rint`` and cast), without the worker's concatenate, ``resize_u16``
+    copy and transpose, at a third of the cost.
+    """
+    if alpha.shape[:2] != (n, n):
+        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
+        stack = resize_u16(stack, n, n)
+        return np.ascontiguousarray((stack[:, ::-1] if flip else stack).transpose(2, 0, 1))
+    cols = slice(None, None, -1) if flip else slice(None)
+    out = np.empty((7, n, n), np.uint16)
+    for channels, x in ((slice(0, 3), fg), (slice(3, 4), alpha[..., None]), (slice(4, 7), bg)):
+        scaled = x * np.float32(65535)
+        np.rint(scaled, out=scaled)
+        out[channels] = scaled[:, cols].transpose(2, 0, 1)
+    return out
+
+
 class BGMCompositeDataset(EpochDataset):
     """Background Matting supervised-stage samples from foreground and background sources.
 
@@ -297,8 +337,12 @@ class BGMCompositeDataset(EpochDataset):
         backgrounds_per_fg: composites per foreground (100 in the original).
         seed: non-negative int.
         length: override the length (default ``len(foregrounds) * backgrounds_per_fg``).
+        augment_on: ``"worker"`` (default): ``dataset[i]`` is the finished sample
+            below. ``"device"``: ``dataset[i]`` is :meth:`device_sample`, the resized
+            sources and the drawn parameters, finished batched on the training device
+            by :func:`mattinglib.data.bgm_device.augment_bgm_batch`.
 
-    Returns (``dataset[i]``):
+    Returns (``dataset[i]``, ``augment_on="worker"``):
         a dict of float32 tensors in [-1, 1]: ``image (3, S, S)`` the composite,
         ``bg (3, S, S)`` the simulated captured background, ``seg (1, S, S)``,
         ``multi_fr (4, S, S)``, and the targets ``alpha (1, S, S)``,
@@ -308,7 +352,10 @@ class BGMCompositeDataset(EpochDataset):
 
     def __init__(self, foregrounds, backgrounds, *, size: int = BGM_TRAIN_SIZE,
                  working_size: int | None = None, backgrounds_per_fg: int = 1,
-                 seed: int = 0, length: int | None = None):
+                 seed: int = 0, length: int | None = None, augment_on: str = "worker"):
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(f"augment_on: expected one of {AUGMENT_ON}, got {augment_on!r}")
+        self.augment_on = augment_on
         check_source(foregrounds, "foregrounds")
         check_source(backgrounds, "backgrounds")
         self.foregrounds = foregrounds
@@ -356,7 +403,111 @@ class BGMCompositeDataset(EpochDataset):
                 "alpha": alpha_c, "fg": fg_c, "bg_gt": bg_c}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.augment_on == "device":
+            return self.device_sample(index)
         return {k: to_bgm_range(_chw(v)) for k, v in self.arrays(index).items()}
+
+    def device_sample(self, index: int) -> dict[str, torch.Tensor]:
+        """Sample ``index`` for the device path: the working-size sources and every random draw.
+
+        The sources are read, converted, resized (:func:`resize_u16`) and flipped
+        exactly as in :meth:`arrays` (the flip is the first draw of the same
+        stream, so it is the same flip). The remaining draws, in this order,
+        replace the worker path's (which interleaves whole noise images and
+        data-dependent picks, so the two paths agree in distribution, not draw
+        for draw):
+
+        1. captured plate: ``random() < 0.4`` picks noise (sigma ``integers(2, 6)``,
+           mean ``integers(-7, 7)``) over gamma (``max(normal(1, 0.12), 0.1)``); then
+           the noise seed ``integers(2**63 - 1)``;
+        2. segmentation: erosion ``integers(10, 20)``, dilation ``integers(15, 30)``,
+           hole count ``integers(0, 3)``, per hole its side ``integers(15, 46)`` and a
+           uniform ``random()`` (the hole centre is the ``floor(u * count)``-th mask
+           pixel in raster order), the blur kernel ``choice([21, 31, 41])``;
+        3. motion cue: per frame the jitter matrix (as :func:`motion_cue` draws it),
+           noise sigma ``integers(2, 6)`` and mean ``integers(-7, 7)``; then the noise
+           seed ``integers(2**63 - 1)``;
+        4. crop: the side ``integers(len(crop_sizes))`` and a uniform ``random()`` (the
+           centre is the ``floor(u * count)``-th unknown trimap pixel in raster order,
+           any pixel when there is none), as :func:`~mattinglib.data.composition.crop_box`
+           and :func:`~mattinglib.data.composition.unknown_centre` use them.
+
+        Pixel sizes are already scaled by ``working_size / 800``.
+
+        Returns:
+            a dict (keys :data:`DEVICE_PARAM_KEYS`) of tensors; ``N = working_size``:
+            ``stack`` uint16 ``(7, N, N)`` (fg RGB, alpha, bg RGB; 65535 = 1);
+            ``plate_noise`` bool ``()``; ``plate_sigma``, ``plate_mean`` (grey levels of
+            255), ``plate_gamma`` float32 ``()``; ``seg_erode``, ``seg_dilate``,
+            ``seg_holes``, ``seg_blur`` (odd kernel side) int64 ``()``;
+            ``seg_hole_sides`` int64 ``(2,)`` and ``seg_hole_u`` float64 ``(2,)`` (unused
+            holes 0); ``motion_matrices`` float64 ``(4, 2, 3)`` (forward affine maps);
+            ``motion_sigma``, ``motion_mean`` float32 ``(4,)``; ``crop_side`` int64 ``()``;
+            ``crop_u`` float64 ``()``; ``plate_seed``, ``motion_seed`` int64 ``()``.
+
+        >>> ds = BGMSyntheticDataset(2, 32, seed=0, augment_on="device")
+        >>> p = ds[0]
+        >>> p["stack"].dtype, tuple(p["stack"].shape), tuple(p["motion_matrices"].shape)
+        (torch.uint16, (7, 50, 50), (4, 2, 3))
+        """
+        index = check_index(index, len(self))
+        rng = rng_for(self.seed, STREAM_BGM, self.epoch, index)
+        n = self.working_size
+        fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
+        fg, alpha, _ = self.foregrounds.sample(fg_index)
+        bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
+        flip = rng.random() < 0.5
+        out = {"stack": torch.from_numpy(_stack_chw(fg, alpha, bg, n, flip))}
+        out.update(self._plate_params(rng))
+        out.update(self._segmentation_params(rng))
+        out.update(self._motion_params(rng))
+        side = self.crop_sizes[int(rng.integers(len(self.crop_sizes)))]
+        out["crop_side"] = torch.tensor(side, dtype=torch.int64)
+        out["crop_u"] = torch.tensor(rng.random(), dtype=torch.float64)
+        return out
+
+    @staticmethod
+    def _plate_params(rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        noise = bool(rng.random() < 0.4)
+        sigma, mean, gamma = 0, 0, 1.0
+        if noise:
+            sigma = int(rng.integers(2, 6))
+            mean = int(rng.integers(-7, 7))
+        else:
+            gamma = max(float(rng.normal(1.0, 0.12)), 0.1)
+        return {"plate_noise": torch.tensor(noise),
+                "plate_sigma": torch.tensor(sigma, dtype=torch.float32),
+                "plate_mean": torch.tensor(mean, dtype=torch.float32),
+                "plate_gamma": torch.tensor(gamma, dtype=torch.float32),
+                "plate_seed": torch.tensor(int(rng.integers(_SEED_HIGH)), dtype=torch.int64)}
+
+    def _segmentation_params(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        erode = _scaled(int(rng.integers(10, 20)), self.scale)
+        dilate = _scaled(int(rng.integers(15, 30)), self.scale)
+        holes = int(rng.integers(0, 3))
+        sides, us = [0] * _MAX_HOLES, [0.0] * _MAX_HOLES
+        for h in range(holes):
+            sides[h] = _scaled(int(rng.integers(15, 46)), self.scale)
+            us[h] = float(rng.random())
+        blur = _odd(_scaled(int(rng.choice([21, 31, 41])), self.scale))
+        return {"seg_erode": torch.tensor(erode, dtype=torch.int64),
+                "seg_dilate": torch.tensor(dilate, dtype=torch.int64),
+                "seg_holes": torch.tensor(holes, dtype=torch.int64),
+                "seg_hole_sides": torch.tensor(sides, dtype=torch.int64),
+                "seg_hole_u": torch.tensor(us, dtype=torch.float64),
+                "seg_blur": torch.tensor(blur, dtype=torch.int64)}
+
+    def _motion_params(self, rng: np.random.Generator, frames: int = 4) -> dict[str, torch.Tensor]:
+        n = self.working_size
+        matrices, sigmas, means = [], [], []
+        for _ in range(frames):
+            matrices.append(_jitter_matrix(rng, n, n, self.scale))
+            sigmas.append(int(rng.integers(2, 6)))
+            means.append(int(rng.integers(-7, 7)))
+        return {"motion_matrices": torch.from_numpy(np.stack(matrices)),
+                "motion_sigma": torch.tensor(sigmas, dtype=torch.float32),
+                "motion_mean": torch.tensor(means, dtype=torch.float32),
+                "motion_seed": torch.tensor(int(rng.integers(_SEED_HIGH)), dtype=torch.int64)}
 
 
 class BGMSyntheticDataset(BGMCompositeDataset):
