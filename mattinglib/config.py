@@ -58,6 +58,10 @@ class Profile:
             generated foregrounds and backgrounds come from a pool of ``n`` each, made
             once and shared by the loader's workers (:mod:`mattinglib.data.pool`), so
             that the full profile's loaders keep a GPU busy.
+        device_augment: run the heavy per-pixel augmentation of Background Matting
+            samples (captured plate, soft segmentation, motion cue, crop) batched on
+            the training device instead of in the loader's workers
+            (:mod:`mattinglib.data.bgm_device`).
     """
 
     name: str
@@ -73,6 +77,7 @@ class Profile:
     num_workers: int = 0
     seed: int = 0
     procedural_pool: int = 0
+    device_augment: bool = False
 
     def with_(self, **changes) -> "Profile":
         """A copy with some fields changed (``profile.with_(train_steps=10)``)."""
@@ -109,6 +114,7 @@ PROFILES: dict[str, Profile] = {
         eval_max_side=100_000,
         num_workers=8,
         procedural_pool=256,
+        device_augment=True,
     ),
 }
 

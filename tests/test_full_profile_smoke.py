@@ -100,6 +100,9 @@ def test_full_profile_loaders_deliver_full_size_batches(name):
     size = full_size(name)
     assert stage.image_size == size and stage.num_workers == WORKERS
     batch = next(stage.batches())
+    transform = getattr(stage.trainer, "device_transform", None)
+    if transform is not None:  # the augmentation the trainer runs on its device
+        batch = transform(stage.trainer._to_device(batch))
     for key, value in batch.items():
         assert value.shape[0] == SMOKE["batch_size"], key
         assert tuple(value.shape[-2:]) == (size, size), key

@@ -55,7 +55,7 @@ import cv2
 import numpy as np
 import torch
 
-from .._checks import check_index
+from .._checks import check_index, check_int
 from ..trimap import trimap_from_alpha
 from .composition import (
     EpochDataset,
@@ -63,8 +63,10 @@ from .composition import (
     _positive_int,
     check_source,
     crop_box,
+    sample_raw,
     unknown_centre,
 )
+from .pool import PooledSource
 from .synthetic import (
     KINDS,
     SyntheticBackgrounds,
@@ -309,7 +311,7 @@ def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: 
     product, ``rint`` and cast), without the worker's concatenate, ``resize_u16``
     copy and transpose, at a third of the cost.
     """
-    if alpha.shape[:2] != (n, n):
+    if alpha.shape[:2] != (n, n) or alpha.dtype == np.uint16:
         stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
         stack = resize_u16(stack, n, n)
         return np.ascontiguousarray((stack[:, ::-1] if flip else stack).transpose(2, 0, 1))
@@ -454,8 +456,8 @@ class BGMCompositeDataset(EpochDataset):
         rng = rng_for(self.seed, STREAM_BGM, self.epoch, index)
         n = self.working_size
         fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
-        fg, alpha, _ = self.foregrounds.sample(fg_index)
-        bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
+        fg, alpha, _ = sample_raw(self.foregrounds, fg_index)
+        bg, _ = sample_raw(self.backgrounds, index % len(self.backgrounds))
         flip = rng.random() < 0.5
         out = {"stack": torch.from_numpy(_stack_chw(fg, alpha, bg, n, flip))}
         out.update(self._plate_params(rng))
@@ -519,15 +521,22 @@ class BGMSyntheticDataset(BGMCompositeDataset):
         seed: non-negative int.
         kinds: synthetic foreground kinds.
         background_folder: optional folder of photos to mix with procedural backgrounds.
-        **kwargs: the other options of :class:`BGMCompositeDataset`.
+        procedural_pool: 0: every foreground and background is generated afresh;
+            ``n > 0``: drawn from ``n`` of each, made once per process and shared by
+            the loader's workers (:mod:`mattinglib.data.pool`).
+        **kwargs: the other options of :class:`BGMCompositeDataset` (``augment_on``).
     """
 
     def __init__(self, num_samples: int, size: int = BGM_TRAIN_SIZE, seed: int = 0, *,
-                 kinds: Sequence[str] = KINDS, background_folder=None, **kwargs):
+                 kinds: Sequence[str] = KINDS, background_folder=None, procedural_pool: int = 0,
+                 **kwargs):
         num_samples = _positive_int(num_samples, "num_samples")
         size = _positive_int(size, "size")
         seed = check_seed(seed)
         working = kwargs.pop("working_size", None) or round(BGM_WORKING_SIZE * size / BGM_TRAIN_SIZE)
         fgs = SyntheticForegrounds(working, seed, kinds=kinds, length=num_samples)
         bgs = SyntheticBackgrounds(working, seed, photos=background_folder, length=num_samples)
+        if check_int(procedural_pool, "procedural_pool", minimum=0):
+            fgs = PooledSource(fgs, min(procedural_pool, num_samples))
+            bgs = PooledSource(bgs, min(procedural_pool, num_samples))
         super().__init__(fgs, bgs, size=size, working_size=working, seed=seed, length=num_samples, **kwargs)

@@ -40,6 +40,7 @@ loss is computed in float32.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from torch.utils.data import DataLoader
 
 from ..config import PROFILES, Profile
 from ..data.bgm import BGMSyntheticDataset
+from ..data.bgm_device import augment_bgm_batch
 from ..losses.bgm import supervised_loss
 from ..metrics import evaluate, mean_metrics
 from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
@@ -267,7 +269,11 @@ def build_bgm_trainer(profile: Profile | str | None = None, *,
     ``image_size``, :func:`bgm_loss_fn`, :func:`bgm_val_fn` every
     ``val_every`` steps, and the profile's ``train_steps``, ``batch_size``,
     ``num_workers``, all from :func:`bgm_profile` (``full``: 512 px, batch 4).
-    On CUDA the trainer's defaults give bf16 autocast and channels_last. The generator's
+    The profile's ``procedural_pool`` pools the generated layers and its
+    ``device_augment`` (full) leaves the per-pixel augmentation to the device:
+    the workers read the layers and draw the random numbers,
+    :func:`~mattinglib.data.bgm_device.augment_bgm_batch` does the rest as the
+    trainer's ``device_transform``. On CUDA the trainer's defaults give bf16 autocast and channels_last. The generator's
     unused parameters (the motion encoder, with ``use_motion_features=False``) are frozen,
     so the trainer also runs under ``torchrun``.
 
@@ -305,7 +311,12 @@ def build_bgm_trainer(profile: Profile | str | None = None, *,
     # DistributedDataParallel (under torchrun) does not wait for its gradients.
     for param in model.unused_parameters():
         param.requires_grad_(False)
-    train_data = BGMSyntheticDataset(profile.num_train_samples, profile.image_size, seed=profile.seed)
+    train_data = BGMSyntheticDataset(profile.num_train_samples, profile.image_size, seed=profile.seed,
+                                     procedural_pool=profile.procedural_pool,
+                                     augment_on="device" if profile.device_augment else "worker")
+    if profile.device_augment:
+        options.setdefault("device_transform", functools.partial(augment_bgm_batch,
+                                                                 size=profile.image_size))
     val_data = BGMSyntheticDataset(profile.num_val_samples, profile.image_size, seed=profile.seed + 1)
     trainer = _profile_trainer(model, bgm_loss_fn, bgm_val_fn, train_data, val_data, profile,
                                lr=lr, checkpoint_dir=checkpoint_dir, device=device, options=options)
