@@ -150,12 +150,24 @@ def test_full_recipe_composes_on_the_device():
     recipe = MNetRecipe.full().replace(image_size=32, num_train_samples=4, num_val_samples=2,
                                        max_side=64, procedural_pool=2)
     assert recipe.compose_on_device
-    sample = training_data(recipe)[0]
+    data = training_data(recipe)
+    sample = data[0]
     assert "image" not in sample
+    assert sample["alpha"].dtype == torch.uint16 and sample["trimap"].dtype == torch.uint8
     batch = compose_on_device({k: v[None] for k, v in sample.items()})
-    expected = sample["alpha"] * sample["fg"] + (1 - sample["alpha"]) * sample["bg"]
+    floats = {k: torch.from_numpy(np.ascontiguousarray(np.moveaxis(np.atleast_3d(v), 2, 0)))
+              for k, v in data.arrays(0).items()}  # the float path of the same sample
+    for key in ("fg", "bg", "alpha"):
+        assert torch.equal(batch[key][0], floats[key])
+    assert torch.equal(batch["trimap"][0], floats["trimap"].float() / 255.0)
+    expected = floats["alpha"] * floats["fg"] + (1 - floats["alpha"]) * floats["bg"]
     torch.testing.assert_close(batch["image"][0], expected)
     assert "image" in training_data(recipe, seed_offset=1, num_samples=2)[0]  # validation
+
+
+def test_fixed_point_needs_the_composite_on_the_device():
+    with pytest.raises(ValueError, match="fixed_point"):
+        RealMattingDataset(4, 32, fixed_point=True)
 
 
 def test_device_transform_runs_on_every_training_batch():
