@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pickle
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
+import nbformat
 import pytest
 
 import mattinglib.exercises
 from mattinglib.exercises import ExerciseError, ExerciseNotDone, ch01_compositing, exercise_check
 from tests.exercise_helpers import rejects
 
+ROOT = Path(__file__).resolve().parent.parent
 #: Modules of the package that hold no checker of their own.
 NOT_CHECKERS = {"_harness"}
 #: Chapter 8's checkers are not wrapped by exercise_check: a stub there raises
@@ -75,3 +79,35 @@ class TestNotDoneMechanism:
 
         with pytest.raises(ValueError, match="a bug"):
             broken(lambda: 1)
+
+
+NOTEBOOKS = sorted(str(p.relative_to(ROOT)) for folder in ("solutions", "course")
+                   for p in (ROOT / folder).glob("*.ipynb"))
+
+
+def exercises_names(source: str) -> set[tuple[str, str]]:
+    """``(module, attribute)`` for every ``m.attr`` in ``source`` where ``m`` was imported
+    ``from mattinglib.exercises import m``.
+
+    >>> sorted(exercises_names("from mattinglib.exercises import ch06_bgm_losses, questions\\n"
+    ...                        "questions.check_answer(answer, 'ch06-threshold')\\nx.check_y()"))
+    [('questions', 'check_answer')]
+    """
+    tree = ast.parse("\n".join(line for line in source.splitlines()
+                               if not line.lstrip().startswith(("%", "!"))))
+    aliases = {a.asname or a.name: a.name for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and node.module == "mattinglib.exercises"
+               for a in node.names}
+    return {(aliases[n.value.id], n.attr) for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_exercises_name_a_notebook_uses_exists(notebook):
+    # Runs in a second, without the chapter: its code cells' names must resolve in the package.
+    nb = nbformat.read(ROOT / notebook, as_version=4)
+    used = exercises_names("\n".join(c.source for c in nb.cells if c.cell_type == "code"))
+    assert any(name.startswith("check_") for _module, name in used), f"{notebook} calls no checker"
+    for module, name in sorted(used):
+        mod = importlib.import_module(f"mattinglib.exercises.{module}")
+        assert hasattr(mod, name), f"{notebook} uses mattinglib.exercises.{module}.{name}, which does not exist"
