@@ -27,6 +27,9 @@ from ._harness import ExerciseError, call_student_numpy, exercise_check, report_
 __all__ = ["check_trimap_from_alpha", "check_onehot", "check_sad", "check_mse", "check_grad"]
 
 
+# --------------------------------------------------------------------------- trimaps
+
+
 def _soft_disc(h: int = 48, w: int = 60, *, centre=(24, 27), radius: float = 12.0,
                edge: float = 3.0) -> np.ndarray:
     """A disc whose alpha falls from 1 to 0 over ``edge`` pixels (float64 in [0, 1])."""
