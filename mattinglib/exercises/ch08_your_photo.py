@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .exercises import ExerciseError, all_close, call_student_numpy, report_success
+from ._harness import ExerciseError, all_close, call_student_numpy, report_success
 
 __all__ = ["PLATE_QUESTION", "PLATE_OPTIONS", "check_plate_question", "band_case", "BAND_CASE_BANDS",
            "check_band_experiment"]
@@ -89,7 +89,7 @@ def check_band_experiment(fn: Callable, prediction: str) -> None:
     band. ``prediction`` says whether that SAD goes up or down from the first
     to the last of :data:`BAND_CASE_BANDS` on :func:`band_case`.
     """
-    from .diagnostics import sad_by_band
+    from ..diagnostics import sad_by_band
 
     task = "band experiment"
     if prediction not in ("up", "down"):
