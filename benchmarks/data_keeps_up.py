@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> Path:
     consumed_flops = GPU_EFFICIENCY * H100_BF16_DENSE_TFLOPS * 1e12
     rates: dict[str, dict] = {}
     stages = {name: build_stage(name, "full", device="cpu", num_workers=1) for name in args.stages}
+    torch.set_num_threads(1)  # again: building data must not, but may, change it
     for name, stage in stages.items():
         data = DATA_OF[name]
         if data not in rates:
