@@ -301,12 +301,16 @@ class CompositionDataset(EpochDataset):
         if self.fixed_point:
             fg, bg, alpha, trimap = self._fixed_point(index)
             return {"fg": _chw(fg), "bg": _chw(bg), "alpha": _chw(alpha), "trimap": _chw(trimap)}
-        a = self.arrays(index)
-        sample = {"fg": _chw(a["fg"]), "bg": _chw(a["bg"]), "alpha": _chw(a["alpha"]),
-                  "trimap": _chw(a["trimap"]).float() / 255.0}
-        if self.compose:
-            sample["image"] = compose(sample["fg"][None], sample["bg"][None], sample["alpha"][None],
-                                      check_values=False)[0]
+        fg16, bg16, alpha16, trimap = self._fixed_point(index)
+        # Channels first while still uint16 (one cheap copy), then float: the values of
+        # arrays(), laid out for the network.
+        fg, bg = (from_u16(np.ascontiguousarray(x.transpose(2, 0, 1))) for x in (fg16, bg16))
+        alpha = from_u16(alpha16)[None]
+        sample = {"fg": torch.from_numpy(fg), "bg": torch.from_numpy(bg),
+                  "alpha": torch.from_numpy(alpha),
+                  "trimap": torch.from_numpy(trimap[None]).float() / 255.0}
+        if self.compose:  # the float32 operations of compose(), in the same order
+            sample["image"] = torch.from_numpy(alpha * fg + (1 - alpha) * bg)
         return sample
 
 
