@@ -126,3 +126,48 @@ class TestTwoProcesses:
             assert torch.equal(a, b)
         assert saved["config"]["world_size"] == 2
         assert not [p for p in (out / "ckpt").iterdir() if p.name.startswith(".")]
+
+
+def run_two_ranks(script: str, out: Path, *args: str) -> list[dict]:
+    """Run ``script`` as ranks 0 and 1 of a gloo job; the dicts each rank saved."""
+    port = free_port()
+    workers = []
+    for rank in (0, 1):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "RANK": str(rank),
+               "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        workers.append(subprocess.Popen([sys.executable, str(HERE / script), "--out", str(out),
+                                         *args], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True))
+    logs = []
+    try:
+        for worker in workers:
+            logs.append(worker.communicate(timeout=300)[0])
+    except subprocess.TimeoutExpired:
+        for worker in workers:
+            worker.kill()
+        pytest.fail(f"the two-process run of {script} did not finish in 300 s")
+    for rank, (worker, log) in enumerate(zip(workers, logs)):
+        assert worker.returncode == 0, f"rank {rank} failed:\n{log[-4000:]}"
+    return [torch.load(out / f"student_rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+@pytest.mark.slow
+def test_teacher_student_trains_data_parallel(tmp_path):
+    ranks = run_two_ranks("ddp_student_worker.py", tmp_path, "--steps", "2")
+    assert all(r["world_size"] == 2 for r in ranks)
+    # Every process starts from rank 0's networks and applies the same averaged update.
+    for key in ("final", "discriminator"):
+        for a, b in zip(ranks[0][key], ranks[1][key]):
+            assert torch.equal(a, b), f"the processes' {key} weights differ"
+    # Each step the two processes trained on different samples, and the logged losses
+    # are the averages (the same in both).
+    assert all(x != y for x, y in zip(ranks[0]["seen"], ranks[1]["seen"]))
+    assert ranks[0]["history"]["train"]["total_g"] == ranks[1]["history"]["train"]["total_g"]
+    assert latest_checkpoint(tmp_path / "ckpt").name == "step_00000002.pt"
+    assert load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["config"]["world_size"] == 2
+
+    # A resume continues in both processes from rank 0's checkpoint.
+    resumed = run_two_ranks("ddp_student_worker.py", tmp_path, "--steps", "3", "--resume")
+    assert len(resumed[0]["seen"]) == len(resumed[1]["seen"]) == 1
+    for a, b in zip(resumed[0]["final"], resumed[1]["final"]):
+        assert torch.equal(a, b)

@@ -105,7 +105,6 @@ from tqdm.auto import tqdm
 from .._checks import check_int, check_shape
 from ..config import get_device
 from ..data.pool import prepare_pools
-from ..weights import load_into
 from ..losses.bgm import (
     OPAQUE_THRESHOLD,
     composition_loss,
@@ -119,6 +118,7 @@ from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_r
 from ..models.discriminator import MultiscaleDiscriminator
 from ..models.init import init_weights
 from ..trimap import trimap_from_alpha
+from ..weights import load_into
 from .checkpoint import (
     get_rng_state,
     load_checkpoint,
@@ -128,6 +128,7 @@ from .checkpoint import (
     save_path_for,
     set_rng_state,
 )
+from .distributed import all_mean, setup_distributed
 from .history import History
 from .interrupt import DeferredInterrupt, interrupted
 from .trainer import NonFiniteLossError
@@ -164,7 +165,8 @@ SHIFT_FILLS = ("wrap", "background", "zeros")
 GAN_GRADIENTS = ("released", "paper")
 CHECKPOINT_FORMAT = 2
 # Format-2 checkpoints without these keys predate the options and ran these settings.
-_LEGACY_CONFIG = {"min_shift": 0.0, "shift_fill": "wrap", "gan_gradient": "paper"}
+_LEGACY_CONFIG = {"min_shift": 0.0, "shift_fill": "wrap", "gan_gradient": "paper",
+                  "world_size": 1}
 _INPUTS = ("image", "bg", "seg", "multi_fr")
 
 
@@ -398,11 +400,19 @@ def _pass_order(seed: int, n: int, pass_index: int) -> torch.Tensor:
 
 
 class _StepBatches(Sampler[list[int]]):
-    """The sample indices of steps ``start .. stop - 1``: a pure function of (seed, step)."""
+    """The sample indices of steps ``start .. stop - 1``: a pure function of (seed, step).
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+    ``part=(r, k)``: only the ``r``-th of ``k`` equal slices of each step's batch
+    (process ``r`` of ``k`` under ``torchrun``).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int, *,
+                 part: tuple[int, int] = (0, 1)) -> None:
         self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
         self.per_pass = n // batch_size
+        rank, world = part
+        share = batch_size // world
+        self.slice = slice(rank * share, (rank + 1) * share)
 
     def __iter__(self):
         order, current = None, -1
@@ -410,7 +420,7 @@ class _StepBatches(Sampler[list[int]]):
             p, b = divmod(step, self.per_pass)
             if p != current:
                 order, current = _pass_order(self.seed, self.n, p), p
-            yield order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+            yield order[b * self.batch_size:(b + 1) * self.batch_size][self.slice].tolist()
 
     def __len__(self) -> int:
         return max(self.stop - self.start, 0)
@@ -436,7 +446,12 @@ class TeacherStudentTrainer:
         random_backgrounds: the separate random backgrounds, a tensor
             ``(N, 3, H, W)`` in ``[-1, 1]``; each step draws one per sample.
             ``None``: use each sample's ``back_rnd``.
-        batch_size: samples per step.
+        batch_size: samples per step and process. Under ``torchrun`` (see
+            :mod:`mattinglib.train.distributed`) each of the ``N`` processes trains on
+            its own slice of a step's ``N * batch_size`` samples; the gradients of the
+            student and of ``D`` are averaged over the processes before each update,
+            the logged terms too; rank 0 alone validates, writes checkpoints and shows
+            the progress bar. A resume needs the same number of processes.
         max_steps: steps of the whole run (a resumed run counts the earlier ones).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         lr_g, lr_d: Adam learning rates of the student and the discriminator.
@@ -578,7 +593,10 @@ class TeacherStudentTrainer:
         if random_backgrounds is not None:
             check_shape(random_backgrounds, "N,3,H,W", name="random_backgrounds")
 
-        self.device = get_device(device)
+        self.dist, self.device = setup_distributed(get_device(device))
+        if len(data) < batch_size * self.dist.world_size:
+            raise ValueError(f"data: {len(data)} samples cannot fill one batch of "
+                             f"batch_size={batch_size} in each of {self.dist.world_size} processes")
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
         self.student = student.to(self.device).train()
         self.discriminator = discriminator.to(self.device).train()
@@ -588,7 +606,7 @@ class TeacherStudentTrainer:
         self.max_shift, self.min_shift, self.shift_fill = max_shift, min_shift, shift_fill
         self.gan_gradient = gan_gradient
         self.gan_weight = float(gan_weight)
-        self.steps_per_epoch = steps_per_epoch or len(data) // batch_size
+        self.steps_per_epoch = steps_per_epoch or len(data) // (batch_size * self.dist.world_size)
         self.seed, self.num_workers, self.progress = seed, num_workers, progress
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.checkpoint_every = checkpoint_every
@@ -614,7 +632,8 @@ class TeacherStudentTrainer:
                 "steps_per_epoch": self.steps_per_epoch, "max_shift": self.max_shift,
                 "min_shift": self.min_shift, "shift_fill": self.shift_fill,
                 "gan_gradient": self.gan_gradient,
-                "gan_weight": self.gan_weight, "max_steps": self.max_steps}
+                "gan_weight": self.gan_weight, "max_steps": self.max_steps,
+                "world_size": self.dist.world_size}
 
     # -- one step ---------------------------------------------------------------------------
     def _random_backgrounds(self, batch: Mapping[str, torch.Tensor], b: int) -> torch.Tensor:
@@ -666,9 +685,10 @@ class TeacherStudentTrainer:
         terms["gan_g"] = lsgan_loss(self.discriminator(judged), True)
         terms["total_g"] = self.gan_weight * terms["gan_g"] + wt * PSEUDO_WEIGHT * (
             terms["composition"] + terms["alpha"] + terms["fg_l1"])
-        self._check_finite(terms)
+        g_values = self._check_finite(terms)
         self.optimizer_g.zero_grad(set_to_none=True)
         terms["total_g"].backward()
+        self._average_gradients(self.student)
         self.optimizer_g.step()
 
         self.discriminator.requires_grad_(True)
@@ -678,25 +698,47 @@ class TeacherStudentTrainer:
             d_real = lsgan_loss(self.discriminator(image), True)
             d_total = 0.5 * (d_real + d_fake)
         d_terms = {"d_real": d_real, "d_fake": d_fake, "d_total": d_total}
-        self._check_finite(d_terms)
+        d_values = self._check_finite(d_terms)
         if d_step:
             self.optimizer_d.zero_grad(set_to_none=True)
             d_total.backward()
+            self._average_gradients(self.discriminator)
             self.optimizer_d.step()
 
         names = [*terms, *d_terms]
-        values = torch.stack([t.detach() for t in (*terms.values(), *d_terms.values())]).tolist()
-        logged = dict(zip(names, values))
+        logged = dict(zip(names, torch.cat([g_values, d_values]).tolist()))
         logged.update(wt=wt, d_step=float(d_step), random_bg=float(use_random))
         return logged
 
-    def _check_finite(self, terms: Mapping[str, torch.Tensor]) -> None:
-        finite = torch.stack([t.detach().isfinite() for t in terms.values()])
+    def _check_finite(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The terms averaged over the processes; raises (in every process) if one is not finite."""
+        values = all_mean(torch.stack([t.detach().float().reshape(()) for t in terms.values()]))
+        finite = values.isfinite()
         if not bool(finite.all()):
             bad = [n for n, ok in zip(terms, finite.tolist()) if not ok]
             raise NonFiniteLossError(
                 f"step {self.step}: non-finite loss terms {bad}; no update was applied and no "
                 "checkpoint written (lower the learning rates or check the inputs)")
+        return values
+
+    def _average_gradients(self, module: nn.Module) -> None:
+        """Under ``torchrun``: every process gets the mean of the processes' gradients."""
+        if not self.dist.is_distributed:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= self.dist.world_size
+        for g, avg in zip(grads, torch.split(flat, [g.numel() for g in grads])):
+            g.copy_(avg.view_as(g))
+
+    def _broadcast_weights(self) -> None:
+        """Under ``torchrun``: every process starts from rank 0's student and discriminator."""
+        if not self.dist.is_distributed:
+            return
+        for module in (self.student, self.discriminator):
+            for tensor in [*module.parameters(), *module.buffers()]:
+                torch.distributed.broadcast(tensor.data, src=0)
 
     # -- validation -------------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
@@ -727,7 +769,7 @@ class TeacherStudentTrainer:
 
     def _due_for_validation(self) -> bool:
         """Validate now? Before the first step, every ``val_every`` steps, after the last."""
-        if (self.val_data is None and self.monitor_data is None) or (
+        if not self.dist.is_main or (self.val_data is None and self.monitor_data is None) or (
                 self.history.val_steps and self.history.val_steps[-1] == self.step):
             return False
         return (self.step == 0 or self.step == self.max_steps
@@ -755,7 +797,7 @@ class TeacherStudentTrainer:
         saved, mine = {**_LEGACY_CONFIG, **state["config"]}, self.config
         for key in ("seed", "batch_size", "num_samples", "d_every", "halve_every_epochs",
                     "steps_per_epoch", "max_shift", "min_shift", "shift_fill", "gan_gradient",
-                    "gan_weight"):
+                    "gan_weight", "world_size"):
             if saved[key] != mine[key]:
                 raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "
@@ -806,13 +848,17 @@ class TeacherStudentTrainer:
         self.discriminator.train()
         if self._due_for_validation():  # the fresh student, the baseline of the curves
             self.validate()
-        order = _StepBatches(len(self.data), self.batch_size, self.seed, self.step, self.max_steps)
+        self._broadcast_weights()
+        world, rank = self.dist.world_size, self.dist.rank
+        # Each step takes world * batch_size samples; process r trains on the r-th slice.
+        order = _StepBatches(len(self.data), self.batch_size * world, self.seed, self.step,
+                             self.max_steps, part=(rank, world))
         if self.num_workers:  # pooled captures are made here, shared by the forked workers
             prepare_pools(self.data, self.num_workers)
         loader = DataLoader(self.data, batch_sampler=order,
                             num_workers=self.num_workers, collate_fn=default_collate)
         bar = tqdm(total=self.max_steps, initial=self.step, desc="teacher-student",
-                   dynamic_ncols=True, disable=not self.progress)
+                   dynamic_ncols=True, disable=not (self.progress and self.dist.is_main))
         consistent = True  # the state is that of a complete step (see mattinglib.train.interrupt)
         stop = DeferredInterrupt()
         try:
@@ -830,7 +876,7 @@ class TeacherStudentTrainer:
                                       f"teacher {self.history.last('teacher_sad'):.4g}")
                     consistent = True
                     every = self.checkpoint_every
-                    if self.checkpoint_dir is not None and (
+                    if self.checkpoint_dir is not None and self.dist.is_main and (
                             self.step == self.max_steps or (every and self.step % every == 0)):
                         self.save()
                     bar.update(1)
