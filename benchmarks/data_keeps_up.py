@@ -2,16 +2,18 @@
 
 For every training stage (``_stages.py``) at the full profile's sizes:
 
-* **per-core samples/s**: samples per CPU-second of building the stage's training
-  samples and collating them into batches of the stage's size, in this process with
-  single-threaded torch and OpenCV, as a loader worker runs (``time.process_time``:
-  on a shared machine the CPU time of the work, not the wall time the scheduler
-  grants it). Pooled generated layers (:mod:`mattinglib.data.pool`) are made
-  first, as the trainer makes them before its workers start; their one-off cost
-  is reported apart (``pool``: layers made, CPU seconds). As a check of the
-  loader itself, the wall-clock rate of a ``DataLoader`` with one worker process
-  is recorded too (``loader_wall_samples_per_s``; below the CPU rate when the
-  machine is busy);
+* **per-core samples/s**: samples per CPU-second of a ``DataLoader`` worker: the
+  stage's training dataset read through a ``DataLoader`` with *one* worker process
+  (single-threaded torch, as every worker runs; OpenCV set to one thread before
+  it starts), batches of the stage's size, for ``--seconds``; the worker's CPU time
+  (user + system, ``getrusage`` of the joined child) covers building the samples,
+  collating them into shared memory and its start-up, and the samples counted are
+  those consumed (the worker may have built up to two batches more): a lower
+  bound of the rate. CPU time, not wall time: on a shared machine the scheduler
+  may give the worker less than a core (the wall-clock rate is recorded too,
+  ``loader_wall_samples_per_s``). Pooled generated layers
+  (:mod:`mattinglib.data.pool`) are made first, as the trainer makes them before
+  its workers start; their one-off cost is reported apart (``pool``);
 * **16-core estimate**: 15 workers (one core is left to the training process),
   assuming workers scale linearly;
 * **GPU consumption estimate**: samples/s of a step that runs at 40% of an H100's
@@ -34,6 +36,8 @@ Results: ``benchmarks/results/data_keeps_up_cpu.json`` with the machine describe
 from __future__ import annotations
 
 import argparse
+import gc
+import resource
 import sys
 import time
 from pathlib import Path
@@ -41,7 +45,7 @@ from typing import Any
 
 import cv2
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,34 +72,27 @@ def make_pools(stage) -> dict[str, Any]:
             "pools": [p.pool_size for p in find_pools(stage.dataset)]}
 
 
-def cpu_rate(stage, seconds: float) -> dict[str, Any]:
-    """Samples per CPU-second of ``dataset[i]`` plus the default collate, in this process."""
-    data, batch = stage.dataset, stage.samples_per_step
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).tolist()
-    default_collate([data[i] for i in order[:batch]])  # first-use costs, not timed
-    start, used = time.process_time(), batch
-    while used < 3 * batch or time.process_time() - start < seconds:
-        default_collate([data[order[(used + k) % len(order)]] for k in range(batch)])
-        used += batch
-    cpu = time.process_time() - start
-    return {"samples_per_cpu_s": (used - batch) / cpu, "samples": used - batch, "cpu_s": cpu}
-
-
-def loader_wall_rate(stage, seconds: float) -> float:
-    """Samples per wall-clock second through a ``DataLoader`` with one worker process."""
+def worker_rate(stage, seconds: float) -> dict[str, Any]:
+    """Samples per CPU-second (and per wall-clock second) of a one-worker ``DataLoader``."""
     # The worker inherits OpenCV's single thread from main() (setting it in a forked worker
     # can deadlock, see mattinglib.data.composition.seed_worker).
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     loader = DataLoader(stage.dataset, batch_size=stage.samples_per_step, shuffle=True,
                         num_workers=1, generator=torch.Generator().manual_seed(0))
     stream = iter(loader)
-    next(stream)  # the worker's start-up
+    next(stream)  # the worker's start-up: its CPU time counts, its wall time does not
     start, batches = time.perf_counter(), 0
     while batches < 2 or time.perf_counter() - start < seconds:
         next(stream)
         batches += 1
     elapsed = time.perf_counter() - start
-    del stream
-    return batches * stage.samples_per_step / elapsed
+    del stream  # stops and joins the worker, whose CPU time then shows in RUSAGE_CHILDREN
+    gc.collect()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    samples = (batches + 1) * stage.samples_per_step
+    return {"samples_per_cpu_s": samples / cpu, "samples": samples, "worker_cpu_s": cpu,
+            "loader_wall_samples_per_s": batches * stage.samples_per_step / elapsed}
 
 
 def flops_per_pixel(name: str, size: int) -> float:
@@ -127,8 +124,7 @@ def main(argv: list[str] | None = None) -> Path:
         data = DATA_OF[name]
         if data not in rates:
             pool = make_pools(stage)
-            rates[data] = {**cpu_rate(stage, args.seconds), "pool": pool,
-                           "loader_wall_samples_per_s": loader_wall_rate(stage, args.seconds)}
+            rates[data] = {**worker_rate(stage, args.seconds), "pool": pool}
             print(f"{data}: {rates[data]['samples_per_cpu_s']:.2f} samples per CPU-s "
                   f"(one-worker loader: {rates[data]['loader_wall_samples_per_s']:.2f}/s wall; "
                   f"pool: {pool['layers']} layers made in {pool['cpu_s']:.1f} CPU-s)", flush=True)
