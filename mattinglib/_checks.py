@@ -450,7 +450,8 @@ def check_trimap_values(trimap: Any, *, name: str = "trimap") -> np.ndarray:
     if trimap.ndim != 2:
         raise ValueError(f"{name}: expected shape (H,W), got {trimap.shape}")
     if trimap.dtype != np.uint8:
-        raise InputTypeError(f"{name}: expected dtype uint8 with values {{0, 128, 255}}, got {trimap.dtype}")
+        raise InputTypeError(f"{name}: expected dtype uint8 with values {{0, 128, 255}}, "
+                             f"got {trimap.dtype}")
     # bincount is ~3x faster than np.unique on a full-size trimap.
     present = np.flatnonzero(np.bincount(trimap.ravel(), minlength=256))
     bad = np.setdiff1d(present, TRIMAP_VALUES)

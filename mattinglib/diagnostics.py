@@ -32,7 +32,8 @@ import numpy as np
 
 from ._checks import as_float01, check_shape, check_trimap_values
 
-__all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band", "matte_at_scale",
+__all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band",
+           "matte_at_scale",
            "plate_difference"]
 
 
@@ -44,7 +45,8 @@ def _alpha(alpha, hw=None, name: str = "alpha") -> np.ndarray:
 
 def _bands(bands) -> list[int]:
     bands = list(bands) if isinstance(bands, Sequence) else None
-    if not bands or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in bands):
+    if not bands or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1
+                        for b in bands):
         raise ValueError(f"bands: expected a non-empty sequence of integers >= 1, got {bands!r}")
     return [int(b) for b in bands]
 
@@ -91,7 +93,8 @@ def missed_soft_pixels(trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (a > 0) & (a < 1) & (tri != 128)
 
 
-def common_trimap(mask: np.ndarray, alpha: np.ndarray, band: int, *, kernel_size: int = 3) -> np.ndarray:
+def common_trimap(mask: np.ndarray, alpha: np.ndarray, band: int, *,
+                  kernel_size: int = 3) -> np.ndarray:
     """One evaluation region for every band up to ``band``: that band's unknown region plus every soft pixel.
 
     Every narrower band around the same mask lies inside it, so SAD over this
@@ -189,7 +192,8 @@ def matte_at_scale(image: np.ndarray, trimap: np.ndarray, scale: float, *,
     h, w = tri.shape
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     small_tri = downscale_trimap(tri, sh, sw)
-    small = np.asarray(solver(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA), small_tri), np.float32)
+    small = np.asarray(solver(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA), small_tri),
+                       np.float32)
     alpha = np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
     return np.where(tri == 128, alpha, (tri == 255).astype(np.float32)).astype(np.float32)
 

@@ -153,8 +153,8 @@ def _matte_channel(arr: np.ndarray, path) -> np.ndarray:
                          "an alpha matte (expected a grey image, identical RGB channels, or the "
                          "matte in the alpha channel)")
     if not grey:
-        raise ValueError(f"path: {path} is a colour image (its channels differ), not an alpha matte "
-                         "(expected a grey image or identical RGB channels)")
+        raise ValueError(f"path: {path} is a colour image (its channels differ), not an alpha "
+                         "matte (expected a grey image or identical RGB channels)")
     return colour[:, :, 0]
 
 
@@ -217,7 +217,8 @@ def write_trimap(path, trimap: np.ndarray) -> None:
     """Write a validated uint8 trimap as a grey PNG (never JPEG: it would add values)."""
     check_trimap_values(trimap, name="trimap")
     if Path(path).suffix.lower() in {".jpg", ".jpeg"}:
-        raise ValueError("path: a trimap must be stored losslessly (PNG); JPEG adds values other than 0/128/255")
+        raise ValueError("path: a trimap must be stored losslessly (PNG); JPEG adds values "
+                         "other than 0/128/255")
     _imwrite(path, trimap)
 
 

@@ -104,8 +104,9 @@ def check_premultiply(fn: Callable) -> None:
         out = call_student_numpy(fn, (fg, alpha), task=task, case=case)
         shape = np.shape(out)
         if shape == fg.shape[:2] + (4,):
-            raise ExerciseError(f"{task}, case {case!r}: you returned 4 channels (RGBA?); return only "
-                                "the three premultiplied colour channels alpha * F, shape (H, W, 3)")
+            raise ExerciseError(f"{task}, case {case!r}: you returned 4 channels (RGBA?); return "
+                                "only the three premultiplied colour channels alpha * F, "
+                                "shape (H, W, 3)")
         got = as_number_array(out, task=task, case=case, shape=fg.shape)
         expected = premultiply(fg, alpha).astype(np.float64)
         if not all_close(got, expected):
@@ -177,10 +178,10 @@ def _triangulation_hint(got, i1, i2, b1, b2, expected) -> str:
         for c, name in enumerate(("red", "green", "blue")):
             single = 1 - ratios[..., c]
             if np.all(np.isfinite(single)) and all_close(got, single):
-                return (f"you used the {name} channel only. With noise-free composites that can look "
-                        "right, but a real photo is noisy, and one channel fails wherever the two "
-                        f"backgrounds agree in {name}. Use all three channels: "
-                        "1 - alpha = sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
+                return (f"you used the {name} channel only. With noise-free composites that can "
+                        "look right, but a real photo is noisy, and one channel fails wherever the "
+                        f"two backgrounds agree in {name}. Use all three channels: 1 - alpha = "
+                        "sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
         mean_of_ratios = 1 - np.nanmean(np.where(np.abs(db) > 0, ratios, np.nan), axis=2)
     if all_close(got, mean_of_ratios):
         return ("that is a mean of per-channel ratios (I1-I2)/(B1-B2). With noise, a channel where "
@@ -216,9 +217,9 @@ def check_alpha_from_two_backgrounds(fn: Callable) -> None:
         shape = np.shape(out)
         if shape == alpha.shape + (3,):
             raise ExerciseError(f"{task}, case {case!r}: you returned one value per channel, shape "
-                                f"{shape}; alpha is one number per pixel: combine the three channels "
-                                "(least squares: sum over channels of (I1-I2)(B1-B2) divided by the "
-                                "sum of (B1-B2)^2)")
+                                f"{shape}; alpha is one number per pixel: combine the three "
+                                "channels (least squares: sum over channels of (I1-I2)(B1-B2) "
+                                "divided by the sum of (B1-B2)^2)")
         if shape == alpha.shape + (1,):
             raise ExerciseError(f"{task}, case {case!r}: return shape {alpha.shape}, not {shape} "
                                 "(drop the channel axis, e.g. `[..., 0]`)")

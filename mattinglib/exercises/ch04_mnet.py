@@ -31,10 +31,10 @@ from functools import partial
 
 import torch
 
-from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
 from ..losses.dim import CHARBONNIER_EPS, alpha_prediction_loss
 from ..models.shm import FOREGROUND_CHANNEL, UNKNOWN_CHANNEL, fuse_alpha
 from ..trimap import CLASS_ORDER, CLASS_VALUES, trimap_to_onehot
+from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
 
 __all__ = ["check_mnet_input", "check_fusion", "check_alpha_loss"]
 
@@ -197,9 +197,10 @@ def check_fusion(fn: Callable) -> None:
                     + probs[:, UNKNOWN_CHANNEL:UNKNOWN_CHANNEL + 1]):
             hint = "Fs is added as it is, and only the unknown probability Us multiplies alpha_r"
         else:
-            hint = (f"alpha = Fs + Us * alpha_r, with Fs = probs[:, {FOREGROUND_CHANNEL}:"
-                    f"{FOREGROUND_CHANNEL + 1}] and Us = probs[:, {UNKNOWN_CHANNEL}:{UNKNOWN_CHANNEL + 1}] "
-                    "(keep the channel axis), clamped to [0, 1]")
+            hint = ("alpha = Fs + Us * alpha_r, with Fs = probs[:, "
+                    f"{FOREGROUND_CHANNEL}:{FOREGROUND_CHANNEL + 1}] and Us = probs[:, "
+                    f"{UNKNOWN_CHANNEL}:{UNKNOWN_CHANNEL + 1}] (keep the channel axis), "
+                    "clamped to [0, 1]")
         raise ExerciseError(f"{task}, case {case!r}: your fused alpha differs from the library's."
                             f"\nHint: {hint}.")
     report_success(task, names)
@@ -247,10 +248,12 @@ def check_alpha_loss(fn: Callable) -> None:
             hint = ("with no unknown pixel, sum(unknown) is 0: return 0 then, e.g. divide by "
                     "sum(unknown) + a tiny number" if not u.any() else
                     "the loss is not finite")
-            raise ExerciseError(f"{task}, case {case!r}: your loss is {float(out.detach())}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: your loss is "
+                                f"{float(out.detach())}.\nHint: {hint}.")
         if not _close(out, expected, tol=1e-12, rtol=ALPHA_LOSS_RTOL):
-            raise ExerciseError(f"{task}, case {case!r}: your loss is {float(out.detach()):.10g}, expected "
-                                f"{float(expected):.10g}.\nHint: {_loss_hint(out, p, t, u)}.")
+            raise ExerciseError(f"{task}, case {case!r}: your loss is {float(out.detach()):.10g}, "
+                                f"expected {float(expected):.10g}.\nHint: "
+                                f"{_loss_hint(out, p, t, u)}.")
         if out.requires_grad:
             out.backward()
             if leaf.grad is not None and not torch.isfinite(leaf.grad).all():
@@ -274,8 +277,9 @@ def _loss_hint(out: torch.Tensor, p: torch.Tensor, t: torch.Tensor, u: torch.Ten
                     "sum(unknown), the number of unknown pixels")
         no_eps = (p - t).abs()
         if _close(got, (no_eps * u).sum() / u.sum(), 1e-12, ALPHA_LOSS_RTOL):
-            return (f"you left out eps: the penalty is sqrt(d**2 + eps**2) with eps = {CHARBONNIER_EPS} "
-                    "(a differentiable absolute value; it adds exactly eps where pred == target)")
+            return ("you left out eps: the penalty is sqrt(d**2 + eps**2) with eps = "
+                    f"{CHARBONNIER_EPS} (a differentiable absolute value; it adds exactly eps "
+                    "where pred == target)")
         per_image = (penalty * u).sum(dim=(1, 2, 3)) / u.sum(dim=(1, 2, 3))
         if _close(got, per_image.mean(), 1e-12, ALPHA_LOSS_RTOL):
             return ("you averaged per image, then over the batch; average over all unknown pixels "

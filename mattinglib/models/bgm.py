@@ -67,8 +67,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import (InputTypeError, check_finite, check_float_input, check_int, check_range,
-                       check_shape)
+from .._checks import (
+    InputTypeError,
+    check_finite,
+    check_float_input,
+    check_int,
+    check_range,
+    check_shape,
+)
 from ..weights import load_weights
 from .init import init_weights
 

@@ -119,7 +119,8 @@ def check_model_input(x: Any, *, channels: int, multiple: int, name: str,
         raise InputTypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     check_shape(x, f"B,{channels},H,W", name=name)
     if not x.is_floating_point():
-        raise InputTypeError(f"{name}: expected a floating point tensor in [0, 1], got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected a floating point tensor in [0, 1], got "
+                             f"dtype {x.dtype}")
     if dtype is not None:
         check_float_input(x, name=name, dtype=dtype)
     h, w = x.shape[-2:]
@@ -214,7 +215,8 @@ class VGG16Encoder(nn.Module):
             self.blocks.append(nn.Sequential(*layers))
         self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
         #: Channels of the pooled feature at each level (what each unpool receives).
-        self.pooled_channels = tuple(scaled_channels(b[-1], width) for b in VGG16_BLOCKS[:num_pools])
+        self.pooled_channels = tuple(scaled_channels(b[-1], width)
+                                     for b in VGG16_BLOCKS[:num_pools])
         self.out_channels = cin
 
     def convs(self) -> list[nn.Conv2d]:
