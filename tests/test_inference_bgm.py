@@ -208,7 +208,8 @@ class TestAlignSynthetic:
         (dict(mask=np.zeros((5, 5), bool)), "^mask: expected shape"),
     ])
     def test_bad_arguments(self, kwargs, pattern):
-        args = dict(photo=np.zeros((64, 64, 3), np.float32), plate=np.zeros((64, 64, 3), np.float32))
+        args = dict(photo=np.zeros((64, 64, 3), np.float32),
+                    plate=np.zeros((64, 64, 3), np.float32))
         args.update(kwargs)
         with pytest.raises(ValueError, match=pattern):
             align_background(args.pop("photo"), args.pop("plate"), **args)
@@ -300,7 +301,8 @@ class TestSegmentationFallback:
 
     def test_deeplab_without_weights_explains(self):
         photo, _, _ = blob_scene()
-        with pytest.raises(FileNotFoundError, match="^weights: no DeepLabV3 weights.*never downloads"):
+        with pytest.raises(FileNotFoundError,
+                           match="^weights: no DeepLabV3 weights.*never downloads"):
             soft_segmentation(photo, method="deeplab")
         with pytest.raises(FileNotFoundError, match="^weights: .* does not exist"):
             soft_segmentation(photo, method="deeplab", weights="/no/such/file.pth")
@@ -341,7 +343,8 @@ class TestSegmentationDeepLab:
     def test_file_names_match_torchvision(self):
         from torchvision.models import segmentation as seg
 
-        urls = [seg.DeepLabV3_ResNet101_Weights.DEFAULT.url, seg.DeepLabV3_ResNet50_Weights.DEFAULT.url,
+        urls = [seg.DeepLabV3_ResNet101_Weights.DEFAULT.url,
+                seg.DeepLabV3_ResNet50_Weights.DEFAULT.url,
                 seg.DeepLabV3_MobileNet_V3_Large_Weights.DEFAULT.url]
         assert list(DEEPLAB_FILES.values()) == [u.rsplit("/", 1)[1] for u in urls]
 
@@ -451,7 +454,8 @@ class TestMattePhoto:
         photo = textured_scene(90, 160)
         mask = given_mask(90, 160, (60, 20, 90, 70))
         net = ConstantGenerator().train()
-        result = matte_photo(photo, photo, net, size=32, align=False, segmentation=mask, device="cpu")
+        result = matte_photo(photo, photo, net, size=32, align=False, segmentation=mask,
+                             device="cpu")
         x0, y0, x1, y1 = result.crop_box
         assert x1 - x0 == y1 - y0 and x1 - x0 != 32  # the patch was really resized both ways
         inside = np.zeros((90, 160), bool)
@@ -465,7 +469,8 @@ class TestMattePhoto:
     def test_constant_generator_with_reflection_padding(self):
         photo = textured_scene(60, 160)
         mask = given_mask(60, 160, (40, 0, 120, 60))  # 80 wide > 60 tall
-        result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False, segmentation=mask,
+        result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False,
+                             segmentation=mask,
                              device="cpu")
         x0, y0, x1, y1 = result.crop_box
         assert y0 < 0 and y1 > 60
@@ -499,7 +504,8 @@ class TestMattePhoto:
         photo = textured_scene(64, 96)
         target = np.full((30, 50, 3), 0.25, np.float32)
         result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False, device="cpu",
-                             segmentation=given_mask(64, 96, (40, 20, 60, 50)), target_background=target)
+                             segmentation=given_mask(64, 96, (40, 20, 60, 50)),
+                             target_background=target)
         assert result.composite.shape == (64, 96, 3)
         outside = result.alpha == 0
         np.testing.assert_allclose(result.composite[outside], 0.25, atol=1e-6)
@@ -541,11 +547,13 @@ class TestMattePhoto:
         (dict(segmentation="sam"), "^segmentation: expected"),
         (dict(segmentation=np.zeros((10, 10), np.float32)), "^segmentation: expected shape"),
         (dict(segmentation=np.zeros((64, 64), np.float32)), "^mask: no pixel reaches"),
-        (dict(target_background=np.zeros((10, 10), np.float32)), "^target_background: expected shape"),
+        (dict(target_background=np.zeros((10, 10), np.float32)),
+         "^target_background: expected shape"),
         (dict(device="tpu"), "^device: "),
     ])
     def test_bad_inputs(self, change, pattern):
-        args = dict(photo=np.zeros((64, 64, 3), np.float32), plate=np.zeros((64, 64, 3), np.float32),
+        args = dict(photo=np.zeros((64, 64, 3), np.float32),
+                    plate=np.zeros((64, 64, 3), np.float32),
                     generator=ConstantGenerator(), size=16, align=False,
                     segmentation=given_mask(64, 64, (10, 10, 40, 40)))
         args.update(change)
@@ -558,7 +566,8 @@ class TestMattePhoto:
         target = real(bgm_sample_dir, "target_backgrounds/0002.png", 240)
         net = bgm_generator(seed=0, **TINY)
         with pytest.warns(SegmentationFallbackWarning):
-            result = matte_photo(photo, plate, net, target_background=target, size=64, device="auto")
+            result = matte_photo(photo, plate, net, target_background=target, size=64,
+                                 device="auto")
         assert isinstance(result, BGMResult)
         assert result.alpha.shape == (270, 480) and result.alpha.dtype == np.float32
         assert result.fg.shape == result.composite.shape == (270, 480, 3)
@@ -605,7 +614,8 @@ class TestPredictBGM:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RandomWeightsWarning)
             warnings.simplefilter("ignore", SegmentationFallbackWarning)
-            paths = predict_bgm(photo, plate, out_dir=tmp_path / "out", weights=weights, target=target,
+            paths = predict_bgm(photo, plate, out_dir=tmp_path / "out", weights=weights,
+                                target=target,
                                 size=32, device="cpu", generator_config=TINY)
         assert sorted(p.name for p in paths.values()) == [
             "shot_img_composite.png", "shot_img_fg.png", "shot_img_matte.png"]
@@ -616,8 +626,10 @@ class TestPredictBGM:
         parser = argparse.ArgumentParser(prog="mattinglib")
         add_predict_bgm_command(parser.add_subparsers(dest="command", required=True))
         out = tmp_path / "out"
-        args = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate), "--out-dir",
-                                  str(out), "--target", str(target), "--size", "32", "--device", "cpu",
+        args = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate),
+                                  "--out-dir",
+                                  str(out), "--target", str(target), "--size", "32", "--device",
+                                  "cpu",
                                   "--allow-random-weights"])
         with pytest.warns(RandomWeightsWarning, match="DEMO MODE"):
             with pytest.warns(SegmentationFallbackWarning):

@@ -116,7 +116,8 @@ class TestPadding:
         stub = DimStub()
         alpha = predict_alpha(stub, image, trimap, device="cpu", input_kind="dim")
         assert stub.calls[0]["shape"] == (1, 3, 64, 64)
-        np.testing.assert_allclose(alpha, np.where(trimap == 128, 128 / 255, trimap / 255), atol=1e-7)
+        np.testing.assert_allclose(alpha, np.where(trimap == 128, 128 / 255, trimap / 255),
+                                   atol=1e-7)
 
     def test_pad_to_multiple_reflects_tiny_inputs(self):
         t = np.array([[0, 128, 255]], np.uint8)

@@ -101,13 +101,15 @@ class TestTranscriptions:
     def test_sobel_gradient(self, seed):
         pred, target, _, _, _, weight = batch(seed)
         got = sobel_gradient_loss(pred, target, weight)
-        assert float(got) == pytest.approx(np_gradient_loss(n(pred), n(target), n(weight)), rel=1e-12)
+        assert float(got) == pytest.approx(np_gradient_loss(n(pred), n(target), n(weight)),
+                                           rel=1e-12)
         with_buffer = sobel_gradient_loss(pred, target, weight, kernels=Sobel().kernels)
         assert float(with_buffer) == pytest.approx(float(got), rel=1e-12)
 
     def test_soft_weights(self):
         pred, target, fg, bg, image, _ = batch(3)
-        weight = torch.rand(pred.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+        weight = torch.rand(pred.shape, generator=torch.Generator().manual_seed(9),
+                            dtype=torch.float64)
         got = alpha_prediction_loss(pred, target, weight)
         assert float(got) == pytest.approx(np_alpha_loss(n(pred), n(target), n(weight)), rel=1e-12)
 
@@ -205,12 +207,14 @@ class TestGradcheck:
         pred, target, _, _, _, weight = batch(0, h=4, w=4)
         pred.requires_grad_(True)
         target.requires_grad_(True)
-        assert torch.autograd.gradcheck(lambda p, t: alpha_prediction_loss(p, t, weight), (pred, target))
+        assert torch.autograd.gradcheck(lambda p, t: alpha_prediction_loss(p, t, weight),
+                                        (pred, target))
 
     def test_compositional(self):
         pred, _, fg, bg, image, weight = batch(1, h=4, w=4)
         inputs = tuple(x.requires_grad_(True) for x in (pred, fg, bg, image))
-        assert torch.autograd.gradcheck(lambda a, f, b, i: compositional_loss(a, f, b, i, weight), inputs)
+        assert torch.autograd.gradcheck(lambda a, f, b, i: compositional_loss(a, f, b, i, weight),
+                                        inputs)
 
     def test_sobel_gradient(self):
         pred, target, _, _, _, weight = batch(2, h=5, w=5)
@@ -241,7 +245,8 @@ class TestTotals:
         assert float(terms["alpha"]) == pytest.approx(np_alpha_loss(n(pred), n(target), n(weight)))
         want = 0.5 * float(terms["alpha"]) + 0.5 * float(terms["composition"])
         assert float(terms["total"]) == pytest.approx(want, rel=1e-12)
-        custom = dim_loss(pred, target, fg, bg, image, weight, alpha_weight=1.0, composition_weight=0.0)
+        custom = dim_loss(pred, target, fg, bg, image, weight, alpha_weight=1.0,
+                          composition_weight=0.0)
         assert float(custom["total"]) == pytest.approx(float(terms["alpha"]), rel=1e-12)
 
     def test_shm_loss_end_to_end(self):
@@ -257,11 +262,13 @@ class TestTotals:
         ce = np_cross_entropy(n(logits), classes.numpy())
         assert float(terms["alpha"]) == pytest.approx(alpha, rel=1e-12)
         assert float(terms["trimap_ce"]) == pytest.approx(ce, rel=1e-12)
-        assert float(terms["total"]) == pytest.approx(0.5 * alpha + 0.5 * comp + 0.01 * ce, rel=1e-12)
+        assert float(terms["total"]) == pytest.approx(0.5 * alpha + 0.5 * comp + 0.01 * ce,
+                                                      rel=1e-12)
 
     def test_shm_loss_pretraining_phases(self):
         pred, target, fg, bg, image, weight = batch(10)
-        logits = torch.randn(2, 3, 6, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        logits = torch.randn(2, 3, 6, 5, generator=torch.Generator().manual_seed(2),
+                             dtype=torch.float64)
         classes = torch.zeros(2, 6, 5, dtype=torch.long)
         tnet_only = shm_loss(None, None, None, None, None, logits, classes)
         assert set(tnet_only) == {"trimap_ce", "total"}
@@ -275,7 +282,8 @@ class TestTotals:
 class TestBadInputs:
     def test_shapes_name_the_argument(self):
         pred, target, fg, bg, image, weight = batch(0)
-        with pytest.raises(ValueError, match=r"^pred: expected shape \(B,1,H,W\), got \(2, 3, 6, 5\)"):
+        with pytest.raises(ValueError,
+                           match=r"^pred: expected shape \(B,1,H,W\), got \(2, 3, 6, 5\)"):
             alpha_prediction_loss(fg, target, weight)
         with pytest.raises(ValueError, match=r"^target: expected shape \(2,1,6,5\)"):
             alpha_prediction_loss(pred, target[:, :, :5], weight)
@@ -302,5 +310,6 @@ class TestBadInputs:
             shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 6, 5))
         with pytest.raises(ValueError, match=r"^trimap_target: expected shape \(2,6,5\)"):
             shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 1, 6, 5, dtype=torch.long))
-        with pytest.raises(ValueError, match="^pred_alpha: pred_alpha and trimap_logits are both None"):
+        with pytest.raises(ValueError,
+                           match="^pred_alpha: pred_alpha and trimap_logits are both None"):
             shm_loss(None, None, None, None, None, None, None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import DATA, REFERENCE, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -24,8 +25,6 @@ from mattinglib.metrics import (
     mse,
     sad,
 )
-
-from conftest import DATA, REFERENCE, require
 
 METRIC_FUNCS = {"sad": sad, "mse": mse, "grad": gradient_error, "conn": connectivity_error}
 

@@ -37,7 +37,8 @@ def n_params(module: nn.Module) -> int:
 
 
 def conv_params(module: nn.Module) -> int:
-    return sum(m.weight.numel() + m.bias.numel() for m in module.modules() if isinstance(m, nn.Conv2d))
+    return sum(m.weight.numel() + m.bias.numel() for m in module.modules()
+               if isinstance(m, nn.Conv2d))
 
 
 def conv(cin: int, cout: int, k: int) -> int:
@@ -170,7 +171,8 @@ class TestMNet:
         assert n_pool == 1  # one shared pooling module, applied 4 times (checked above)
 
     def test_bad_channel_count(self):
-        with pytest.raises(ValueError, match=r"^x: expected shape \(B,6,H,W\), got \(1, 5, 32, 32\)"):
+        with pytest.raises(ValueError,
+                           match=r"^x: expected shape \(B,6,H,W\), got \(1, 5, 32, 32\)"):
             MNet(width=0.25)(torch.rand(1, 5, 32, 32))
 
     @pytest.mark.parametrize("hw", [(30, 32), (32, 40), (8, 16)])
@@ -194,7 +196,8 @@ class TestMNet:
     def test_bad_constructor_arguments(self):
         with pytest.raises(ValueError, match="^in_channels"):
             MNet(in_channels=2)
-        with pytest.raises(ValueError, match="^pretrained_vgg: ImageNet VGG16 weights only fit width=1.0"):
+        with pytest.raises(ValueError,
+                           match="^pretrained_vgg: ImageNet VGG16 weights only fit width=1.0"):
             MNet(width=0.25, pretrained_vgg=fake_vgg16_state_dict())
 
     def test_seeded_and_leaves_global_rng_alone(self):
@@ -312,7 +315,8 @@ class TestTNet:
         assert torch.equal(net.stem[0].weight, reference["conv1.weight"])
         assert torch.equal(net.layer4[1].conv2.weight, reference["layer4.1.conv2.weight"])
         with pytest.raises(ValueError, match="^pretrained_backbone: not a torchvision resnet18"):
-            TNet(backbone="resnet18", pretrained_backbone={"conv1.weight": reference["conv1.weight"]})
+            TNet(backbone="resnet18",
+                 pretrained_backbone={"conv1.weight": reference["conv1.weight"]})
 
     def test_seeded(self):
         a = TNet(backbone="resnet18", width=0.25, seed=4)
