@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _offline_help(err: BaseException, base_url: str) -> str:
-    urls = "\n".join(f"      {file_url(base_url, p)} -> bgm_sample/{rel}" for rel, p in FILES.items())
+    urls = "\n".join(f"      {file_url(base_url, p)} -> bgm_sample/{rel}"
+                     for rel, p in FILES.items())
     return (f"error: {err}\n"
             "What to do:\n"
             "  - check the network connection and run the same command again\n"
