@@ -137,7 +137,8 @@ _COCO = "http://images.cocodataset.org/zips/"
 DATASETS: dict[str, BackgroundSpec] = {
     "coco-train2014": BackgroundSpec(_COCO + "train2014.zip", "train2014.zip", "train2014",
                                      "coco/train2014", 82_783, None,
-                                     "Deep Image Matting training backgrounds (100 per foreground)"),
+                                     "Deep Image Matting training backgrounds (100 "
+                                     "per foreground)"),
     "coco-test2017": BackgroundSpec(_COCO + "test2017.zip", "test2017.zip", "test2017",
                                     "coco/test2017", 40_670, None,
                                     "Background Matting training backgrounds"),

@@ -464,7 +464,8 @@ def prepare_split(
                 fg = read_rgb_u8(folder / "fg" / name)
                 alpha = read_alpha_u8(folder / "alpha" / name)
                 if alpha.shape != fg.shape[:2]:
-                    raise ValueError(f"alpha/{name} is {alpha.shape}, its foreground {fg.shape[:2]}")
+                    raise ValueError(f"alpha/{name} is {alpha.shape}, its "
+                                     f"foreground {fg.shape[:2]}")
                 trimap = None
                 if spec.trimaps:
                     trimap = read_alpha_u8(folder / "trimaps" / name)

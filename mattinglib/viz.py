@@ -68,7 +68,8 @@ def to_display(x, *, name: str = "image") -> np.ndarray:
                 t = t[0]
             if t.ndim == 3:
                 if t.shape[0] not in (1, 3):
-                    raise ValueError(f"{name}: expected (C,H,W) with C 1 or 3, got {tuple(t.shape)}")
+                    raise ValueError(f"{name}: expected (C,H,W) with C 1 or 3, got "
+                                     f"{tuple(t.shape)}")
                 t = t.permute(1, 2, 0)
             x = t.numpy()
         else:
@@ -135,7 +136,8 @@ def show_images(images, titles: Sequence[str] | None = None, *, cols: int = 4, s
     if not images:
         raise ValueError("images: expected at least one image, got none")
     if titles is not None and len(titles) != len(images):
-        raise ValueError(f"titles: expected {len(images)} titles (one per image), got {len(titles)}")
+        raise ValueError(f"titles: expected {len(images)} titles (one per image), "
+                         f"got {len(titles)}")
     if cols < 1:
         raise ValueError(f"cols: expected a positive integer, got {cols}")
     shown = [to_display(im, name=f"images[{i}]") for i, im in enumerate(images)]

@@ -95,7 +95,8 @@ class TestTrimapPainter:
         assert f"of {soft} " in narrow.info.value
 
         def missed(p):
-            return int(p.info.value.split("transparent pixels outside the unknown region: ")[1].split()[0])
+            return int(p.info.value.split("transparent pixels outside the "
+                                          "unknown region: ")[1].split()[0])
 
         assert missed(narrow) > 0 and missed(wide) == 0
 

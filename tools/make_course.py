@@ -124,7 +124,8 @@ def student_version(nb, name: str = "notebook"):
             continue
         if CHECK_TAG in tags:
             if not previous_was_exercise:
-                raise ValueError(f"{name}: a cell tagged {CHECK_TAG!r} must follow an exercise cell")
+                raise ValueError(f"{name}: a cell tagged {CHECK_TAG!r} must follow "
+                                 "an exercise cell")
             _set_tags(cell, tags + [SKIP_TAG])
         previous_was_exercise = False
     return out

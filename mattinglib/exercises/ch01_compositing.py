@@ -76,7 +76,8 @@ def check_compose(fn: Callable) -> None:
         if not all_close(got, expected):
             a = alpha[..., None].astype(np.float64)
             if all_close(got, a * bg + (1 - a) * fg):
-                hint = "you swapped F and B: alpha weights the foreground, (1 - alpha) the background"
+                hint = ("you swapped F and B: alpha weights the foreground, "
+                        "(1 - alpha) the background")
             elif all_close(got, a * fg + bg):
                 hint = "the background must be weighted by (1 - alpha), not added as it is"
             elif all_close(got, a * fg):

@@ -97,7 +97,8 @@ def check_trimap_from_alpha(fn: Callable) -> None:
         a = alpha.astype(np.float64) / (255.0 if alpha.dtype == np.uint8 else 1.0)
         fractional = (a > 0) & (a < 1)
         if np.array_equal(got == 255, expected == 0) and fractional.any():
-            hint = "foreground and background are swapped: 255 is foreground (alpha == 1), 0 background"
+            hint = ("foreground and background are swapped: 255 is foreground "
+                    "(alpha == 1), 0 background")
         elif alpha.dtype == np.uint8 and not (got == 255).any() and (expected == 255).any():
             hint = ("a uint8 alpha goes from 0 to 255, so `alpha == 1` finds almost nothing: "
                     "convert first (alpha / 255 for uint8 input)")
@@ -183,7 +184,8 @@ def check_onehot(fn: Callable) -> None:
                         f"{CLASS_ORDER}; a swapped order is how public SHM re-implementations read "
                         "the unknown probability as foreground")
             else:
-                hint = f"channel c must be 1 where the trimap holds the value of CLASS_ORDER[c] {CLASS_ORDER}"
+                hint = ("channel c must be 1 where the trimap holds the value of "
+                        f"CLASS_ORDER[c] {CLASS_ORDER}")
         raise ExerciseError(f"{task}, case {case!r}: your one-hot encoding differs from the "
                             f"library's.\nHint: {hint}.")
     report_success(task, names)

@@ -86,7 +86,8 @@ def check_crop_box(fn: Callable) -> None:
                                 f"{where}.\nHint: {hint}.")
         if top not in _allowed_tops(centre[0], s, h) or left not in _allowed_tops(centre[1], s, w):
             if top in _allowed_tops(centre[1], s, h) and left in _allowed_tops(centre[0], s, w):
-                hint = "row and column are swapped: centre is (row, col) and the box starts at (top, left)"
+                hint = ("row and column are swapped: centre is (row, col) and the box "
+                        "starts at (top, left)")
             elif top == centre[0] or left == centre[1]:
                 hint = "the box starts at the centre pixel: subtract half the side, row - side // 2"
             else:
@@ -144,7 +145,8 @@ def check_compose_new_background(fn: Callable) -> None:
             hint = ("you composed the image, which already contains alpha * F plus the old "
                     "background: its fractional pixels carry the old colour (the halo). Use F")
         elif all_close(got, a * new_bg + (1 - a) * fg, 1e-5):
-            hint = "foreground and background are swapped: alpha weighs F, (1 - alpha) the new background"
+            hint = ("foreground and background are swapped: alpha weighs F, (1 - alpha) "
+                    "the new background")
         elif (all_close(got, image + (1 - a) * new_bg, 1e-5)
               or all_close(got, fg + (1 - a) * new_bg, 1e-5)):
             hint = "the foreground term must be weighted by alpha: alpha * F + (1 - alpha) * B_new"
@@ -249,7 +251,8 @@ def check_count_missed(fn: Callable) -> None:
         got = np.asarray(out)
         if got.shape != () or not (np.issubdtype(got.dtype, np.integer)
                                    or np.issubdtype(got.dtype, np.floating)):
-            raise ExerciseError(f"{task}, case {case!r}: expected one number (a count), got {out!r}")
+            raise ExerciseError(f"{task}, case {case!r}: expected one number "
+                                f"(a count), got {out!r}")
         a = alpha / 255.0 if alpha.dtype == np.uint8 else alpha
         frac = (a > 0) & (a < 1)
         expected = int((frac & (tri != 128)).sum())
@@ -268,7 +271,8 @@ def check_count_missed(fn: Callable) -> None:
             hint = ("that is the number of unknown pixels with alpha exactly 0 or 1; the question "
                     "is the other way round: fractional pixels outside the band")
         elif alpha.dtype == np.uint8:
-            hint = "a uint8 alpha runs from 0 to 255: fractional means 0 < alpha < 255 (or divide by 255 first)"
+            hint = ("a uint8 alpha runs from 0 to 255: fractional means 0 < alpha < 255 (or "
+                    "divide by 255 first)")
         else:
             hint = f"expected {expected}"
         raise ExerciseError(f"{task}, case {case!r}: got {out!r}.\nHint: {hint}.")

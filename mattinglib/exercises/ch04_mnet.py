@@ -46,7 +46,8 @@ _run = partial(call_student_torch, in_place_advice="compute a new tensor instead
 
 def _shape(out: torch.Tensor, shape: tuple[int, ...], *, task: str, case: str) -> None:
     if tuple(out.shape) != shape:
-        raise ExerciseError(f"{task}, case {case!r}: expected shape {shape}, got {tuple(out.shape)}")
+        raise ExerciseError(f"{task}, case {case!r}: expected shape {shape}, got "
+                            f"{tuple(out.shape)}")
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-6, rtol: float = 0.0) -> bool:

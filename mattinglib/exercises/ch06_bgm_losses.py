@@ -100,7 +100,8 @@ def check_normalized_l1(fn: Callable) -> None:
             hint = ("the mask was expanded to the image's channels before summing; the library "
                     "(like the original) sums the one-channel mask as given")
         elif abs(float(got - plain)) < 1e-6:
-            hint = "a plain mean counts the pixels outside the mask; divide by the mask's sum instead"
+            hint = ("a plain mean counts the pixels outside the mask; divide by the "
+                    "mask's sum instead")
         raise ExerciseError(f"{task}, case {case!r}: got {float(got):.6g}, expected "
                             f"{float(expected):.6g}" + (f". Hint: {hint}" if hint else ""))
     report_success(task, names)

@@ -120,7 +120,8 @@ def check_band_experiment(fn: Callable, prediction: str) -> None:
         try:
             got = np.asarray(out, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            raise ExerciseError(f"{task}, case {case!r}: expected a list of numbers, got {out!r}") from None
+            raise ExerciseError(f"{task}, case {case!r}: expected a list of "
+                                f"numbers, got {out!r}") from None
         ref = sad_by_band(image, alpha, mask, bands)
         if got.shape != (len(bands),):
             raise ExerciseError(f"{task}, case {case!r}: expected {len(bands)} numbers "

@@ -88,7 +88,8 @@ QUESTIONS: dict[str, Question] = {
         options={}, answer=4, tolerance=0,
         why={"right": "alpha (1) and F (3) remain; B is known from the clean plate, and the photo "
                       "gives 3 equations, so the problem is nearly, but not quite, determined",
-             "other": "count the unknowns of I = alpha F + (1 - alpha) B per pixel when B is known"},
+             "other": "count the unknowns of I = alpha F + (1 - alpha) B per pixel "
+                      "when B is known"},
         wrong_numbers={7: "7 is the count when B is unknown too (alpha, F and B); here B was "
                           "photographed separately, so its 3 values are known",
                        3: "3 is the number of equations (one per colour channel), not of unknowns",
@@ -136,7 +137,8 @@ QUESTIONS: dict[str, Question] = {
                   "convolutions before (the encoders) and after it (the ResNet blocks)",
              "c": "it can: its output depends on the features at each location, so where photo and "
                   "background agree it can respond differently from where they do not",
-             "d": "that is exactly what it does: 512 = 256 + 256 input channels, 64 output channels"}),
+             "d": "that is exactly what it does: 512 = 256 + 256 input channels, 64 "
+                  "output channels"}),
     "ch06-threshold": Question(
         options={}, answer=0.975, tolerance=1e-9,
         why={"right": "x in [-1, 1] is (x + 1) / 2 in [0, 1]: (0.95 + 1) / 2 = 0.975",
@@ -209,7 +211,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                   "released wiring) leaves the output unchanged"}),
     "ch06-smaller-subject": Experiment(
         options={"a": "the per-sample loss stays the same", "b": "it falls", "c": "it rises"},
-        measure="per-sample normalised L1 with a subject 1/8 the size / with a subject 1/4 the size",
+        measure="per-sample normalised L1 with a subject 1/8 the size / with a "
+                "subject 1/4 the size",
         classify=_bands(0.98, 1.02, "b", "a", "c"),
         why={"a": "each sample is divided by its own mask sum: a subject of any size with the same "
                   "per-pixel error contributes the same mean error, so the loss does not depend on "

@@ -247,7 +247,8 @@ def fit_bias_gain(photo: np.ndarray, plate: np.ndarray, region: np.ndarray, *,
         raise ValueError(f"keep: expected a fraction in (0, 1], got {keep!r}")
     idx = np.flatnonzero(region)
     if idx.size < 100:
-        raise ValueError(f"region: expected at least 100 pixels to fit the exposure, got {idx.size}")
+        raise ValueError("region: expected at least 100 pixels to fit the "
+                         f"exposure, got {idx.size}")
     if idx.size > max_pixels:
         idx = idx[:: -(-idx.size // max_pixels)]
     p = photo.reshape(-1, 3)[idx].astype(np.float64)

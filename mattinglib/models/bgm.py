@@ -286,7 +286,8 @@ class BackgroundMattingGenerator(nn.Module):
                  padding_type: str = "reflect", check_values: bool | None = None) -> None:
         super().__init__()
         if check_values not in (None, True, False):
-            raise InputTypeError(f"check_values: expected None, True or False, got {check_values!r}")
+            raise InputTypeError("check_values: expected None, True or False, got "
+                                 f"{check_values!r}")
         self.check_values = check_values
         input_nc = tuple(input_nc)
         if len(input_nc) != 4:

@@ -341,7 +341,8 @@ def copy_vgg16_weights(encoder: VGG16Encoder, state_dict: Mapping[str, torch.Ten
         wkey, bkey = f"features.{index}.weight", f"features.{index}.bias"
         for key in (wkey, bkey):
             if key not in state_dict:
-                raise ValueError(f"state_dict: missing {key!r}; expected torchvision's vgg16() keys")
+                raise ValueError(f"state_dict: missing {key!r}; expected "
+                                 "torchvision's vgg16() keys")
         w, b = state_dict[wkey], state_dict[bkey]
         expected = tuple(conv.weight.shape)
         if i == 0:
