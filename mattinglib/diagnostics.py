@@ -65,7 +65,8 @@ def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndar
     Returns:
         bool ``(H, W)``.
 
-    >>> a = np.zeros((40, 40), np.float32); a[10:30, 10:30] = 1; a[0:10, 19] = 0.8   # a square and a strand
+    >>> a = np.zeros((40, 40), np.float32)
+    >>> a[10:30, 10:30] = 1; a[0:10, 19] = 0.8   # a square and a strand
     >>> m = rough_mask_from_alpha(a, smooth=0.05); bool(m[20, 20]), bool(m[5, 19])
     (True, False)
     """
@@ -82,7 +83,8 @@ def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndar
 
 
 def missed_soft_pixels(trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """bool ``(H, W)``: pixels with ``0 < alpha < 1`` that the trimap calls background or foreground.
+    """bool ``(H, W)``: pixels with ``0 < alpha < 1`` that the trimap calls background or
+    foreground.
 
     Args:
         trimap: uint8 ``(H, W)`` in {0, 128, 255}.
@@ -95,7 +97,8 @@ def missed_soft_pixels(trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def common_trimap(mask: np.ndarray, alpha: np.ndarray, band: int, *,
                   kernel_size: int = 3) -> np.ndarray:
-    """One evaluation region for every band up to ``band``: that band's unknown region plus every soft pixel.
+    """One evaluation region for every band up to ``band``: that band's unknown region plus every
+    soft pixel.
 
     Every narrower band around the same mask lies inside it, so SAD over this
     trimap compares bands on the same pixels (SAD over each trimap's own region
@@ -208,12 +211,15 @@ def plate_difference(photo: np.ndarray, plate: np.ndarray, *, person: np.ndarray
     Background Matting reads those as foreground.
 
     Args:
-        photo, plate: ``(H, W, 3)``, float in [0, 1] or uint8 (the plate already in the photo's frame).
-        person: optional ``(H, W)`` mask of the person (bool, or float ``>= 0.5``), left out of the mean.
+        photo, plate: ``(H, W, 3)``, float in [0, 1] or uint8 (the plate already in the
+            photo's frame).
+        person: optional ``(H, W)`` mask of the person (bool, or float ``>= 0.5``), left out
+            of the mean.
         valid: optional bool ``(H, W)``, the pixels the plate covers (``AlignResult.valid``).
 
     Returns:
-        ``(difference (H, W) float32 in [0, 1] (mean over RGB), mean over the scene in grey levels 0..255)``.
+        ``(difference, mean)``: the difference ``(H, W)`` float32 in [0, 1] (mean over RGB),
+        and its mean over the scene in grey levels 0..255.
 
     >>> p = np.zeros((4, 4, 3), np.float32); q = p.copy(); q[0, 0] = 1.0
     >>> d, m = plate_difference(p, q); float(d[0, 0]), m

@@ -112,7 +112,8 @@ def summarise(table: Mapping[str, Mapping[str, Mapping[str, float]]], *,
     for method, rows in table.items():
         summary: dict[str, Any] = dict(mean_metrics(list(rows.values())))
         if ref is not None and method != reference:
-            summary[f"sad_ratio_to_{reference}"] = summary["sad"] / mean_metrics(list(ref.values()))["sad"]
+            ref_sad = mean_metrics(list(ref.values()))["sad"]
+            summary[f"sad_ratio_to_{reference}"] = summary["sad"] / ref_sad
             summary[f"wins_over_{reference}"] = sum(rows[c]["sad"] < ref[c]["sad"] for c in rows)
         summary["cases"] = len(rows)
         out[method] = summary

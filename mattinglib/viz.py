@@ -301,14 +301,16 @@ def zoom_window(alpha, size: int = 64) -> tuple[slice, slice]:
     a = to_display(alpha, name="alpha")
     if a.ndim != 2:
         raise ValueError(f"alpha: expected a single-channel matte (H, W), got shape {a.shape}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= min(a.shape):
+    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+            or not 1 <= size <= min(a.shape)):
         raise ValueError(f"size: expected an int from 1 to {min(a.shape)} (the matte is "
                          f"{a.shape[0]}x{a.shape[1]}), got {size!r}")
     size = int(size)
     fractional = ((a > 0) & (a < 1)).astype(np.int64)
     table = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.int64)  # summed-area table
     table[1:, 1:] = fractional.cumsum(0).cumsum(1)
-    counts = table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
+    counts = (table[size:, size:] - table[:-size, size:]
+              - table[size:, :-size] + table[:-size, :-size])
     y, x = np.unravel_index(int(np.argmax(counts)), counts.shape)
     return slice(int(y), int(y) + size), slice(int(x), int(x) + size)
 
@@ -446,7 +448,8 @@ def figure_to_png(fig, *, close: bool = True, dpi: int | None = None) -> bytes:
 
 def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
                     hole_side: int | None = None) -> dict[str, np.ndarray]:
-    """Three typical failures of a matte, each made from the ground truth, for comparing the metrics.
+    """Three typical failures of a matte, each made from the ground truth, for comparing the
+    metrics.
 
     * ``"blurred"``: a Gaussian blur (sigma ``blur_sigma``): values near right, edges smeared;
     * ``"shifted"``: the matte moved ``shift`` pixels right and down (edges repeated):
@@ -490,7 +493,8 @@ def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
     blurred = cv2.GaussianBlur(g, (k, k), blur_sigma, borderType=cv2.BORDER_REPLICATE)
     padded = np.pad(g, ((shift, 0), (shift, 0)), mode="edge")
     shifted = padded[:h, :w]
-    # centre: the unknown pixel with the most covered unknown pixels around it (inside the soft region)
+    # centre: the unknown pixel with the most covered unknown pixels around it (inside the soft
+    # region)
     density = cv2.blur(np.where(unknown, g, 0.0).astype(np.float32), (side, side))
     cy, cx = np.unravel_index(int(np.argmax(np.where(unknown, density, -1.0))), g.shape)
     hole = g.copy()
@@ -502,7 +506,8 @@ def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
 
 
 def show_metric_examples(gt, trimap, preds: Mapping[str, object], *, size: float = 2.6):
-    """What each official error punishes: the mattes, their errors, and the four numbers side by side.
+    """What each official error punishes: the mattes, their errors, and the four numbers side by
+    side.
 
     Row 1: the ground truth and each prediction; row 2: the trimap and each
     prediction's ``|pred - gt|`` (dimmed outside the unknown region, which the
@@ -614,7 +619,8 @@ def _diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tup
 
 
 def diagram_labels(fig) -> dict[str, str]:
-    """``box key -> label`` of a diagram drawn by :func:`shm_pipeline_diagram` or :func:`bgm_generator_diagram`."""
+    """``box key -> label`` of a diagram drawn by :func:`shm_pipeline_diagram` or
+    :func:`bgm_generator_diagram`."""
     return {t.get_gid(): t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid()}
 
 
@@ -657,7 +663,8 @@ def shm_pipeline_diagram():
 
 
 def bgm_generator_diagram(*, use_motion_features: bool = False):
-    """The context-switching generator of Background Matting (Sengupta et al. 2020) as boxes and arrows.
+    """The context-switching generator of Background Matting (Sengupta et al. 2020) as boxes and
+    arrows.
 
     Four encoders (image, captured background, soft segmentation, motion
     frames; each to 256 x H/4 x W/4), three selectors (1x1 convolutions on

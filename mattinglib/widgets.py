@@ -271,7 +271,8 @@ def trimap_band_explorer(image, alpha, **kwargs) -> TrimapBandExplorer:
 
 
 class TrimapPainter(widgets.VBox):
-    """Draw a rough trimap on a photo: rectangles added to or cut from a mask, an unknown band around it.
+    """Draw a rough trimap on a photo: rectangles added to or cut from a mask, an unknown band
+    around it.
 
     Brush strokes need a canvas widget; this explorer only needs plain
     ipywidgets. The state is a rough foreground **mask** (from a segmentation,
@@ -298,7 +299,8 @@ class TrimapPainter(widgets.VBox):
 
     Attributes:
         x_range, y_range: :class:`ipywidgets.IntRangeSlider` s, the rectangle in pixels.
-        action: :class:`ipywidgets.ToggleButtons`: ``"foreground"``, ``"background"``, ``"unknown"``.
+        action: :class:`ipywidgets.ToggleButtons`: ``"foreground"``, ``"background"``,
+            ``"unknown"``.
         apply_button, grow_button, shrink_button, reset_button, matte_button: the buttons.
         picture: the trimap over the photo, with the rectangle; ``alpha_image``: the last matte.
         info: an :class:`ipywidgets.HTML` line with the band and the unknown share.
@@ -397,7 +399,8 @@ class TrimapPainter(widgets.VBox):
 
     @property
     def trimap(self) -> np.ndarray:
-        """uint8 ``(H, W)`` trimap in {0, 128, 255}: the band around the mask, plus the unknown marks."""
+        """uint8 ``(H, W)`` trimap in {0, 128, 255}: the band around the mask, plus the unknown
+        marks."""
         from .trimap import UNKNOWN, trimap_from_mask
 
         tri = trimap_from_mask(self.mask, kernel_size=3, iterations=self.band)

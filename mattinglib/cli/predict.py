@@ -92,7 +92,8 @@ def add_predict_bgm_command(subparsers) -> argparse.ArgumentParser:
 
     >>> parser = argparse.ArgumentParser(prog="mattinglib")
     >>> p = add_predict_bgm_command(parser.add_subparsers(dest="command"))
-    >>> args = parser.parse_args(["predict-bgm", "--photo", "a.png", "--plate", "b.png", "--out-dir", "o"])
+    >>> args = parser.parse_args(["predict-bgm", "--photo", "a.png", "--plate", "b.png",
+    ...                           "--out-dir", "o"])
     >>> args.size, args.weights, args.allow_random_weights
     (512, None, False)
     """

@@ -87,7 +87,8 @@ def is_unanswered(value) -> bool:
 
 
 def exercise_check(check: Callable) -> Callable:
-    """Decorator for a ``check_*`` function: an unfinished exercise prints a note instead of failing.
+    """Decorator for a ``check_*`` function: an unfinished exercise prints a note instead of
+    failing.
 
     Every public checker of the course is wrapped by it. When the checker finds
     the answer still a stub (:class:`ExerciseNotDone`) the wrapper prints
@@ -115,7 +116,8 @@ _BROADCAST_HINT = ("alpha is (H, W) while the images are (H, W, 3): give alpha a
 
 def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: str | None = None,
                  in_place_advice: str = "", crash_hint: Callable[[Exception], str] | None = None):
-    """Call the student's ``fn(*args)``; turn a stub, a crash, an in-place change or no result into a hint.
+    """Call the student's ``fn(*args)``; turn a stub, a crash, an in-place change or no result
+    into a hint.
 
     The tool every checker module shares (the ``check_*`` functions are the public API).
 
@@ -173,7 +175,8 @@ def _broadcast_hint(err: Exception) -> str:
 
 
 def call_student_numpy(fn: Callable, args: tuple, *, task: str, case: str):
-    """:func:`call_student` for a numpy exercise: inputs protected, a torch tensor refused as the result."""
+    """:func:`call_student` for a numpy exercise: inputs protected, a torch tensor refused as the
+    result."""
     out = call_student(fn, args, task=task, case=case, protect="numpy",
                        in_place_advice="compute a new array instead (e.g. `x = x * "
                                        "a`, not `x *= a`)",

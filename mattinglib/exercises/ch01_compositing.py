@@ -154,7 +154,8 @@ def _two_background_cases():
     blue, black, green, red_green = plain([2]), plain([]), plain([1]), plain([0, 1])
     cases = []
     for case, x1, x2 in [("random backgrounds", b1, b2),
-                         # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
+                         # Differ in the blue channel only: a per-channel ratio divides 0 by 0
+                         # in red and green.
                          ("blue vs black", blue, black),
                          ("green vs blue", green, blue),
                          # Agree in blue: an answer that reads the blue channel only divides 0 by 0.

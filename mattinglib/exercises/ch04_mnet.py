@@ -18,7 +18,9 @@ mistake it recognises:
 >>> from mattinglib.models.shm import fuse_alpha
 >>> check_fusion(fuse_alpha)  # doctest: +ELLIPSIS
 Correct: fusion matches the library on 4 cases (...).
->>> check_fusion(lambda probs, alpha_r: probs[:, 1:2] + probs[:, 2:3] * alpha_r)  # doctest: +ELLIPSIS
+>>> def swapped(probs, alpha_r):
+...     return probs[:, 1:2] + probs[:, 2:3] * alpha_r
+>>> check_fusion(swapped)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 mattinglib.exercises.ExerciseError: fusion, case 'softmax and sigmoid': ...
@@ -122,7 +124,8 @@ def _mnet_input_hint(out: torch.Tensor, image: torch.Tensor, onehot: torch.Tenso
         return "channels 0-2 must be the image itself, unchanged"
     probs = out[:, 3:]
     unknown = CLASS_ORDER.index("unknown")
-    if torch.equal(probs[:, unknown], torch.zeros_like(probs[:, unknown])) and onehot[:, unknown].any():
+    if (torch.equal(probs[:, unknown], torch.zeros_like(probs[:, unknown]))
+            and onehot[:, unknown].any()):
         return ("your unknown channel is empty: the unknown value of a float trimap is "
                 "128/255 = 0.502, not 0.5; compare with a tolerance or go through the uint8 "
                 "values (round(trimap * 255) == 128), or use trimap_to_onehot")

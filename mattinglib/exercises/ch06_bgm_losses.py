@@ -89,7 +89,8 @@ def check_normalized_l1(fn: Callable) -> None:
         diff = (target - pred).abs().double()
         m = mask.double()
         batch_wise = (diff * m).sum() / (m.sum() + EPS)
-        expanded = ((diff * m).sum(dim=(1, 2, 3)) / (m.expand_as(diff).sum(dim=(1, 2, 3)) + EPS)).mean()
+        expanded = ((diff * m).sum(dim=(1, 2, 3))
+                    / (m.expand_as(diff).sum(dim=(1, 2, 3)) + EPS)).mean()
         plain = (diff * m).mean()
         hint = ""
         if abs(float(got - batch_wise)) < 1e-6:

@@ -11,10 +11,12 @@ with a hint for the mistake it recognises.
 >>> from mattinglib.train.adversarial import teacher_masks
 >>> check_teacher_masks(teacher_masks)  # doctest: +ELLIPSIS
 Correct: teacher_masks matches the library on 4 cases (...).
->>> check_pseudo_weight(lambda step, steps_per_epoch: 0.5 ** (step // steps_per_epoch))  # doctest: +ELLIPSIS
+>>> def halving_every_epoch(step, steps_per_epoch):
+...     return 0.5 ** (step // steps_per_epoch)
+>>> check_pseudo_weight(halving_every_epoch)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mattinglib.exercises.ExerciseError: pseudo_weight, case 'third epoch' ...: got 0.25, expected 0.5 ...
+mattinglib.exercises.ExerciseError: pseudo_weight, case 'third epoch'...: got 0.25, expected 0.5 ...
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ def band_case(size: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np
 
 @exercise_check
 def check_band_experiment(fn: Callable, prediction: str) -> None:
-    """Check ``fn(image, alpha, mask, bands) -> list of SAD`` and the ``prediction`` ("up" or "down").
+    """Check ``fn(image, alpha, mask, bands) -> list of SAD`` and the ``prediction`` ("up" or
+    "down").
 
     ``fn`` must matte with closed-form on ``trimap_from_mask(mask, kernel_size=3,
     iterations=band)`` for each band and score each matte with SAD over one

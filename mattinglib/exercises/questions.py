@@ -277,7 +277,8 @@ def check_answer(answer, key: str) -> None:
                                 f"Not quite: {q.why[letter]}.")
         print(f"Correct: ({letter}) {q.options[letter]}: {q.why[letter]}.")
         return
-    if not isinstance(answer, numbers.Real) or isinstance(answer, bool) or not math.isfinite(answer):
+    if (not isinstance(answer, numbers.Real) or isinstance(answer, bool)
+            or not math.isfinite(answer)):
         raise ExerciseError(f"{key}: answer with a number, not {answer!r}")
     if abs(answer - q.answer) <= q.tolerance:
         print(f"Correct: {answer:g}: {q.why['right']}.")

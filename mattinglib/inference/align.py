@@ -272,8 +272,8 @@ def fit_bias_gain(photo: np.ndarray, plate: np.ndarray, region: np.ndarray, *,
 
 def align_background(photo: np.ndarray, plate: np.ndarray, *, method: str = "auto",
                      ransac_threshold: float = 3.0, exposure: bool = True,
-                     mask: np.ndarray | None = None,
-                     max_side: int = 1000, min_inliers: int = 25, min_coverage: float = 0.5) -> AlignResult:
+                     mask: np.ndarray | None = None, max_side: int = 1000, min_inliers: int = 25,
+                     min_coverage: float = 0.5) -> AlignResult:
     """Register a captured background plate to the photo with a feature homography.
 
     Args:

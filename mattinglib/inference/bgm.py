@@ -156,7 +156,8 @@ def crop_square(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray
     """
     x0, y0, x1, y1 = box
     H, W = image.shape[:2]
-    pad = [(max(0, -y0), max(0, y1 - H)), (max(0, -x0), max(0, x1 - W))] + [(0, 0)] * (image.ndim - 2)
+    pad = ([(max(0, -y0), max(0, y1 - H)), (max(0, -x0), max(0, x1 - W))]
+           + [(0, 0)] * (image.ndim - 2))
     inner = image[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
     if any(p for pair in pad for p in pair):
         # numpy's "reflect" (no edge repeat, as OpenCV's REFLECT_101) also
@@ -274,7 +275,8 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
         margin: extra border around the person's box, as a fraction of its longer side.
 
     Returns:
-        A :class:`BGMResult` (alpha, fg, composite, crop_box, alignment, segmentation_method, segmentation).
+        A :class:`BGMResult` (alpha, fg, composite, crop_box, alignment, segmentation_method,
+        segmentation).
 
     Raises:
         ValueError: bad arguments (named), or no person found.
@@ -287,7 +289,8 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
     plate = as_float01(plate, name="plate").astype(np.float32)
     if target_background is not None:
         check_shape(target_background, "*,*,3", name="target_background")
-        target_background = as_float01(target_background, name="target_background").astype(np.float32)
+        target_background = as_float01(target_background,
+                                       name="target_background").astype(np.float32)
     if not isinstance(generator, nn.Module):
         raise ValueError(f"generator: expected a torch.nn.Module, got {type(generator).__name__}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 4:
@@ -356,7 +359,8 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
                 seg_weights=None,
                 allow_random_weights: bool = False, seed: int = 0,
                 generator_config: dict | None = None) -> dict[str, Path]:
-    """Matte one photo file and write ``<name>_matte.png``, ``<name>_fg.png``, ``<name>_composite.png``.
+    """Matte one photo file and write ``<name>_matte.png``, ``<name>_fg.png``,
+    ``<name>_composite.png``.
 
     ``<name>`` is the photo's file name without extension. The composite is
     over ``target`` when given, else over a grey checkerboard (a preview of

@@ -150,7 +150,8 @@ def _run_padded(model, image: np.ndarray, trimap: np.ndarray, kind: str, device,
     hp, wp = trimap_p.shape
 
     def run(y0: int, x0: int, th: int, tw: int) -> np.ndarray:
-        img = torch.from_numpy(np.ascontiguousarray(image_p[y0:y0 + th, x0:x0 + tw].transpose(2, 0, 1)))
+        patch = image_p[y0:y0 + th, x0:x0 + tw]
+        img = torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))
         tri = torch.from_numpy(np.ascontiguousarray(trimap_p[y0:y0 + th, x0:x0 + tw]))
         alpha = model_alpha(model, img[None].to(device), tri[None, None].to(device),
                             input_kind=kind)

@@ -118,7 +118,8 @@ def _clean(binary: np.ndarray, *, min_fraction: float = 0.2) -> np.ndarray:
 
 
 def _soften(binary: np.ndarray, out_hw: tuple[int, int], *, grow: float, blur: float) -> np.ndarray:
-    """Dilate by ``grow`` and blur by ``blur`` (fractions of the long side), upsample to ``out_hw``."""
+    """Dilate by ``grow`` and blur by ``blur`` (fractions of the long side), upsample to
+    ``out_hw``."""
     side = max(binary.shape)
     if grow > 0:
         binary = cv2.dilate(binary, _ellipse(round(grow * side)))

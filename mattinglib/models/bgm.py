@@ -354,7 +354,8 @@ class BackgroundMattingGenerator(nn.Module):
 
     def check_inputs(self, image: torch.Tensor, back: torch.Tensor, seg: torch.Tensor,
                      multi: torch.Tensor) -> None:
-        """Raise ``ValueError`` (``TypeError`` for a wrong type or dtype) unless the four inputs fit.
+        """Raise ``ValueError`` (``TypeError`` for a wrong type or dtype) unless the four inputs
+        fit.
 
         Each must be a tensor of the weights' dtype, ``(B, C, H, W)`` with its
         own channel count, all with the same ``B``, ``H``, ``W``, and ``H``,

@@ -97,7 +97,8 @@ def scaled_channels(channels: int, width: float) -> int:
 
 def check_model_input(x: Any, *, channels: int, multiple: int, name: str,
                       dtype: torch.dtype | None = None) -> None:
-    """Check a network input: float ``(B, channels, H, W)`` in [0, 1], H and W multiples of ``multiple``.
+    """Check a network input: float ``(B, channels, H, W)`` in [0, 1], H and W multiples of
+    ``multiple``.
 
     Args:
         dtype: the dtype of the network's weights; another dtype (a float64 or
@@ -177,7 +178,8 @@ def _conv_block(cin: int, cout: int, kernel_size: int, batch_norm: bool) -> nn.S
 
 
 class VGG16Encoder(nn.Module):
-    """The 13 convolutions of VGG16 with index-returning max-pools after the first ``num_pools`` blocks.
+    """The 13 convolutions of VGG16 with index-returning max-pools after the first ``num_pools``
+    blocks.
 
     Every convolution is 3x3 with padding 1, followed by BatchNorm when
     ``batch_norm`` and a ReLU. With ``num_pools=4`` (SHM's M-Net: "13
