@@ -236,7 +236,8 @@ def fetch_backgrounds(
         keep_archive: keep the archive in ``<root>/downloads/``.
         record: write the sha256 of an archive without a known checksum into
             ``<root>/backgrounds/checksums_local.json`` (trust on first use).
-        progress: progress bar. retries, retry_wait, timeout: see :func:`data_scripts._download.download`.
+        progress: progress bar.
+        retries, retry_wait, timeout: see :func:`data_scripts._download.download`.
         log: where messages go.
 
     Returns:

@@ -75,7 +75,8 @@ STAGING = Path("downloads") / DATASET
 
 
 def load_checksums(source=CHECKSUMS_PATH) -> dict[str, dict]:
-    """``layout file -> {"sha256", "size"}`` from a JSON file (or a mapping); ``None``: no checksums."""
+    """``layout file -> {"sha256", "size"}`` from a JSON file (or a mapping); ``None``: no
+    checksums."""
     if source is None:
         return {}
     raw = source if isinstance(source, dict) else read_json(source)

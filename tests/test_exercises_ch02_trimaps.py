@@ -32,7 +32,8 @@ def _trimap(alpha, k, it, *, positional=False, shape=cv2.MORPH_ELLIPSE, values=(
 
 class TestTrimapFromAlpha:
     def test_accepts_library_and_opencv_answer(self, capsys):
-        ch02_trimaps.check_trimap_from_alpha(lambda a, k, it: trimap_from_alpha(a, kernel_size=k, iterations=it))
+        ch02_trimaps.check_trimap_from_alpha(
+            lambda a, k, it: trimap_from_alpha(a, kernel_size=k, iterations=it))
         ch02_trimaps.check_trimap_from_alpha(_trimap)
         assert capsys.readouterr().out.count("Correct") == 2
 
@@ -89,7 +90,8 @@ class TestTrimapFromAlpha:
 class TestOnehot:
     def test_accepts_library(self, capsys):
         ch02_trimaps.check_onehot(trimap_to_onehot)
-        ch02_trimaps.check_onehot(lambda t: np.stack([t == 0, t == 128, t == 255]).astype(np.float32))
+        ch02_trimaps.check_onehot(
+            lambda t: np.stack([t == 0, t == 128, t == 255]).astype(np.float32))
         assert capsys.readouterr().out.count("Correct") == 2
 
     def test_swapped_order(self):

@@ -1,4 +1,5 @@
-"""Chapter 4's (SHM) checkers accept right answers and reject typical wrong ones with the right hint."""
+"""Chapter 4's (SHM) checkers accept right answers and reject typical wrong ones with the right
+hint."""
 
 from __future__ import annotations
 

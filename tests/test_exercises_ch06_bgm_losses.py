@@ -1,4 +1,5 @@
-"""Chapter 6's checkers (the losses) accept the library's functions and reject typical wrong answers."""
+"""Chapter 6's checkers (the losses) accept the library's functions and reject typical wrong
+answers."""
 
 from __future__ import annotations
 

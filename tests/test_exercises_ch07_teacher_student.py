@@ -180,5 +180,6 @@ class TestPseudoWeight:
                 "integer division")
 
     def test_tensor_result_is_accepted(self, capsys):
-        ch07_teacher_student.check_pseudo_weight(lambda s, n: torch.tensor(0.5) ** ((s // n + 1) // 2))
+        ch07_teacher_student.check_pseudo_weight(
+            lambda s, n: torch.tensor(0.5) ** ((s // n + 1) // 2))
         assert "Correct" in capsys.readouterr().out

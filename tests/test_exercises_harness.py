@@ -1,4 +1,5 @@
-"""What every chapter's checkers share (mattinglib.exercises._harness): errors, the not-done rule."""
+"""What every chapter's checkers share (mattinglib.exercises._harness): errors, the not-done
+rule."""
 
 from __future__ import annotations
 
@@ -112,4 +113,5 @@ def test_every_exercises_name_a_notebook_uses_exists(notebook):
     assert any(name.startswith("check_") for _module, name in used), f"{notebook} calls no checker"
     for module, name in sorted(used):
         mod = importlib.import_module(f"mattinglib.exercises.{module}")
-        assert hasattr(mod, name), f"{notebook} uses mattinglib.exercises.{module}.{name}, which does not exist"
+        assert hasattr(mod, name), (f"{notebook} uses mattinglib.exercises.{module}.{name}, "
+                                    "which does not exist")

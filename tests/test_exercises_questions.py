@@ -1,4 +1,5 @@
-"""The question and experiment checkers: right answers pass with the reason, wrong ones fail with it."""
+"""The question and experiment checkers: right answers pass with the reason, wrong ones fail
+with it."""
 
 from __future__ import annotations
 

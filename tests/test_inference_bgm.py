@@ -1,4 +1,5 @@
-"""Tests for Background Matting inference on a photo: alignment, segmentation, the pipeline, the CLI."""
+"""Tests for Background Matting inference on a photo: alignment, segmentation, the pipeline,
+the CLI."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ TINY = dict(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1)
 
 @pytest.fixture(autouse=True)
 def no_hub_weights(tmp_path, monkeypatch):
-    """An empty torch hub cache, so every test sees the machine of a user without DeepLab weights."""
+    """An empty torch hub cache, so every test sees the machine of a user without DeepLab
+    weights."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
@@ -104,7 +106,7 @@ def scene():
     return photo.copy(), plate.copy(), H.copy()
 
 
-# --------------------------------------------------------------------------- real photos (downscaled once)
+# -------------------------------------------------------------------- real photos (downscaled once)
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,7 +138,8 @@ class TestAlignSynthetic:
         assert result.residual_px < 1.0
         assert result.num_inliers >= 100 and 0.5 < result.inlier_ratio <= 1.0
         interior = result.valid.copy()
-        interior[:20], interior[-20:], interior[:, :20], interior[:, -20:] = False, False, False, False
+        interior[:20], interior[-20:] = False, False
+        interior[:, :20], interior[:, -20:] = False, False
         assert np.abs(result.plate - photo)[interior].mean() < 0.01
 
     def test_plate_of_another_resolution_at_reduced_detection_size(self):
@@ -273,7 +276,8 @@ class TestSegmentationFallback:
         assert seg.method == "background_difference"
         assert seg.mask.dtype == np.float32 and seg.mask.min() >= 0 and seg.mask.max() <= 1
         assert iou(seg.mask >= 0.5, blob) > 0.85
-        assert seg.mask[~cv2.dilate(blob.astype(np.uint8), np.ones((15, 15))).astype(bool)].max() < 0.05
+        near_blob = cv2.dilate(blob.astype(np.uint8), np.ones((15, 15))).astype(bool)
+        assert seg.mask[~near_blob].max() < 0.05
 
     def test_fills_holes_and_drops_specks(self):
         photo, plate, blob = blob_scene()
@@ -496,7 +500,8 @@ class TestMattePhoto:
         call = net.calls[0]
         for t in (call["image"], call["back"], call["seg"], call["multi"]):
             assert t.min() >= -1 and t.max() <= 1
-        grey = (call["image"] * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        grey = (call["image"] * luma).sum(1, keepdim=True)
         assert call["multi"].shape == (1, 4, 32, 32)
         torch.testing.assert_close(call["multi"], grey.expand(-1, 4, -1, -1), atol=1e-5, rtol=0)
 

@@ -33,7 +33,7 @@ def batch(seed: int = 0, b: int = 2, h: int = 6, w: int = 5, dtype=torch.float64
     return pred, target, fg, bg, image, weight
 
 
-# --------------------------------------------------------------- direct transcriptions (numpy, float64)
+# ----------------------------------------------------------- direct transcriptions (numpy, float64)
 
 
 def np_masked(penalty: np.ndarray, weight: np.ndarray) -> float:
@@ -129,8 +129,10 @@ class TestEpsilonAndNormalisation:
     def test_perfect_prediction_costs_eps_per_pixel(self):
         _, target, fg, bg, image, weight = batch(0)
         assert float(alpha_prediction_loss(target, target, weight)) == pytest.approx(1e-6, rel=1e-9)
-        assert float(compositional_loss(target, fg, bg, image, weight)) == pytest.approx(1e-6, rel=1e-6)
-        assert float(charbonnier(torch.zeros((), dtype=torch.float64))) == pytest.approx(1e-6, rel=1e-12)
+        assert (float(compositional_loss(target, fg, bg, image, weight))
+                == pytest.approx(1e-6, rel=1e-6))
+        assert (float(charbonnier(torch.zeros((), dtype=torch.float64)))
+                == pytest.approx(1e-6, rel=1e-12))
 
     def test_charbonnier_is_nearly_absolute_value(self):
         d = torch.tensor([-0.5, 0.25, 1.0], dtype=torch.float64)
@@ -150,7 +152,8 @@ class TestEpsilonAndNormalisation:
         weight[1, 0, :, :] = 1.0
         weight[1, 0, 1, 1] = 0.0
         expected = (np.sqrt(1 + 1e-12) + 3e-6) / 4
-        assert float(alpha_prediction_loss(pred, target, weight)) == pytest.approx(expected, rel=1e-12)
+        assert (float(alpha_prediction_loss(pred, target, weight))
+                == pytest.approx(expected, rel=1e-12))
 
     def test_only_the_masked_region_counts(self):
         pred, target, fg, bg, image, weight = batch(4)
@@ -198,7 +201,8 @@ class TestEpsilonAndNormalisation:
         pred, target, *_ = batch(7, h=8, w=8)
         interior = torch.zeros_like(pred)
         interior[..., 1:-1, 1:-1] = 1  # zero padding makes the border see the offset
-        assert float(sobel_gradient_loss(target + 0.3, target, interior)) == pytest.approx(0, abs=1e-12)
+        assert (float(sobel_gradient_loss(target + 0.3, target, interior))
+                == pytest.approx(0, abs=1e-12))
         assert float(sobel_gradient_loss(pred, target, interior)) > 0.1
 
 
@@ -299,7 +303,8 @@ class TestBadInputs:
     def test_weight_is_not_optional(self):
         pred, target, *_ = batch(0)
         with pytest.raises(TypeError):
-            alpha_prediction_loss(pred, target)  # the unknown mask must be given (or None on purpose)
+            # the unknown mask must be given (or None on purpose)
+            alpha_prediction_loss(pred, target)
 
     def test_shm_targets(self):
         pred, target, fg, bg, image, _ = batch(0)

@@ -248,7 +248,8 @@ class TestMNetWidthOne:
             assert torch.equal(conv_.bias, state[f"features.{index}.bias"])
 
     def test_copied_encoder_computes_vgg16_features(self, mnet_full):
-        """Same numbers as torchvision's VGG16 (up to pool4 and block 5), whatever the extra channels."""
+        """Same numbers as torchvision's VGG16 (up to pool4 and block 5), whatever the extra
+        channels."""
         features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"]).eval()
         state = {f"features.{k}": v for k, v in features.state_dict().items()}
         copy_vgg16_weights(mnet_full.encoder, state)
@@ -353,7 +354,8 @@ class TestFusion:
         probs[0, CLASS_ORDER.index("background")] = 0.2
         probs[0, CLASS_ORDER.index("unknown")] = 0.5
         probs[0, CLASS_ORDER.index("foreground")] = 0.3
-        assert float(fuse_alpha(probs, torch.full((1, 1, 1, 1), 0.4))) == pytest.approx(0.3 + 0.5 * 0.4)
+        alpha = fuse_alpha(probs, torch.full((1, 1, 1, 1), 0.4))
+        assert float(alpha) == pytest.approx(0.3 + 0.5 * 0.4)
 
     def test_clamped_to_unit_interval(self):
         probs = torch.zeros(1, 3, 1, 2)
@@ -387,7 +389,8 @@ class TestSHM:
         assert shm.mnet.decoder.predict.weight.grad is not None
 
     def test_mnet_sees_probabilities_in_class_order(self, shm):
-        """In pretrain_mnet mode, M-Net channels 3, 4, 5 are the background, unknown, foreground masks."""
+        """In pretrain_mnet mode, M-Net channels 3, 4, 5 are the background, unknown, foreground
+        masks."""
         seen = {}
 
         def record(module, args):
@@ -508,9 +511,9 @@ class TestDIM:
         assert conv_params(net.encoder) == VGG16_FEATURES_PARAMS + 64 * 3 * 3
         assert conv_params(net.conv6) == conv(512, 512, 1)
         # decoder, the DIM table: Deconv6 1x1 512, Deconv5..1 5x5 512/256/128/64/64, prediction
-        assert conv_params(net.decoder) == (conv(512, 512, 1) + conv(512, 512, 5) + conv(512, 256, 5)
-                                            + conv(256, 128, 5) + conv(128, 64, 5) + conv(64, 64, 5)
-                                            + conv(64, 1, 5))
+        assert conv_params(net.decoder) == (conv(512, 512, 1) + conv(512, 512, 5)
+                                            + conv(512, 256, 5) + conv(256, 128, 5)
+                                            + conv(128, 64, 5) + conv(64, 64, 5) + conv(64, 1, 5))
         assert conv_params(net.refinement) == conv(4, 64, 3) + 2 * conv(64, 64, 3) + conv(64, 1, 3)
         first = net.encoder.convs()[0]
         assert torch.equal(first.weight[:, :3], state["features.0.weight"])

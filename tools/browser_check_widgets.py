@@ -66,7 +66,8 @@ def _wait_for_lab(port: int, token: str, timeout: float = 120) -> None:
 
 
 def _painter_info(page) -> str:
-    return page.locator(".jp-OutputArea-output .widget-html-content").filter(has_text="band").last.inner_text()
+    outputs = page.locator(".jp-OutputArea-output .widget-html-content")
+    return outputs.filter(has_text="band").last.inner_text()
 
 
 def check(out: Path, chromium: str, cells_to_painter: int, timeout_ms: int) -> dict:
