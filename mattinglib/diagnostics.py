@@ -33,8 +33,7 @@ import numpy as np
 from ._checks import as_float01, check_shape, check_trimap_values
 
 __all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band",
-           "matte_at_scale",
-           "plate_difference"]
+           "matte_at_scale", "plate_difference"]
 
 
 def _alpha(alpha, hw=None, name: str = "alpha") -> np.ndarray:

@@ -606,8 +606,7 @@ def _diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tup
                                      color="#333333"))
         if label:
             ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom",
-                    fontsize=7,
-                    color="#444444", style="italic")
+                    fontsize=7, color="#444444", style="italic")
     xs = [x for x, _, _ in boxes.values()]
     ys = [y for _, y, _ in boxes.values()]
     ax.set_xlim(min(xs) - bw, max(xs) + bw)
@@ -715,8 +714,7 @@ def bgm_generator_diagram(*, use_motion_features: bool = False):
         arrows.append(("enc_multi", "comb_multi", "output unused\n(released code)", ":"))
     arrows += [("comb_back", "fusion"), ("comb_seg", "fusion"), ("comb_multi", "fusion"),
                ("enc_image", "fusion", "image feature"), ("fusion", "alpha_head"),
-               ("fusion", "fg_head"),
-               ("enc_image", "fg_head", None, "--", -0.45),
+               ("fusion", "fg_head"), ("enc_image", "fg_head", None, "--", -0.45),
                ("alpha_head", "alpha"), ("fg_head", "fg")]
     colours = {k: "#fde7c8" for k in ("comb_back", "comb_seg", "comb_multi")}
     colours |= {"alpha": "#d9f0d3", "fg": "#d9f0d3"}

@@ -334,11 +334,9 @@ class TrimapPainter(widgets.VBox):
 
         wide = widgets.Layout(width="420px")
         self.x_range = widgets.IntRangeSlider(value=(w // 4, 3 * w // 4), min=0, max=w,
-                                              description="x",
-                                              continuous_update=False, layout=wide)
+                                              description="x", continuous_update=False, layout=wide)
         self.y_range = widgets.IntRangeSlider(value=(h // 4, 3 * h // 4), min=0, max=h,
-                                              description="y",
-                                              continuous_update=False, layout=wide)
+                                              description="y", continuous_update=False, layout=wide)
         self.action = widgets.ToggleButtons(options=self.ACTIONS, value="foreground",
                                             description="rectangle is")
         self.apply_button = widgets.Button(description="apply", button_style="primary")

@@ -148,6 +148,6 @@ class TestTwoBackgrounds:
 
     def test_per_channel_output(self):
         rejects(ch01_compositing.check_alpha_from_two_backgrounds,
-                lambda i1, i2, b1, b2: np.repeat(_triangulate(i1, i2, b1, b2)[..., None], 3,
-                                                 axis=2),
+                lambda i1, i2, b1, b2: np.repeat(_triangulate(i1, i2, b1, b2)[..., None],
+                                                 3, axis=2),
                 "one value per channel")

@@ -33,9 +33,8 @@ def checker_modules() -> list[str]:
 
 def test_one_module_per_chapter_and_the_shared_questions():
     assert checker_modules() == ["ch01_compositing", "ch02_trimaps", "ch03_training_data",
-                                 "ch04_mnet",
-                                 "ch05_bgm_generator", "ch06_bgm_losses", "ch07_teacher_student",
-                                 "ch08_your_photo", "questions"]
+                                 "ch04_mnet", "ch05_bgm_generator", "ch06_bgm_losses",
+                                 "ch07_teacher_student", "ch08_your_photo", "questions"]
 
 
 def test_exercise_error_is_an_assertion_error():

@@ -474,8 +474,7 @@ class TestMattePhoto:
         photo = textured_scene(60, 160)
         mask = given_mask(60, 160, (40, 0, 120, 60))  # 80 wide > 60 tall
         result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False,
-                             segmentation=mask,
-                             device="cpu")
+                             segmentation=mask, device="cpu")
         x0, y0, x1, y1 = result.crop_box
         assert y0 < 0 and y1 > 60
         assert (result.alpha[:, x0:x1] == 1.0).all()
@@ -620,8 +619,7 @@ class TestPredictBGM:
             warnings.simplefilter("error", RandomWeightsWarning)
             warnings.simplefilter("ignore", SegmentationFallbackWarning)
             paths = predict_bgm(photo, plate, out_dir=tmp_path / "out", weights=weights,
-                                target=target,
-                                size=32, device="cpu", generator_config=TINY)
+                                target=target, size=32, device="cpu", generator_config=TINY)
         assert sorted(p.name for p in paths.values()) == [
             "shot_img_composite.png", "shot_img_fg.png", "shot_img_matte.png"]
         assert read_alpha(paths["matte"]).shape == (360, 480)
@@ -632,10 +630,8 @@ class TestPredictBGM:
         add_predict_bgm_command(parser.add_subparsers(dest="command", required=True))
         out = tmp_path / "out"
         args = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate),
-                                  "--out-dir",
-                                  str(out), "--target", str(target), "--size", "32", "--device",
-                                  "cpu",
-                                  "--allow-random-weights"])
+                                  "--out-dir", str(out), "--target", str(target), "--size", "32",
+                                  "--device", "cpu", "--allow-random-weights"])
         with pytest.warns(RandomWeightsWarning, match="DEMO MODE"):
             with pytest.warns(SegmentationFallbackWarning):
                 assert args.func(args) == 0

@@ -32,8 +32,8 @@ def test_shm_pipeline_has_the_boxes_and_the_fusion_formula():
     assert "alpha = Fs + Us * alpha_r" in labels["fusion"]
     # the class order is the library's (background, unknown, foreground)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert texts.index("Bs (background)") < texts.index("Us (unknown)") < texts.index("Fs "
-                                                                                      "(foreground)")
+    assert (texts.index("Bs (background)") < texts.index("Us (unknown)")
+            < texts.index("Fs (foreground)"))
 
 
 @pytest.mark.parametrize("use_motion", [False, True])

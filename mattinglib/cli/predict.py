@@ -74,8 +74,8 @@ def _cmd_predict_bgm(args) -> int:
     for photo in args.photo:
         paths = predict_bgm(photo, args.plate, out_dir=args.out_dir, weights=args.weights,
                             target=args.target, size=args.size, device=args.device,
-                            align=not args.no_align,
-                            segmentation=args.segmentation, seg_weights=args.seg_weights,
+                            align=not args.no_align, segmentation=args.segmentation,
+                            seg_weights=args.seg_weights,
                             allow_random_weights=args.allow_random_weights, seed=args.seed)
         for path in paths.values():
             print(f"wrote {path}")

@@ -178,8 +178,8 @@ def call_student_numpy(fn: Callable, args: tuple, *, task: str, case: str):
     """:func:`call_student` for a numpy exercise: inputs protected, a torch tensor refused as the
     result."""
     out = call_student(fn, args, task=task, case=case, protect="numpy",
-                       in_place_advice="compute a new array instead (e.g. `x = x * "
-                                       "a`, not `x *= a`)",
+                       in_place_advice="compute a new array instead "
+                                       "(e.g. `x = x * a`, not `x *= a`)",
                        crash_hint=_broadcast_hint)
     if not isinstance(out, (np.ndarray, float, int, np.floating, np.integer)):
         try:

@@ -25,8 +25,7 @@ from ._harness import (
 )
 
 __all__ = ["PLATE_QUESTION", "PLATE_OPTIONS", "check_plate_question", "band_case",
-           "BAND_CASE_BANDS",
-           "check_band_experiment"]
+           "BAND_CASE_BANDS", "check_band_experiment"]
 
 PLATE_QUESTION = ("The background plate was shot a hand's width to the side of where the photo was "
                   "taken, and you run Background Matting without aligning it. Where does the "

@@ -356,8 +356,7 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
 
 def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, size: int = 512,
                 device: str = "auto", align: bool = True, segmentation: str = "auto",
-                seg_weights=None,
-                allow_random_weights: bool = False, seed: int = 0,
+                seg_weights=None, allow_random_weights: bool = False, seed: int = 0,
                 generator_config: dict | None = None) -> dict[str, Path]:
     """Matte one photo file and write ``<name>_matte.png``, ``<name>_fg.png``,
     ``<name>_composite.png``.
@@ -410,8 +409,8 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
     plate = read_image(plate_path)
     background = read_image(target) if target is not None else None
     result = matte_photo(photo, plate, generator, target_background=background, size=size,
-                         device=device,
-                         align=align, segmentation=segmentation, seg_weights=seg_weights)
+                         device=device, align=align, segmentation=segmentation,
+                         seg_weights=seg_weights)
     composite = result.composite
     if composite is None:
         board = checkerboard(*result.alpha.shape, tile=max(8, max(result.alpha.shape) // 60))

@@ -318,11 +318,10 @@ def soft_segmentation(photo: np.ndarray, *, plate: np.ndarray | None = None, met
         if method == "deeplab":
             raise FileNotFoundError(f"weights: {note}")
         if plate is None:
-            raise ValueError("plate: needed for the background-difference "
-                             f"segmentation, because {note}")
+            raise ValueError("plate: needed for the background-difference segmentation, "
+                             f"because {note}")
         warnings.warn("soft_segmentation: using the background-difference fallback, not "
-                      f"DeepLabV3: {note}",
-                      SegmentationFallbackWarning, stacklevel=2)
+                      f"DeepLabV3: {note}", SegmentationFallbackWarning, stacklevel=2)
     elif plate is None:
         raise ValueError("plate: the background-difference segmentation needs the aligned plate")
     mask = background_difference_mask(photo, plate, grow=grow, blur=blur)
