@@ -237,7 +237,8 @@ def build_bgm_list(
         log(f"note: {len(found)} x {per_fg} composites but only {len(bg_names)} backgrounds; "
             "some backgrounds are used more than once")
     rows = []
-    bar = tqdm(total=len(found) * per_fg, desc="bgm", unit="img", disable=not (progress and compose))
+    bar = tqdm(total=len(found) * per_fg, desc="bgm", unit="img",
+               disable=not (progress and compose))
     try:
         for j, (name, fg_path, alpha_path) in enumerate(found):
             stem = Path(name).stem

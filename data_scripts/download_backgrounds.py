@@ -137,7 +137,8 @@ _COCO = "http://images.cocodataset.org/zips/"
 DATASETS: dict[str, BackgroundSpec] = {
     "coco-train2014": BackgroundSpec(_COCO + "train2014.zip", "train2014.zip", "train2014",
                                      "coco/train2014", 82_783, None,
-                                     "Deep Image Matting training backgrounds (100 per foreground)"),
+                                     "Deep Image Matting training backgrounds (100 "
+                                     "per foreground)"),
     "coco-test2017": BackgroundSpec(_COCO + "test2017.zip", "test2017.zip", "test2017",
                                     "coco/test2017", 40_670, None,
                                     "Background Matting training backgrounds"),
@@ -235,7 +236,8 @@ def fetch_backgrounds(
         keep_archive: keep the archive in ``<root>/downloads/``.
         record: write the sha256 of an archive without a known checksum into
             ``<root>/backgrounds/checksums_local.json`` (trust on first use).
-        progress: progress bar. retries, retry_wait, timeout: see :func:`data_scripts._download.download`.
+        progress: progress bar.
+        retries, retry_wait, timeout: see :func:`data_scripts._download.download`.
         log: where messages go.
 
     Returns:

@@ -75,7 +75,8 @@ STAGING = Path("downloads") / DATASET
 
 
 def load_checksums(source=CHECKSUMS_PATH) -> dict[str, dict]:
-    """``layout file -> {"sha256", "size"}`` from a JSON file (or a mapping); ``None``: no checksums."""
+    """``layout file -> {"sha256", "size"}`` from a JSON file (or a mapping); ``None``: no
+    checksums."""
     if source is None:
         return {}
     raw = source if isinstance(source, dict) else read_json(source)
@@ -188,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _offline_help(err: BaseException, base_url: str) -> str:
-    urls = "\n".join(f"      {file_url(base_url, p)} -> bgm_sample/{rel}" for rel, p in FILES.items())
+    urls = "\n".join(f"      {file_url(base_url, p)} -> bgm_sample/{rel}"
+                     for rel, p in FILES.items())
     return (f"error: {err}\n"
             "What to do:\n"
             "  - check the network connection and run the same command again\n"

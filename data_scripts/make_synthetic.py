@@ -11,7 +11,8 @@ code that reads real data (and other tools) can read them::
     ├── alpha/0000000.png ..                alpha, grey 8-bit
     ├── bg/0000000.png ..                   background B, RGB 8-bit
     ├── merged/0000000.png ..               I = alpha F + (1 - alpha) B from the 8-bit F, alpha, B
-    ├── trimaps/0000000.png ..              {0, 128, 255}: unknown = dilate(alpha > 0) - erode(alpha == 1)
+    ├── trimaps/0000000.png ..              {0, 128, 255}: unknown = dilate(alpha > 0)
+    │                                           - erode(alpha == 1)
     └── manifest.json                       seed, size, kinds, trimap settings, count, format
 
 Reading it back:

@@ -408,7 +408,8 @@ def prepare_split(
     spec = SPLITS[split]
     adobe, bg_dir, out_dir = Path(adobe), Path(bg_dir), Path(out_dir)
     if not (adobe / spec.folder).is_dir():
-        raise ValueError(f"adobe: no {spec.folder}/ folder in {adobe}; pass the Combined_Dataset folder")
+        raise ValueError(f"adobe: no {spec.folder}/ folder in {adobe}; pass the "
+                         "Combined_Dataset folder")
     fg_names = read_names(_find_names_file(adobe, spec, spec.fg_names))
     bg_names = read_names(_find_names_file(adobe, spec, spec.bg_names))
     if not fg_names:
@@ -463,13 +464,15 @@ def prepare_split(
                 fg = read_rgb_u8(folder / "fg" / name)
                 alpha = read_alpha_u8(folder / "alpha" / name)
                 if alpha.shape != fg.shape[:2]:
-                    raise ValueError(f"alpha/{name} is {alpha.shape}, its foreground {fg.shape[:2]}")
+                    raise ValueError(f"alpha/{name} is {alpha.shape}, its "
+                                     f"foreground {fg.shape[:2]}")
                 trimap = None
                 if spec.trimaps:
                     trimap = read_alpha_u8(folder / "trimaps" / name)
                     check_trimap_values(trimap, name=f"trimaps/{name}")
                     if trimap.shape != alpha.shape:
-                        raise ValueError(f"trimaps/{name} is {trimap.shape}, its alpha {alpha.shape}")
+                        raise ValueError(f"trimaps/{name} is {trimap.shape}, its "
+                                         f"alpha {alpha.shape}")
             except (OSError, ValueError) as err:
                 report.failures.extend((comps[k], f"{name}: {err}") for k in pending)
                 bar.update(len(pending))

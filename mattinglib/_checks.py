@@ -178,10 +178,11 @@ def check_names(names: Any, name: str = "names") -> list[str]:
 
     >>> check_names(("GT01", "GT02"))
     ['GT01', 'GT02']
-    >>> check_names("GT01")
-    Traceback (most recent call last):
-    ...
-    mattinglib._checks.InputTypeError: names: expected a list of names, got the single string 'GT01' (write ['GT01'])
+    >>> try:
+    ...     check_names("GT01")
+    ... except InputTypeError as err:
+    ...     print(err)
+    names: expected a list of names, got the single string 'GT01' (write ['GT01'])
     """
     if isinstance(names, (str, bytes)):
         raise InputTypeError(f"{name}: expected a list of names, got the single string {names!r} "
@@ -205,10 +206,12 @@ def check_float_input(x: Any, *, name: str, dtype: Any) -> None:
     input of every layer itself).
 
     >>> import torch
-    >>> check_float_input(torch.zeros(1, dtype=torch.float64), name="x", dtype=torch.float32)
-    Traceback (most recent call last):
-    ...
-    mattinglib._checks.InputTypeError: x: expected a torch.float32 tensor (the dtype of the model's weights), got torch.float64; convert it with x.float() (or the model with model.to(dtype))
+    >>> try:
+    ...     check_float_input(torch.zeros(1, dtype=torch.float64), name="x", dtype=torch.float32)
+    ... except InputTypeError as err:
+    ...     print(*str(err).split("; "), sep=";\\n")
+    x: expected a torch.float32 tensor (the dtype of the model's weights), got torch.float64;
+    convert it with x.float() (or the model with model.to(dtype))
     """
     import torch
 
@@ -450,7 +453,8 @@ def check_trimap_values(trimap: Any, *, name: str = "trimap") -> np.ndarray:
     if trimap.ndim != 2:
         raise ValueError(f"{name}: expected shape (H,W), got {trimap.shape}")
     if trimap.dtype != np.uint8:
-        raise InputTypeError(f"{name}: expected dtype uint8 with values {{0, 128, 255}}, got {trimap.dtype}")
+        raise InputTypeError(f"{name}: expected dtype uint8 with values {{0, 128, 255}}, "
+                             f"got {trimap.dtype}")
     # bincount is ~3x faster than np.unique on a full-size trimap.
     present = np.flatnonzero(np.bincount(trimap.ravel(), minlength=256))
     bad = np.setdiff1d(present, TRIMAP_VALUES)

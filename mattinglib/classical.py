@@ -215,7 +215,8 @@ def triangulation_matting(image1, image2, background1, background2, *,
     db = b1 - b2
     denom = (db * db).sum(axis=2)
     determined = denom > min_difference ** 2
-    one_minus_a = np.where(determined, ((i1 - i2) * db).sum(axis=2) / np.where(determined, denom, 1.0), 0.0)
+    one_minus_a = np.where(determined,
+                           ((i1 - i2) * db).sum(axis=2) / np.where(determined, denom, 1.0), 0.0)
     alpha = np.clip(1.0 - one_minus_a, 0.0, 1.0)
 
     # a F from both equations, averaged: the noise of the two shots partly cancels.

@@ -89,7 +89,8 @@ def _np_alpha(x: np.ndarray, name: str = "alpha") -> np.ndarray:
 
 def _torch_tensor(x: torch.Tensor, spec: str, name: str, check_values: bool) -> None:
     if not x.is_floating_point():
-        raise InputTypeError(f"{name}: expected a floating-point tensor in [0, 1], got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected a floating-point tensor in [0, 1], got "
+                             f"dtype {x.dtype}")
     check_shape(x, spec, name=name)
     if check_values:
         check_range(x.detach(), 0.0, 1.0, name=name)

@@ -32,8 +32,8 @@ import numpy as np
 
 from ._checks import as_float01, check_shape, check_trimap_values
 
-__all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band", "matte_at_scale",
-           "plate_difference"]
+__all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band",
+           "matte_at_scale", "plate_difference"]
 
 
 def _alpha(alpha, hw=None, name: str = "alpha") -> np.ndarray:
@@ -44,7 +44,8 @@ def _alpha(alpha, hw=None, name: str = "alpha") -> np.ndarray:
 
 def _bands(bands) -> list[int]:
     bands = list(bands) if isinstance(bands, Sequence) else None
-    if not bands or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in bands):
+    if not bands or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1
+                        for b in bands):
         raise ValueError(f"bands: expected a non-empty sequence of integers >= 1, got {bands!r}")
     return [int(b) for b in bands]
 
@@ -63,7 +64,8 @@ def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndar
     Returns:
         bool ``(H, W)``.
 
-    >>> a = np.zeros((40, 40), np.float32); a[10:30, 10:30] = 1; a[0:10, 19] = 0.8   # a square and a strand
+    >>> a = np.zeros((40, 40), np.float32)
+    >>> a[10:30, 10:30] = 1; a[0:10, 19] = 0.8   # a square and a strand
     >>> m = rough_mask_from_alpha(a, smooth=0.05); bool(m[20, 20]), bool(m[5, 19])
     (True, False)
     """
@@ -80,7 +82,8 @@ def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndar
 
 
 def missed_soft_pixels(trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """bool ``(H, W)``: pixels with ``0 < alpha < 1`` that the trimap calls background or foreground.
+    """bool ``(H, W)``: pixels with ``0 < alpha < 1`` that the trimap calls background or
+    foreground.
 
     Args:
         trimap: uint8 ``(H, W)`` in {0, 128, 255}.
@@ -91,8 +94,10 @@ def missed_soft_pixels(trimap: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (a > 0) & (a < 1) & (tri != 128)
 
 
-def common_trimap(mask: np.ndarray, alpha: np.ndarray, band: int, *, kernel_size: int = 3) -> np.ndarray:
-    """One evaluation region for every band up to ``band``: that band's unknown region plus every soft pixel.
+def common_trimap(mask: np.ndarray, alpha: np.ndarray, band: int, *,
+                  kernel_size: int = 3) -> np.ndarray:
+    """One evaluation region for every band up to ``band``: that band's unknown region plus every
+    soft pixel.
 
     Every narrower band around the same mask lies inside it, so SAD over this
     trimap compares bands on the same pixels (SAD over each trimap's own region
@@ -189,7 +194,8 @@ def matte_at_scale(image: np.ndarray, trimap: np.ndarray, scale: float, *,
     h, w = tri.shape
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     small_tri = downscale_trimap(tri, sh, sw)
-    small = np.asarray(solver(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA), small_tri), np.float32)
+    small = np.asarray(solver(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA), small_tri),
+                       np.float32)
     alpha = np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
     return np.where(tri == 128, alpha, (tri == 255).astype(np.float32)).astype(np.float32)
 
@@ -204,12 +210,15 @@ def plate_difference(photo: np.ndarray, plate: np.ndarray, *, person: np.ndarray
     Background Matting reads those as foreground.
 
     Args:
-        photo, plate: ``(H, W, 3)``, float in [0, 1] or uint8 (the plate already in the photo's frame).
-        person: optional ``(H, W)`` mask of the person (bool, or float ``>= 0.5``), left out of the mean.
+        photo, plate: ``(H, W, 3)``, float in [0, 1] or uint8 (the plate already in the
+            photo's frame).
+        person: optional ``(H, W)`` mask of the person (bool, or float ``>= 0.5``), left out
+            of the mean.
         valid: optional bool ``(H, W)``, the pixels the plate covers (``AlignResult.valid``).
 
     Returns:
-        ``(difference (H, W) float32 in [0, 1] (mean over RGB), mean over the scene in grey levels 0..255)``.
+        ``(difference, mean)``: the difference ``(H, W)`` float32 in [0, 1] (mean over RGB),
+        and its mean over the scene in grey levels 0..255.
 
     >>> p = np.zeros((4, 4, 3), np.float32); q = p.copy(); q[0, 0] = 1.0
     >>> d, m = plate_difference(p, q); float(d[0, 0]), m

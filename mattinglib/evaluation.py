@@ -53,8 +53,8 @@ def heldout_cases(max_side: int | None = 320, *, trimap: str = "trimap1", root=N
 
     names = heldout_names_present(root)
     if not names:
-        raise FileNotFoundError("no held-out alphamatting.com photo (GT11-GT27) found; download them "
-                                "with: python data_scripts/download_alphamatting.py")
+        raise FileNotFoundError("no held-out alphamatting.com photo (GT11-GT27) found; download "
+                                "them with: python data_scripts/download_alphamatting.py")
     samples = load_alphamatting(root, trimap=trimap, names=list(names), max_side=max_side)
     return [(s.name, s.image, s.alpha, s.trimap) for s in samples]
 
@@ -112,21 +112,24 @@ def summarise(table: Mapping[str, Mapping[str, Mapping[str, float]]], *,
     for method, rows in table.items():
         summary: dict[str, Any] = dict(mean_metrics(list(rows.values())))
         if ref is not None and method != reference:
-            summary[f"sad_ratio_to_{reference}"] = summary["sad"] / mean_metrics(list(ref.values()))["sad"]
+            ref_sad = mean_metrics(list(ref.values()))["sad"]
+            summary[f"sad_ratio_to_{reference}"] = summary["sad"] / ref_sad
             summary[f"wins_over_{reference}"] = sum(rows[c]["sad"] < ref[c]["sad"] for c in rows)
         summary["cases"] = len(rows)
         out[method] = summary
     return out
 
 
-def format_table(table: Mapping[str, Mapping[str, Mapping[str, float]]], metric: str = "sad") -> str:
+def format_table(table: Mapping[str, Mapping[str, Mapping[str, float]]],
+                 metric: str = "sad") -> str:
     """A plain-text table: one row per case, one column per method, then the mean."""
     methods = list(table)
     cases = list(next(iter(table.values())))
     width = max(12, *(len(m) + 2 for m in methods))
     lines = [f"{metric.upper():<8}" + "".join(f"{m:>{width}}" for m in methods)]
     for case in cases:
-        lines.append(f"{case:<8}" + "".join(f"{table[m][case][metric]:>{width}.3f}" for m in methods))
+        lines.append(f"{case:<8}" + "".join(f"{table[m][case][metric]:>{width}.3f}"
+                                            for m in methods))
     means = [np.mean([table[m][c][metric] for c in cases]) for m in methods]
     lines.append(f"{'mean':<8}" + "".join(f"{v:>{width}.3f}" for v in means))
     return "\n".join(lines)

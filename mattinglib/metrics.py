@@ -71,7 +71,14 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from scipy import ndimage
 
-from ._checks import InputTypeError, as_float01, check_not_empty, check_number, check_same_hw, check_trimap_values
+from ._checks import (
+    InputTypeError,
+    as_float01,
+    check_not_empty,
+    check_number,
+    check_same_hw,
+    check_trimap_values,
+)
 
 __all__ = [
     "sad",

@@ -33,8 +33,15 @@ import cv2
 import numpy as np
 import torch
 
-from ._checks import (InputTypeError, _is_int, as_float01, check_finite, check_not_empty,
-                      check_shape, check_trimap_values)
+from ._checks import (
+    InputTypeError,
+    _is_int,
+    as_float01,
+    check_finite,
+    check_not_empty,
+    check_shape,
+    check_trimap_values,
+)
 
 __all__ = [
     "BACKGROUND",

@@ -63,15 +63,18 @@ def to_display(x, *, name: str = "image") -> np.ndarray:
             t = x.detach().to("cpu", torch.float32)
             if t.ndim == 4:
                 if t.shape[0] != 1:
-                    raise ValueError(f"{name}: expected one image (1,C,H,W), got a batch of shape {tuple(t.shape)}")
+                    raise ValueError(f"{name}: expected one image (1,C,H,W), got a batch of shape "
+                                     f"{tuple(t.shape)}")
                 t = t[0]
             if t.ndim == 3:
                 if t.shape[0] not in (1, 3):
-                    raise ValueError(f"{name}: expected (C,H,W) with C 1 or 3, got {tuple(t.shape)}")
+                    raise ValueError(f"{name}: expected (C,H,W) with C 1 or 3, got "
+                                     f"{tuple(t.shape)}")
                 t = t.permute(1, 2, 0)
             x = t.numpy()
         else:
-            raise ValueError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+            raise ValueError(f"{name}: expected a numpy array or torch tensor, got "
+                             f"{type(x).__name__}")
     if x.ndim == 3 and x.shape[2] == 1:
         x = x[:, :, 0]
     if not (x.ndim == 2 or (x.ndim == 3 and x.shape[2] == 3)):
@@ -126,13 +129,15 @@ def show_images(images, titles: Sequence[str] | None = None, *, cols: int = 4, s
     """
     if isinstance(images, Mapping):
         if titles is not None:
-            raise ValueError("titles: give titles either as the mapping's keys or as a list, not both")
+            raise ValueError("titles: give titles either as the mapping's keys or as "
+                             "a list, not both")
         titles, images = list(images.keys()), list(images.values())
     images = list(images)
     if not images:
         raise ValueError("images: expected at least one image, got none")
     if titles is not None and len(titles) != len(images):
-        raise ValueError(f"titles: expected {len(images)} titles (one per image), got {len(titles)}")
+        raise ValueError(f"titles: expected {len(images)} titles (one per image), "
+                         f"got {len(titles)}")
     if cols < 1:
         raise ValueError(f"cols: expected a positive integer, got {cols}")
     shown = [to_display(im, name=f"images[{i}]") for i, im in enumerate(images)]
@@ -171,7 +176,8 @@ def trimap_overlay(trimap, image=None, *, opacity: float = 0.45) -> np.ndarray:
     if base.ndim == 2:
         base = np.repeat(base[:, :, None], 3, axis=2)
     if base.shape[:2] != tri.shape:
-        raise ValueError(f"image: expected height x width {tri.shape} like trimap, got {base.shape[:2]}")
+        raise ValueError(f"image: expected height x width {tri.shape} like trimap, got "
+                         f"{base.shape[:2]}")
     return (1 - opacity) * base + opacity * colours
 
 
@@ -295,14 +301,16 @@ def zoom_window(alpha, size: int = 64) -> tuple[slice, slice]:
     a = to_display(alpha, name="alpha")
     if a.ndim != 2:
         raise ValueError(f"alpha: expected a single-channel matte (H, W), got shape {a.shape}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= min(a.shape):
+    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+            or not 1 <= size <= min(a.shape)):
         raise ValueError(f"size: expected an int from 1 to {min(a.shape)} (the matte is "
                          f"{a.shape[0]}x{a.shape[1]}), got {size!r}")
     size = int(size)
     fractional = ((a > 0) & (a < 1)).astype(np.int64)
     table = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.int64)  # summed-area table
     table[1:, 1:] = fractional.cumsum(0).cumsum(1)
-    counts = table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
+    counts = (table[size:, size:] - table[:-size, size:]
+              - table[size:, :-size] + table[:-size, :-size])
     y, x = np.unravel_index(int(np.argmax(counts)), counts.shape)
     return slice(int(y), int(y) + size), slice(int(x), int(x) + size)
 
@@ -342,7 +350,8 @@ def plot_curves(curves: Mapping[str, object], *, x=None, xlabel: str = "step",
         for label, ys in lines:
             ys = np.asarray(ys, dtype=np.float64)
             if ys.ndim != 1 or ys.size == 0:
-                raise ValueError(f"curves[{name!r}]: expected a non-empty 1-D sequence, got shape {ys.shape}")
+                raise ValueError(f"curves[{name!r}]: expected a non-empty 1-D sequence, got "
+                                 f"shape {ys.shape}")
             xs = np.arange(ys.size) if xv is None else np.asarray(xv, dtype=np.float64)
             if xs.shape != ys.shape:
                 raise ValueError(f"x: expected {ys.size} values for curve {name!r}, got {xs.size}")
@@ -439,7 +448,8 @@ def figure_to_png(fig, *, close: bool = True, dpi: int | None = None) -> bytes:
 
 def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
                     hole_side: int | None = None) -> dict[str, np.ndarray]:
-    """Three typical failures of a matte, each made from the ground truth, for comparing the metrics.
+    """Three typical failures of a matte, each made from the ground truth, for comparing the
+    metrics.
 
     * ``"blurred"``: a Gaussian blur (sigma ``blur_sigma``): values near right, edges smeared;
     * ``"shifted"``: the matte moved ``shift`` pixels right and down (edges repeated):
@@ -483,17 +493,21 @@ def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
     blurred = cv2.GaussianBlur(g, (k, k), blur_sigma, borderType=cv2.BORDER_REPLICATE)
     padded = np.pad(g, ((shift, 0), (shift, 0)), mode="edge")
     shifted = padded[:h, :w]
-    # centre: the unknown pixel with the most covered unknown pixels around it (inside the soft region)
+    # centre: the unknown pixel with the most covered unknown pixels around it (inside the soft
+    # region)
     density = cv2.blur(np.where(unknown, g, 0.0).astype(np.float32), (side, side))
     cy, cx = np.unravel_index(int(np.argmax(np.where(unknown, density, -1.0))), g.shape)
     hole = g.copy()
-    hole[max(0, cy - side // 2): cy - side // 2 + side, max(0, cx - side // 2): cx - side // 2 + side] = 0.0
-    return {"blurred": np.clip(blurred, 0, 1).astype(np.float32), "shifted": shifted.astype(np.float32),
+    hole[max(0, cy - side // 2): cy - side // 2 + side,
+         max(0, cx - side // 2): cx - side // 2 + side] = 0.0
+    return {"blurred": np.clip(blurred, 0, 1).astype(np.float32),
+            "shifted": shifted.astype(np.float32),
             "hole": hole.astype(np.float32)}
 
 
 def show_metric_examples(gt, trimap, preds: Mapping[str, object], *, size: float = 2.6):
-    """What each official error punishes: the mattes, their errors, and the four numbers side by side.
+    """What each official error punishes: the mattes, their errors, and the four numbers side by
+    side.
 
     Row 1: the ground truth and each prediction; row 2: the trimap and each
     prediction's ``|pred - gt|`` (dimmed outside the unknown region, which the
@@ -531,18 +545,21 @@ def show_metric_examples(gt, trimap, preds: Mapping[str, object], *, size: float
     _image_axis(fig.add_subplot(grid[1, 0]), trimap_overlay(tri), "trimap (yellow: unknown)")
     for j, (name, p) in enumerate(mattes.items(), start=1):
         _image_axis(fig.add_subplot(grid[0, j]), p, name)
-        error_map(p, g, tri, ax=fig.add_subplot(grid[1, j]), title=f"{name}: |error|", colorbar=False)
+        error_map(p, g, tri, ax=fig.add_subplot(grid[1, j]), title=f"{name}: |error|",
+                  colorbar=False)
     labels = {"sad": "SAD / 1000", "mse": "MSE (raw)", "grad": "Grad / 1000", "conn": "Conn / 1000"}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     names = list(mattes)
     for j, key in enumerate(METRIC_KEYS):
         ax = fig.add_subplot(grid[2, j])
         values = [results[n][key] for n in names]
-        bars = ax.bar(range(len(names)), values, color=[colours[i % len(colours)] for i in range(len(names))])
+        bars = ax.bar(range(len(names)), values,
+                      color=[colours[i % len(colours)] for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
         ax.set_title(labels[key])
         for bar, v in zip(bars, values):
-            ax.annotate(f"{v:.4f}" if key == "mse" else f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v),
+            ax.annotate(f"{v:.4f}" if key == "mse" else f"{v:.3f}",
+                        (bar.get_x() + bar.get_width() / 2, v),
                         ha="center", va="bottom", fontsize=7)
         ax.margins(y=0.2)
     fig.metrics = results
@@ -570,7 +587,8 @@ def _diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tup
     colours = colours or {}
     for key, (x, y, label) in boxes.items():
         ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.05",
-                                    facecolor=colours.get(key, "#e8eef7"), edgecolor="#333333", lw=1.0))
+                                    facecolor=colours.get(key, "#e8eef7"), edgecolor="#333333",
+                                    lw=1.0))
         ax.text(x, y, label, ha="center", va="center", fontsize=8, gid=key)
     for arrow in arrows:
         src, dst = arrow[0], arrow[1]
@@ -580,14 +598,15 @@ def _diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tup
         (x0, y0, _), (x1, y1, _) = boxes[src], boxes[dst]
         dx, dy = x1 - x0, y1 - y0
         # leave and enter the boxes at their edges (plus the rounding pad)
-        t = min((bw / 2 + 0.08) / abs(dx) if dx else math.inf, (bh / 2 + 0.08) / abs(dy) if dy else math.inf)
+        t = min((bw / 2 + 0.08) / abs(dx) if dx else math.inf,
+                (bh / 2 + 0.08) / abs(dy) if dy else math.inf)
         ax.add_patch(FancyArrowPatch((x0 + t * dx, y0 + t * dy), (x1 - t * dx, y1 - t * dy),
                                      arrowstyle="-|>", mutation_scale=10, shrinkA=0, shrinkB=0,
                                      connectionstyle=f"arc3,rad={rad}", lw=1.0, ls=style,
                                      color="#333333"))
         if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom", fontsize=7,
-                    color="#444444", style="italic")
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom",
+                    fontsize=7, color="#444444", style="italic")
     xs = [x for x, _, _ in boxes.values()]
     ys = [y for _, y, _ in boxes.values()]
     ax.set_xlim(min(xs) - bw, max(xs) + bw)
@@ -599,7 +618,8 @@ def _diagram(boxes: Mapping[str, tuple[float, float, str]], arrows: Sequence[tup
 
 
 def diagram_labels(fig) -> dict[str, str]:
-    """``box key -> label`` of a diagram drawn by :func:`shm_pipeline_diagram` or :func:`bgm_generator_diagram`."""
+    """``box key -> label`` of a diagram drawn by :func:`shm_pipeline_diagram` or
+    :func:`bgm_generator_diagram`."""
     return {t.get_gid(): t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid()}
 
 
@@ -642,7 +662,8 @@ def shm_pipeline_diagram():
 
 
 def bgm_generator_diagram(*, use_motion_features: bool = False):
-    """The context-switching generator of Background Matting (Sengupta et al. 2020) as boxes and arrows.
+    """The context-switching generator of Background Matting (Sengupta et al. 2020) as boxes and
+    arrows.
 
     Four encoders (image, captured background, soft segmentation, motion
     frames; each to 256 x H/4 x W/4), three selectors (1x1 convolutions on
@@ -664,10 +685,13 @@ def bgm_generator_diagram(*, use_motion_features: bool = False):
     """
     rows = {"image": 6.0, "back": 4.0, "seg": 2.0, "multi": 0.0}
     names = {"image": "image\n(3 channels)", "back": "captured background\n(3 channels)",
-             "seg": "soft segmentation\n(1 channel)", "multi": "motion: 4 grey\nframes (4 channels)"}
+             "seg": "soft segmentation\n(1 channel)",
+             "multi": "motion: 4 grey\nframes (4 channels)"}
     boxes = {f"in_{k}": (0.0, y, names[k]) for k, y in rows.items()}
-    encoders = {"image": "image encoder\nmodel_enc1 + enc2", "back": "background encoder\nmodel_enc_back",
-                "seg": "segmentation encoder\nmodel_enc_seg", "multi": "motion encoder\nmodel_enc_multi"}
+    encoders = {"image": "image encoder\nmodel_enc1 + enc2",
+                "back": "background encoder\nmodel_enc_back",
+                "seg": "segmentation encoder\nmodel_enc_seg",
+                "multi": "motion encoder\nmodel_enc_multi"}
     boxes |= {f"enc_{k}": (3.2, y, encoders[k] + "\n-> 256 x H/4 x W/4") for k, y in rows.items()}
     boxes |= {
         "comb_back": (6.6, 4.0, "comb_back\n1x1 conv 512 -> 64"),
@@ -675,7 +699,9 @@ def bgm_generator_diagram(*, use_motion_features: bool = False):
         "comb_multi": (6.6, 0.0, "comb_multi\n1x1 conv 512 -> 64"),
         "fusion": (9.9, 3.6, "fusion: concat 448 ch,\n1x1 conv -> 256,\n7 ResNet blocks"),
         "alpha_head": (13.2, 4.4, "alpha head: 3 ResNet\nblocks, 2 x upsample,\n7x7 conv, Tanh"),
-        "fg_head": (13.2, 1.2, "foreground head: 3 ResNet\nblocks, upsample, + image\nH/2 feature (skip, dashed),\n7x7 conv"),
+        "fg_head": (13.2, 1.2,
+                    "foreground head: 3 ResNet\nblocks, upsample, + image\nH/2 feature "
+                    "(skip, dashed),\n7x7 conv"),
         "alpha": (16.2, 4.4, "alpha\n1 x H x W"),
         "fg": (16.2, 1.2, "foreground F\n3 x H x W"),
     }
@@ -687,8 +713,8 @@ def bgm_generator_diagram(*, use_motion_features: bool = False):
     if not use_motion_features:
         arrows.append(("enc_multi", "comb_multi", "output unused\n(released code)", ":"))
     arrows += [("comb_back", "fusion"), ("comb_seg", "fusion"), ("comb_multi", "fusion"),
-               ("enc_image", "fusion", "image feature"), ("fusion", "alpha_head"), ("fusion", "fg_head"),
-               ("enc_image", "fg_head", None, "--", -0.45),
+               ("enc_image", "fusion", "image feature"), ("fusion", "alpha_head"),
+               ("fusion", "fg_head"), ("enc_image", "fg_head", None, "--", -0.45),
                ("alpha_head", "alpha"), ("fg_head", "fg")]
     colours = {k: "#fde7c8" for k in ("comb_back", "comb_seg", "comb_multi")}
     colours |= {"alpha": "#d9f0d3", "fg": "#d9f0d3"}
@@ -696,5 +722,6 @@ def bgm_generator_diagram(*, use_motion_features: bool = False):
         colours["enc_multi"] = "#eeeeee"
     wiring = "paper wiring (motion features used)" if use_motion_features else \
         "released wiring: comb_multi reads the background feature"
-    return _diagram(boxes, arrows, title=f"Background Matting's context-switching generator ({wiring})",
+    return _diagram(boxes, arrows,
+                    title=f"Background Matting's context-switching generator ({wiring})",
                     width=15.0, height=6.0, box_size=(2.8, 1.25), colours=colours)

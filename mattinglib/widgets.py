@@ -83,7 +83,8 @@ class CompositingExplorer(widgets.VBox):
         self._alpha = _alpha2d(alpha)
         h, w = self._alpha.shape
         if self._fg.shape[:2] != (h, w):
-            raise ValueError(f"alpha: expected height x width {self._fg.shape[:2]} like fg, got {(h, w)}")
+            raise ValueError(f"alpha: expected height x width {self._fg.shape[:2]} like "
+                             f"fg, got {(h, w)}")
         self._backgrounds = {"checkerboard": checkerboard(h, w).astype(np.float64)}
         for name, bg in (backgrounds or {}).items():
             b = as_float01(bg, name=f"backgrounds[{name!r}]")
@@ -92,9 +93,12 @@ class CompositingExplorer(widgets.VBox):
 
         self.alpha_scale = widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05,
                                                description="alpha x", readout_format=".2f")
-        self.background = widgets.Dropdown(options=list(self._backgrounds), description="background")
-        self.view = widgets.ToggleButtons(options=self.VIEWS, value=self.VIEWS[0], description="show")
-        self.binary = widgets.Checkbox(value=False, description="binary mask (alpha > 0.5) instead of the matte",
+        self.background = widgets.Dropdown(options=list(self._backgrounds),
+                                           description="background")
+        self.view = widgets.ToggleButtons(options=self.VIEWS, value=self.VIEWS[0],
+                                          description="show")
+        self.binary = widgets.Checkbox(value=False,
+                                       description="binary mask (alpha > 0.5) instead of the matte",
                                        indent=False)
         box_c, self.composite_image, _ = _panel("composite I = aF + (1-a)B", width)
         box_v, self.view_image, self._view_label = _panel(self.VIEWS[0], width)
@@ -139,7 +143,8 @@ class CompositingExplorer(widgets.VBox):
         self.info.value = (
             f"mean alpha {a.mean():.3f} &middot; fractional pixels {fractional:.1%} &middot; "
             f"sum |alpha used - true alpha| = {lost:.0f} px"
-            + (" &middot; <i>the binary mask drops every partial pixel: hair and edges turn hard</i>"
+            + (" &middot; <i>the binary mask drops every partial pixel: hair and "
+               "edges turn hard</i>"
                if self.binary.value else "")
         )
 
@@ -266,7 +271,8 @@ def trimap_band_explorer(image, alpha, **kwargs) -> TrimapBandExplorer:
 
 
 class TrimapPainter(widgets.VBox):
-    """Draw a rough trimap on a photo: rectangles added to or cut from a mask, an unknown band around it.
+    """Draw a rough trimap on a photo: rectangles added to or cut from a mask, an unknown band
+    around it.
 
     Brush strokes need a canvas widget; this explorer only needs plain
     ipywidgets. The state is a rough foreground **mask** (from a segmentation,
@@ -293,7 +299,8 @@ class TrimapPainter(widgets.VBox):
 
     Attributes:
         x_range, y_range: :class:`ipywidgets.IntRangeSlider` s, the rectangle in pixels.
-        action: :class:`ipywidgets.ToggleButtons`: ``"foreground"``, ``"background"``, ``"unknown"``.
+        action: :class:`ipywidgets.ToggleButtons`: ``"foreground"``, ``"background"``,
+            ``"unknown"``.
         apply_button, grow_button, shrink_button, reset_button, matte_button: the buttons.
         picture: the trimap over the photo, with the rectangle; ``alpha_image``: the last matte.
         info: an :class:`ipywidgets.HTML` line with the band and the unknown share.
@@ -311,11 +318,13 @@ class TrimapPainter(widgets.VBox):
         self._initial_mask = self._as_mask(mask, (h, w))
         self._gt = None if gt is None else _alpha2d(gt, name="gt")
         if self._gt is not None and self._gt.shape != (h, w):
-            raise ValueError(f"gt: expected height x width {(h, w)} like image, got {self._gt.shape}")
+            raise ValueError(f"gt: expected height x width {(h, w)} like image, got "
+                             f"{self._gt.shape}")
         if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or band < 1:
             raise ValueError(f"band: expected an integer >= 1, got {band!r}")
         if solver is not None and not callable(solver):
-            raise TypeError(f"solver: expected a callable solver(image, trimap) -> alpha, got {type(solver).__name__}")
+            raise TypeError("solver: expected a callable solver(image, trimap) -> alpha, got "
+                            f"{type(solver).__name__}")
         self._solver = solver
         self._initial_band = int(band)
         self.mask = self._initial_mask.copy()
@@ -324,10 +333,10 @@ class TrimapPainter(widgets.VBox):
         self.alpha = None
 
         wide = widgets.Layout(width="420px")
-        self.x_range = widgets.IntRangeSlider(value=(w // 4, 3 * w // 4), min=0, max=w, description="x",
-                                              continuous_update=False, layout=wide)
-        self.y_range = widgets.IntRangeSlider(value=(h // 4, 3 * h // 4), min=0, max=h, description="y",
-                                              continuous_update=False, layout=wide)
+        self.x_range = widgets.IntRangeSlider(value=(w // 4, 3 * w // 4), min=0, max=w,
+                                              description="x", continuous_update=False, layout=wide)
+        self.y_range = widgets.IntRangeSlider(value=(h // 4, 3 * h // 4), min=0, max=h,
+                                              description="y", continuous_update=False, layout=wide)
         self.action = widgets.ToggleButtons(options=self.ACTIONS, value="foreground",
                                             description="rectangle is")
         self.apply_button = widgets.Button(description="apply", button_style="primary")
@@ -335,7 +344,8 @@ class TrimapPainter(widgets.VBox):
         self.shrink_button = widgets.Button(description="shrink band")
         self.reset_button = widgets.Button(description="reset")
         self.matte_button = widgets.Button(description="matte it", button_style="success",
-                                           layout=widgets.Layout(display=None if solver else "none"))
+                                           layout=widgets.Layout(display=None if solver
+                                                                 else "none"))
         box_p, self.picture, _ = _panel("trimap over the photo (red: rectangle)", width)
         box_a, self.alpha_image, self._alpha_label = _panel("matte (press 'matte it')", width)
         self._placeholder = png_bytes(np.full((h, w), 0.85, np.float32))    # no matte yet
@@ -351,7 +361,8 @@ class TrimapPainter(widgets.VBox):
         super().__init__([
             widgets.HBox([self.x_range, self.y_range]),
             widgets.HBox([self.action, self.apply_button]),
-            widgets.HBox([self.shrink_button, self.grow_button, self.reset_button, self.matte_button]),
+            widgets.HBox([self.shrink_button, self.grow_button, self.reset_button,
+                          self.matte_button]),
             widgets.HBox([box_p, box_a]),
             self.info,
         ])
@@ -386,7 +397,8 @@ class TrimapPainter(widgets.VBox):
 
     @property
     def trimap(self) -> np.ndarray:
-        """uint8 ``(H, W)`` trimap in {0, 128, 255}: the band around the mask, plus the unknown marks."""
+        """uint8 ``(H, W)`` trimap in {0, 128, 255}: the band around the mask, plus the unknown
+        marks."""
         from .trimap import UNKNOWN, trimap_from_mask
 
         tri = trimap_from_mask(self.mask, kernel_size=3, iterations=self.band)
@@ -453,9 +465,10 @@ class TrimapPainter(widgets.VBox):
             overlay[y0:y1, x0:min(x0 + t, x1)] = red
             overlay[y0:y1, max(x1 - t, x0):x1] = red
         self.picture.value = png_bytes(overlay)
-        text = (f"band {self.band} ({band_width(3, self.band)} px each side of the mask's border) &middot; "
-                f"unknown {float((tri == 128).mean()):.1%}, foreground {float((tri == 255).mean()):.1%} "
-                f"of the image &middot; rectangle x {x0}..{x1}, y {y0}..{y1}")
+        text = (f"band {self.band} ({band_width(3, self.band)} px each side of the mask's border) "
+                f"&middot; unknown {float((tri == 128).mean()):.1%}, foreground "
+                f"{float((tri == 255).mean()):.1%} of the image &middot; rectangle x "
+                f"{x0}..{x1}, y {y0}..{y1}")
         if self._gt is not None:
             soft = (self._gt > 0) & (self._gt < 1)
             missed = int((soft & (tri != 128)).sum())

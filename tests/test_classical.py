@@ -1,4 +1,5 @@
-"""Classical baselines: closed-form and KNN matting (pymatting), the trimap baseline, triangulation."""
+"""Classical baselines: closed-form and KNN matting (pymatting), the trimap baseline,
+triangulation."""
 
 from __future__ import annotations
 

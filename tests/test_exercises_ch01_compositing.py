@@ -21,14 +21,16 @@ class TestCompose:
         reports_not_done(ch01_compositing.check_compose, not_implemented, "not implemented yet")
 
     def test_swapped(self):
-        rejects(ch01_compositing.check_compose, lambda f, b, a: a[..., None] * b + (1 - a[..., None]) * f,
+        rejects(ch01_compositing.check_compose,
+                lambda f, b, a: a[..., None] * b + (1 - a[..., None]) * f,
                 "swapped F and B")
 
     def test_background_not_weighted(self):
         rejects(ch01_compositing.check_compose, lambda f, b, a: a[..., None] * f + b, "(1 - alpha)")
 
     def test_missing_channel_axis(self):
-        rejects(ch01_compositing.check_compose, lambda f, b, a: a * f + (1 - a) * b, "alpha[..., None]")
+        rejects(ch01_compositing.check_compose, lambda f, b, a: a * f + (1 - a) * b,
+                "alpha[..., None]")
 
     def test_in_place(self):
         def inplace(f, b, a):
@@ -64,7 +66,8 @@ class TestPremultiply:
         rejects(ch01_compositing.check_premultiply, divides)
 
     def test_one_minus_alpha(self):
-        rejects(ch01_compositing.check_premultiply, lambda f, a: f * (1 - a[..., None]), "not by (1 - alpha)")
+        rejects(ch01_compositing.check_premultiply, lambda f, a: f * (1 - a[..., None]),
+                "not by (1 - alpha)")
 
 
 def _triangulate(i1, i2, b1, b2, *, sign=1.0, per_channel=False, one_minus=False):
@@ -105,13 +108,16 @@ class TestTwoBackgrounds:
         assert "Correct" in capsys.readouterr().out
 
     def test_stub(self):
-        reports_not_done(ch01_compositing.check_alpha_from_two_backgrounds, not_implemented, "not implemented yet")
+        reports_not_done(ch01_compositing.check_alpha_from_two_backgrounds, not_implemented,
+                         "not implemented yet")
 
     def test_blue_channel_only(self):
-        rejects(ch01_compositing.check_alpha_from_two_backgrounds, _one_channel(2), "blue channel only")
+        rejects(ch01_compositing.check_alpha_from_two_backgrounds, _one_channel(2),
+                "blue channel only")
 
     def test_any_single_channel(self):
-        rejects(ch01_compositing.check_alpha_from_two_backgrounds, _one_channel(0), "red channel only")
+        rejects(ch01_compositing.check_alpha_from_two_backgrounds, _one_channel(0),
+                "red channel only")
 
     def test_mean_of_per_channel_ratios(self):
         rejects(ch01_compositing.check_alpha_from_two_backgrounds, _mean_of_ratios,
@@ -119,7 +125,8 @@ class TestTwoBackgrounds:
 
     def test_plain_per_channel_mean_is_caught_on_the_noisy_photos(self):
         rejects(ch01_compositing.check_alpha_from_two_backgrounds,
-                lambda *x: _triangulate(*x, per_channel=True), "noisy photos", "mean of per-channel ratios")
+                lambda *x: _triangulate(*x, per_channel=True), "noisy photos",
+                "mean of per-channel ratios")
 
     def test_per_channel_ratio_gives_nan(self):
         def ratio_where_backgrounds_agree(i1, i2, b1, b2):
@@ -141,5 +148,6 @@ class TestTwoBackgrounds:
 
     def test_per_channel_output(self):
         rejects(ch01_compositing.check_alpha_from_two_backgrounds,
-                lambda i1, i2, b1, b2: np.repeat(_triangulate(i1, i2, b1, b2)[..., None], 3, axis=2),
+                lambda i1, i2, b1, b2: np.repeat(_triangulate(i1, i2, b1, b2)[..., None],
+                                                 3, axis=2),
                 "one value per channel")

@@ -32,7 +32,8 @@ def _trimap(alpha, k, it, *, positional=False, shape=cv2.MORPH_ELLIPSE, values=(
 
 class TestTrimapFromAlpha:
     def test_accepts_library_and_opencv_answer(self, capsys):
-        ch02_trimaps.check_trimap_from_alpha(lambda a, k, it: trimap_from_alpha(a, kernel_size=k, iterations=it))
+        ch02_trimaps.check_trimap_from_alpha(
+            lambda a, k, it: trimap_from_alpha(a, kernel_size=k, iterations=it))
         ch02_trimaps.check_trimap_from_alpha(_trimap)
         assert capsys.readouterr().out.count("Correct") == 2
 
@@ -64,7 +65,8 @@ class TestTrimapFromAlpha:
             out[(a > 0) & (a < 0.5)] = 0
             return out
 
-        rejects(ch02_trimaps.check_trimap_from_alpha, core_only, "0 < alpha < 1 are not marked unknown")
+        rejects(ch02_trimaps.check_trimap_from_alpha, core_only,
+                "0 < alpha < 1 are not marked unknown")
 
     def test_swapped_classes(self):
         rejects(ch02_trimaps.check_trimap_from_alpha,
@@ -88,7 +90,8 @@ class TestTrimapFromAlpha:
 class TestOnehot:
     def test_accepts_library(self, capsys):
         ch02_trimaps.check_onehot(trimap_to_onehot)
-        ch02_trimaps.check_onehot(lambda t: np.stack([t == 0, t == 128, t == 255]).astype(np.float32))
+        ch02_trimaps.check_onehot(
+            lambda t: np.stack([t == 0, t == 128, t == 255]).astype(np.float32))
         assert capsys.readouterr().out.count("Correct") == 2
 
     def test_swapped_order(self):
@@ -107,11 +110,13 @@ class TestOnehot:
                 "channels first")
 
     def test_bool_dtype(self):
-        rejects(ch02_trimaps.check_onehot, lambda t: np.stack([t == 0, t == 128, t == 255]), "float32")
+        rejects(ch02_trimaps.check_onehot, lambda t: np.stack([t == 0, t == 128, t == 255]),
+                "float32")
 
     def test_not_one_hot(self):
         rejects(ch02_trimaps.check_onehot,
-                lambda t: np.stack([t == 0, t >= 128, t == 255]).astype(np.float32), "exactly one channel")
+                lambda t: np.stack([t == 0, t >= 128, t == 255]).astype(np.float32),
+                "exactly one channel")
 
 
 class TestSad:
@@ -121,7 +126,8 @@ class TestSad:
         assert capsys.readouterr().out.count("Correct") == 2
 
     def test_forgot_thousand(self):
-        rejects(ch02_trimaps.check_sad, lambda p, g, t: np.abs(p - g)[t == 128].sum(), "divide by 1000")
+        rejects(ch02_trimaps.check_sad, lambda p, g, t: np.abs(p - g)[t == 128].sum(),
+                "divide by 1000")
 
     def test_whole_image(self):
         rejects(ch02_trimaps.check_sad, lambda p, g, t: np.abs(p - g).sum() / 1000, "whole image",
@@ -131,10 +137,12 @@ class TestSad:
         rejects(ch02_trimaps.check_sad, lambda p, g, t: np.abs(p - g)[t == 128].mean(), "mean")
 
     def test_no_abs(self):
-        rejects(ch02_trimaps.check_sad, lambda p, g, t: (p - g)[t == 128].sum() / 1000, "absolute value")
+        rejects(ch02_trimaps.check_sad, lambda p, g, t: (p - g)[t == 128].sum() / 1000,
+                "absolute value")
 
     def test_array_instead_of_number(self):
-        rejects(ch02_trimaps.check_sad, lambda p, g, t: np.abs(p - g) * (t == 128) / 1000, "one number")
+        rejects(ch02_trimaps.check_sad, lambda p, g, t: np.abs(p - g) * (t == 128) / 1000,
+                "one number")
 
 
 # --------------------------------------------------------------------------- MSE and Grad
@@ -180,11 +188,13 @@ class TestMSE:
         rejects(ch02_trimaps.check_mse, lambda p, g, t: float(((p - g) ** 2).mean()), "whole image")
 
     def test_wrong_denominator(self):
-        rejects(ch02_trimaps.check_mse, lambda p, g, t: float(((p - g) ** 2)[t == 128].sum() / p.size),
+        rejects(ch02_trimaps.check_mse,
+                lambda p, g, t: float(((p - g) ** 2)[t == 128].sum() / p.size),
                 "divide by |U|")
 
     def test_absolute_error(self):
-        rejects(ch02_trimaps.check_mse, lambda p, g, t: float(np.abs(p - g)[t == 128].mean()), "square")
+        rejects(ch02_trimaps.check_mse, lambda p, g, t: float(np.abs(p - g)[t == 128].mean()),
+                "square")
 
 
 class TestGrad:
@@ -200,7 +210,8 @@ class TestGrad:
         reports_not_done(ch02_trimaps.check_grad, not_implemented, "not implemented yet")
 
     def test_without_min_max_normalisation(self):
-        rejects(ch02_trimaps.check_grad, lambda p, g, t: _grad(p, g, t, normalise=False), "mat2gray")
+        rejects(ch02_trimaps.check_grad, lambda p, g, t: _grad(p, g, t, normalise=False),
+                "mat2gray")
 
     def test_not_divided(self):
         rejects(ch02_trimaps.check_grad, lambda p, g, t: 1000 * _grad(p, g, t), "divide by 1000")
@@ -221,7 +232,8 @@ def test_grad_hint_for_a_constant_matte():
         def mag(x):
             with np.errstate(invalid="ignore", divide="ignore"):
                 x = (x - x.min()) / (x.max() - x.min())
-            return np.hypot(ndimage.convolve(x, k, mode="nearest"), ndimage.convolve(x, k.T, mode="nearest"))
+            return np.hypot(ndimage.convolve(x, k, mode="nearest"),
+                            ndimage.convolve(x, k.T, mode="nearest"))
 
         return float(((mag(p) - mag(g)) ** 2)[t == 128].sum() / 1000)
 

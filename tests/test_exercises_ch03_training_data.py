@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mattinglib.exercises import ch03_training_data as ex
 from mattinglib.compositing import compose
 from mattinglib.data.composition import crop_box
+from mattinglib.exercises import ch03_training_data as ex
 from tests.exercise_helpers import not_implemented, rejects, reports_not_done
-
 
 # --------------------------------------------------------------------------- crop box
 
@@ -39,10 +38,12 @@ class TestCropBox:
         reports_not_done(ex.check_crop_box, not_implemented, "not implemented yet")
 
     def test_not_clamped(self):
-        rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, clamp=False), "leaves the image", "clamp")
+        rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, clamp=False),
+                "leaves the image", "clamp")
 
     def test_not_shrunk(self):
-        rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, shrink=False), "min(side, h, w)")
+        rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, shrink=False),
+                "min(side, h, w)")
 
     def test_starts_at_centre(self):
         rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, offset=lambda n: 0),
@@ -52,7 +53,8 @@ class TestCropBox:
         rejects(ex.check_crop_box, lambda h, w, c, s: box(h, w, c, s, swap=True), "swapped")
 
     def test_always_clamped_to_the_corner(self):
-        rejects(ex.check_crop_box, lambda h, w, c, s: (0, 0, min(s, h, w), min(s, h, w)), "not at the middle")
+        rejects(ex.check_crop_box, lambda h, w, c, s: (0, 0, min(s, h, w), min(s, h, w)),
+                "not at the middle")
 
     def test_not_a_box(self):
         rejects(ex.check_crop_box, lambda h, w, c, s: (slice(0, s), slice(0, s)), "four ints")
@@ -70,11 +72,13 @@ class TestComposeNewBackground:
         reports_not_done(ex.check_compose_new_background, not_implemented, "not implemented yet")
 
     def test_uses_the_image(self):
-        rejects(ex.check_compose_new_background, lambda image, fg, alpha, bg: compose(image, bg, alpha),
+        rejects(ex.check_compose_new_background,
+                lambda image, fg, alpha, bg: compose(image, bg, alpha),
                 "old background", "halo")
 
     def test_swapped(self):
-        rejects(ex.check_compose_new_background, lambda image, fg, alpha, bg: compose(bg, fg, alpha), "swapped")
+        rejects(ex.check_compose_new_background,
+                lambda image, fg, alpha, bg: compose(bg, fg, alpha), "swapped")
 
     def test_unweighted_foreground(self):
         rejects(ex.check_compose_new_background,
@@ -101,16 +105,20 @@ class TestCountMissed:
         reports_not_done(ex.check_count_missed, not_implemented, "not implemented yet")
 
     def test_background_side_only(self):
-        rejects(ex.check_count_missed, lambda a, t: int((((a > 0) & (a < 1)) & (t == 0)).sum()), "!= 128")
+        rejects(ex.check_count_missed, lambda a, t: int((((a > 0) & (a < 1)) & (t == 0)).sum()),
+                "!= 128")
 
     def test_every_fractional_pixel(self):
-        rejects(ex.check_count_missed, lambda a, t: int(((a > 0) & (a < 1)).sum()), "outside the unknown band")
+        rejects(ex.check_count_missed, lambda a, t: int(((a > 0) & (a < 1)).sum()),
+                "outside the unknown band")
 
     def test_inclusive_bounds(self):
-        rejects(ex.check_count_missed, lambda a, t: int(((a > 0) & (t != 128)).sum()), "strictly between")
+        rejects(ex.check_count_missed, lambda a, t: int(((a > 0) & (t != 128)).sum()),
+                "strictly between")
 
     def test_forgets_uint8(self):
-        rejects(ex.check_count_missed, lambda a, t: int((((a > 0) & (a < 1)) & (t != 128)).sum()), "uint8")
+        rejects(ex.check_count_missed, lambda a, t: int((((a > 0) & (a < 1)) & (t != 128)).sum()),
+                "uint8")
 
     def test_returns_a_mask(self):
         rejects(ex.check_count_missed, lambda a, t: ((a > 0) & (a < 1)) & (t != 128), "one number")

@@ -1,4 +1,5 @@
-"""Chapter 4's (SHM) checkers accept right answers and reject typical wrong ones with the right hint."""
+"""Chapter 4's (SHM) checkers accept right answers and reject typical wrong ones with the right
+hint."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from mattinglib.losses.dim import alpha_prediction_loss
 from mattinglib.models.shm import fuse_alpha
 from mattinglib.trimap import trimap_to_onehot
 from tests.exercise_helpers import not_implemented, rejects, reports_not_done
-
 
 # --------------------------------------------------------------------------- M-Net input
 
@@ -44,7 +44,8 @@ class TestMNetInput:
 
     def test_trimap_channels_first(self):
         rejects(ch04_mnet.check_mnet_input,
-                lambda i, t: torch.cat([trimap_to_onehot(t), i], dim=1), "trimap channels come first")
+                lambda i, t: torch.cat([trimap_to_onehot(t), i], dim=1),
+                "trimap channels come first")
 
     def test_unknown_compared_with_one_half(self):
         def half(image, trimap):
@@ -79,7 +80,8 @@ class TestFusion:
 
     def test_foreground_unknown_swap(self):
         rejects(ch04_mnet.check_fusion,
-                lambda p, a: (p[:, 1:2] + p[:, 2:3] * a).clamp(0, 1), "unknown probability as the foreground")
+                lambda p, a: (p[:, 1:2] + p[:, 2:3] * a).clamp(0, 1),
+                "unknown probability as the foreground")
 
     def test_swap_without_clamp_is_still_called_a_swap(self):
         # The swap is the first thing that goes wrong, on the first (in-range) case.

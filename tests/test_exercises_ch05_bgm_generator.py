@@ -8,7 +8,6 @@ from mattinglib.exercises import ch05_bgm_generator
 from mattinglib.models.bgm import strip_data_parallel_prefix
 from tests.exercise_helpers import not_implemented, rejects, reports_not_done
 
-
 # --------------------------------------------------------------------------- selectors
 
 
@@ -23,7 +22,8 @@ class TestSelectorInputs:
         assert "Correct: selector_inputs" in capsys.readouterr().out
 
     def test_stub(self):
-        reports_not_done(ch05_bgm_generator.check_selector_inputs, not_implemented, "not implemented yet")
+        reports_not_done(ch05_bgm_generator.check_selector_inputs, not_implemented,
+                         "not implemented yet")
 
     def test_always_uses_the_motion_feature(self):
         rejects(ch05_bgm_generator.check_selector_inputs,
@@ -39,7 +39,8 @@ class TestSelectorInputs:
         def other_first(i, b, s, m, flag):
             return tuple(torch.cat([o, i], dim=1) for o in (b, s, m if flag else b))
 
-        rejects(ch05_bgm_generator.check_selector_inputs, other_first, "image feature must come first")
+        rejects(ch05_bgm_generator.check_selector_inputs, other_first,
+                "image feature must come first")
 
     def test_batch_axis(self):
         def batch_cat(i, b, s, m, flag):
@@ -82,10 +83,12 @@ class TestEncoderOutputShape:
         assert "Correct: encoder_output_shape" in capsys.readouterr().out
 
     def test_stub(self):
-        reports_not_done(ch05_bgm_generator.check_encoder_output_shape, not_implemented, "not implemented yet")
+        reports_not_done(ch05_bgm_generator.check_encoder_output_shape, not_implemented,
+                         "not implemented yet")
 
     def test_floor_division(self):
-        rejects(ch05_bgm_generator.check_encoder_output_shape, lambda h, w, n: (4 * n, h // 4, w // 4),
+        rejects(ch05_bgm_generator.check_encoder_output_shape,
+                lambda h, w, n: (4 * n, h // 4, w // 4),
                 "'30x18, ngf=8'", "rounds UP")
 
     def test_channels(self):
@@ -121,7 +124,8 @@ class TestStripPrefix:
         assert capsys.readouterr().out.count("Correct: strip_prefix") == 2
 
     def test_stub(self):
-        reports_not_done(ch05_bgm_generator.check_strip_prefix, not_implemented, "not implemented yet")
+        reports_not_done(ch05_bgm_generator.check_strip_prefix, not_implemented,
+                         "not implemented yet")
 
     def test_replace_everywhere(self):
         rejects(ch05_bgm_generator.check_strip_prefix,

@@ -1,4 +1,5 @@
-"""Chapter 6's checkers (the losses) accept the library's functions and reject typical wrong answers."""
+"""Chapter 6's checkers (the losses) accept the library's functions and reject typical wrong
+answers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import pytest
 import torch
 
 from mattinglib.exercises import ExerciseError
-from mattinglib.exercises.ch06_bgm_losses import check_normalized_l1, check_replace_opaque_foreground
+from mattinglib.exercises.ch06_bgm_losses import (
+    check_normalized_l1,
+    check_replace_opaque_foreground,
+)
 from mattinglib.losses.bgm import normalized_l1, replace_opaque_foreground
 from tests.exercise_helpers import reports_not_done
 
@@ -28,7 +32,8 @@ def test_normalized_l1_checker_accepts_the_library_and_a_loop(capsys):
     (lambda t, p, m: (((t - p).abs() * m).sum(dim=(1, 2, 3))
                       / (m.expand_as(t).sum(dim=(1, 2, 3)) + 1e-6)).mean(), "channels"),
     (lambda t, p, m: ((t - p).abs() * m).mean(), "plain mean"),
-    (lambda t, p, m: (((t - p) * m).sum(dim=(1, 2, 3)) / (m.sum(dim=(1, 2, 3)) + 1e-6)).mean(), None),
+    (lambda t, p, m: (((t - p) * m).sum(dim=(1, 2, 3)) / (m.sum(dim=(1, 2, 3)) + 1e-6)).mean(),
+     None),
 ])
 def test_normalized_l1_checker_rejects_typical_mistakes(wrong, hint):
     with pytest.raises(ExerciseError) as err:

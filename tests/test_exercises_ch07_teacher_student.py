@@ -10,7 +10,6 @@ from mattinglib.losses.bgm import lsgan_loss
 from mattinglib.train.adversarial import pseudo_weight, teacher_masks
 from tests.exercise_helpers import not_implemented, rejects, reports_not_done
 
-
 # --------------------------------------------------------------------------- LSGAN
 
 
@@ -36,7 +35,8 @@ class TestLsganLosses:
         assert "Correct" in capsys.readouterr().out
 
     def test_stub(self):
-        reports_not_done(ch07_teacher_student.check_lsgan_losses, not_implemented, "not implemented yet")
+        reports_not_done(ch07_teacher_student.check_lsgan_losses, not_implemented,
+                         "not implemented yet")
 
     def test_fake_label_for_the_generator(self):
         rejects(ch07_teacher_student.check_lsgan_losses,
@@ -57,7 +57,8 @@ class TestLsganLosses:
             s = d(f)
             return F.binary_cross_entropy_with_logits(s, torch.ones_like(s)), lsgan(d, r, f)[1]
 
-        rejects(ch07_teacher_student.check_lsgan_losses, bce, "binary cross-entropy", "mean squared")
+        rejects(ch07_teacher_student.check_lsgan_losses, bce, "binary cross-entropy",
+                "mean squared")
 
     def test_bce_for_the_discriminator(self):
         def bce(x, label):
@@ -95,11 +96,13 @@ class TestTeacherMasks:
         assert "Correct: teacher_masks" in capsys.readouterr().out
 
     def test_accepts_a_right_answer(self, capsys):
-        ch07_teacher_student.check_teacher_masks(lambda a, s: ((a > -0.98).float(), (s > 0.95).float()))
+        ch07_teacher_student.check_teacher_masks(lambda a, s: ((a > -0.98).float(),
+                                                               (s > 0.95).float()))
         assert "Correct" in capsys.readouterr().out
 
     def test_stub(self):
-        reports_not_done(ch07_teacher_student.check_teacher_masks, not_implemented, "not implemented yet")
+        reports_not_done(ch07_teacher_student.check_teacher_masks, not_implemented,
+                         "not implemented yet")
 
     def test_alpha_threshold_on_the_wrong_scale(self):
         rejects(ch07_teacher_student.check_teacher_masks,
@@ -131,7 +134,8 @@ class TestTeacherMasks:
                 lambda a, s: ((s > 0.95).float(), (a > -0.98).float()), "swapped")
 
     def test_boolean_masks(self):
-        rejects(ch07_teacher_student.check_teacher_masks, lambda a, s: (a > -0.98, s > 0.95), "float")
+        rejects(ch07_teacher_student.check_teacher_masks, lambda a, s: (a > -0.98, s > 0.95),
+                "float")
 
     def test_in_place(self):
         def clamps(a, s):
@@ -150,16 +154,19 @@ class TestPseudoWeight:
         assert "Correct: pseudo_weight" in capsys.readouterr().out
 
     def test_stub(self):
-        reports_not_done(ch07_teacher_student.check_pseudo_weight, not_implemented, "not implemented yet")
+        reports_not_done(ch07_teacher_student.check_pseudo_weight, not_implemented,
+                         "not implemented yet")
 
     def test_halving_every_epoch(self):
-        rejects(ch07_teacher_student.check_pseudo_weight, lambda s, n: 0.5 ** (s // n), "every epoch")
+        rejects(ch07_teacher_student.check_pseudo_weight, lambda s, n: 0.5 ** (s // n),
+                "every epoch")
 
     def test_off_by_one(self):
         # "every 2 epochs" read as epochs 0-1 at 1: the original already halves after epoch 0
         rejects(ch07_teacher_student.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n) // 2),
                 "END of epochs 0, 2, 4")
-        rejects(ch07_teacher_student.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n + 1) // 2 + 1),
+        rejects(ch07_teacher_student.check_pseudo_weight,
+                lambda s, n: 0.5 ** ((s // n + 1) // 2 + 1),
                 "starts at 1")
         rejects(ch07_teacher_student.check_pseudo_weight, lambda s, n: 0.5 ** ((s // n + 2) // 2),
                 "off by one")
@@ -173,5 +180,6 @@ class TestPseudoWeight:
                 "integer division")
 
     def test_tensor_result_is_accepted(self, capsys):
-        ch07_teacher_student.check_pseudo_weight(lambda s, n: torch.tensor(0.5) ** ((s // n + 1) // 2))
+        ch07_teacher_student.check_pseudo_weight(
+            lambda s, n: torch.tensor(0.5) ** ((s // n + 1) // 2))
         assert "Correct" in capsys.readouterr().out

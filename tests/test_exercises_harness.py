@@ -1,4 +1,5 @@
-"""What every chapter's checkers share (mattinglib.exercises._harness): errors, the not-done rule."""
+"""What every chapter's checkers share (mattinglib.exercises._harness): errors, the not-done
+rule."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ def checker_modules() -> list[str]:
 
 
 def test_one_module_per_chapter_and_the_shared_questions():
-    assert checker_modules() == ["ch01_compositing", "ch02_trimaps", "ch03_training_data", "ch04_mnet",
-                                 "ch05_bgm_generator", "ch06_bgm_losses", "ch07_teacher_student",
-                                 "ch08_your_photo", "questions"]
+    assert checker_modules() == ["ch01_compositing", "ch02_trimaps", "ch03_training_data",
+                                 "ch04_mnet", "ch05_bgm_generator", "ch06_bgm_losses",
+                                 "ch07_teacher_student", "ch08_your_photo", "questions"]
 
 
 def test_exercise_error_is_an_assertion_error():
@@ -53,7 +54,8 @@ def test_errors_carry_their_public_name():
 def test_importing_the_package_imports_no_chapter():
     code = ("import sys, mattinglib.exercises; "
             "print(sorted(m for m in sys.modules if m.startswith('mattinglib.exercises.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     assert out.strip() == "['mattinglib.exercises._harness']"
 
 
@@ -98,7 +100,8 @@ def exercises_names(source: str) -> set[tuple[str, str]]:
                if isinstance(node, ast.ImportFrom) and node.module == "mattinglib.exercises"
                for a in node.names}
     return {(aliases[n.value.id], n.attr) for n in ast.walk(tree)
-            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases}
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+            and n.value.id in aliases}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -109,4 +112,5 @@ def test_every_exercises_name_a_notebook_uses_exists(notebook):
     assert any(name.startswith("check_") for _module, name in used), f"{notebook} calls no checker"
     for module, name in sorted(used):
         mod = importlib.import_module(f"mattinglib.exercises.{module}")
-        assert hasattr(mod, name), f"{notebook} uses mattinglib.exercises.{module}.{name}, which does not exist"
+        assert hasattr(mod, name), (f"{notebook} uses mattinglib.exercises.{module}.{name}, "
+                                    "which does not exist")

@@ -1,4 +1,5 @@
-"""The question and experiment checkers: right answers pass with the reason, wrong ones fail with it."""
+"""The question and experiment checkers: right answers pass with the reason, wrong ones fail
+with it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def test_every_question_accepts_its_answer_and_rejects_the_others(key, capsys):
     else:
         for wrong, reason in question.wrong_numbers.items():
             rejects(lambda a: q.check_answer(a, key), wrong, reason[:30])
-        rejects(lambda a: q.check_answer(a, key), question.answer + 123.0, question.why["other"][:30])
+        rejects(lambda a: q.check_answer(a, key), question.answer + 123.0,
+                question.why["other"][:30])
 
 
 @pytest.mark.parametrize("key", sorted(q.EXPERIMENTS))
@@ -32,7 +34,8 @@ def test_every_experiment_explains_every_outcome(key):
 
 def test_not_answered_is_not_done():
     reports_not_done(lambda a: q.check_answer(a, "ch01-unknowns"), ..., "replace the ...")
-    reports_not_done(lambda p: q.check_prediction(p, "ch02-resolution", measured=4.0), ..., "prediction")
+    reports_not_done(lambda p: q.check_prediction(p, "ch02-resolution", measured=4.0), ...,
+                     "prediction")
 
 
 def test_letters_are_forgiving_about_case_and_brackets(capsys):
@@ -53,7 +56,8 @@ def test_prediction_against_the_run(capsys):
             "the run shows (c)", "every pixel became four")
     # the outcome follows the measurement, not a stored answer
     q.check_prediction("a", "ch03-grey-backdrop", measured=0.3)
-    rejects(lambda p: q.check_prediction(p, "ch03-grey-backdrop", measured=1.6), "a", "the run shows (c)")
+    rejects(lambda p: q.check_prediction(p, "ch03-grey-backdrop", measured=1.6), "a",
+            "the run shows (c)")
 
 
 def test_bad_key_and_measurement():

@@ -1,4 +1,5 @@
-"""Tests for Background Matting inference on a photo: alignment, segmentation, the pipeline, the CLI."""
+"""Tests for Background Matting inference on a photo: alignment, segmentation, the pipeline,
+the CLI."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ TINY = dict(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1)
 
 @pytest.fixture(autouse=True)
 def no_hub_weights(tmp_path, monkeypatch):
-    """An empty torch hub cache, so every test sees the machine of a user without DeepLab weights."""
+    """An empty torch hub cache, so every test sees the machine of a user without DeepLab
+    weights."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
@@ -104,7 +106,7 @@ def scene():
     return photo.copy(), plate.copy(), H.copy()
 
 
-# --------------------------------------------------------------------------- real photos (downscaled once)
+# -------------------------------------------------------------------- real photos (downscaled once)
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,7 +138,8 @@ class TestAlignSynthetic:
         assert result.residual_px < 1.0
         assert result.num_inliers >= 100 and 0.5 < result.inlier_ratio <= 1.0
         interior = result.valid.copy()
-        interior[:20], interior[-20:], interior[:, :20], interior[:, -20:] = False, False, False, False
+        interior[:20], interior[-20:] = False, False
+        interior[:, :20], interior[:, -20:] = False, False
         assert np.abs(result.plate - photo)[interior].mean() < 0.01
 
     def test_plate_of_another_resolution_at_reduced_detection_size(self):
@@ -208,7 +211,8 @@ class TestAlignSynthetic:
         (dict(mask=np.zeros((5, 5), bool)), "^mask: expected shape"),
     ])
     def test_bad_arguments(self, kwargs, pattern):
-        args = dict(photo=np.zeros((64, 64, 3), np.float32), plate=np.zeros((64, 64, 3), np.float32))
+        args = dict(photo=np.zeros((64, 64, 3), np.float32),
+                    plate=np.zeros((64, 64, 3), np.float32))
         args.update(kwargs)
         with pytest.raises(ValueError, match=pattern):
             align_background(args.pop("photo"), args.pop("plate"), **args)
@@ -272,7 +276,8 @@ class TestSegmentationFallback:
         assert seg.method == "background_difference"
         assert seg.mask.dtype == np.float32 and seg.mask.min() >= 0 and seg.mask.max() <= 1
         assert iou(seg.mask >= 0.5, blob) > 0.85
-        assert seg.mask[~cv2.dilate(blob.astype(np.uint8), np.ones((15, 15))).astype(bool)].max() < 0.05
+        near_blob = cv2.dilate(blob.astype(np.uint8), np.ones((15, 15))).astype(bool)
+        assert seg.mask[~near_blob].max() < 0.05
 
     def test_fills_holes_and_drops_specks(self):
         photo, plate, blob = blob_scene()
@@ -300,7 +305,8 @@ class TestSegmentationFallback:
 
     def test_deeplab_without_weights_explains(self):
         photo, _, _ = blob_scene()
-        with pytest.raises(FileNotFoundError, match="^weights: no DeepLabV3 weights.*never downloads"):
+        with pytest.raises(FileNotFoundError,
+                           match="^weights: no DeepLabV3 weights.*never downloads"):
             soft_segmentation(photo, method="deeplab")
         with pytest.raises(FileNotFoundError, match="^weights: .* does not exist"):
             soft_segmentation(photo, method="deeplab", weights="/no/such/file.pth")
@@ -341,7 +347,8 @@ class TestSegmentationDeepLab:
     def test_file_names_match_torchvision(self):
         from torchvision.models import segmentation as seg
 
-        urls = [seg.DeepLabV3_ResNet101_Weights.DEFAULT.url, seg.DeepLabV3_ResNet50_Weights.DEFAULT.url,
+        urls = [seg.DeepLabV3_ResNet101_Weights.DEFAULT.url,
+                seg.DeepLabV3_ResNet50_Weights.DEFAULT.url,
                 seg.DeepLabV3_MobileNet_V3_Large_Weights.DEFAULT.url]
         assert list(DEEPLAB_FILES.values()) == [u.rsplit("/", 1)[1] for u in urls]
 
@@ -451,7 +458,8 @@ class TestMattePhoto:
         photo = textured_scene(90, 160)
         mask = given_mask(90, 160, (60, 20, 90, 70))
         net = ConstantGenerator().train()
-        result = matte_photo(photo, photo, net, size=32, align=False, segmentation=mask, device="cpu")
+        result = matte_photo(photo, photo, net, size=32, align=False, segmentation=mask,
+                             device="cpu")
         x0, y0, x1, y1 = result.crop_box
         assert x1 - x0 == y1 - y0 and x1 - x0 != 32  # the patch was really resized both ways
         inside = np.zeros((90, 160), bool)
@@ -465,8 +473,8 @@ class TestMattePhoto:
     def test_constant_generator_with_reflection_padding(self):
         photo = textured_scene(60, 160)
         mask = given_mask(60, 160, (40, 0, 120, 60))  # 80 wide > 60 tall
-        result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False, segmentation=mask,
-                             device="cpu")
+        result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False,
+                             segmentation=mask, device="cpu")
         x0, y0, x1, y1 = result.crop_box
         assert y0 < 0 and y1 > 60
         assert (result.alpha[:, x0:x1] == 1.0).all()
@@ -491,7 +499,8 @@ class TestMattePhoto:
         call = net.calls[0]
         for t in (call["image"], call["back"], call["seg"], call["multi"]):
             assert t.min() >= -1 and t.max() <= 1
-        grey = (call["image"] * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        grey = (call["image"] * luma).sum(1, keepdim=True)
         assert call["multi"].shape == (1, 4, 32, 32)
         torch.testing.assert_close(call["multi"], grey.expand(-1, 4, -1, -1), atol=1e-5, rtol=0)
 
@@ -499,7 +508,8 @@ class TestMattePhoto:
         photo = textured_scene(64, 96)
         target = np.full((30, 50, 3), 0.25, np.float32)
         result = matte_photo(photo, photo, ConstantGenerator(), size=16, align=False, device="cpu",
-                             segmentation=given_mask(64, 96, (40, 20, 60, 50)), target_background=target)
+                             segmentation=given_mask(64, 96, (40, 20, 60, 50)),
+                             target_background=target)
         assert result.composite.shape == (64, 96, 3)
         outside = result.alpha == 0
         np.testing.assert_allclose(result.composite[outside], 0.25, atol=1e-6)
@@ -541,11 +551,13 @@ class TestMattePhoto:
         (dict(segmentation="sam"), "^segmentation: expected"),
         (dict(segmentation=np.zeros((10, 10), np.float32)), "^segmentation: expected shape"),
         (dict(segmentation=np.zeros((64, 64), np.float32)), "^mask: no pixel reaches"),
-        (dict(target_background=np.zeros((10, 10), np.float32)), "^target_background: expected shape"),
+        (dict(target_background=np.zeros((10, 10), np.float32)),
+         "^target_background: expected shape"),
         (dict(device="tpu"), "^device: "),
     ])
     def test_bad_inputs(self, change, pattern):
-        args = dict(photo=np.zeros((64, 64, 3), np.float32), plate=np.zeros((64, 64, 3), np.float32),
+        args = dict(photo=np.zeros((64, 64, 3), np.float32),
+                    plate=np.zeros((64, 64, 3), np.float32),
                     generator=ConstantGenerator(), size=16, align=False,
                     segmentation=given_mask(64, 64, (10, 10, 40, 40)))
         args.update(change)
@@ -558,7 +570,8 @@ class TestMattePhoto:
         target = real(bgm_sample_dir, "target_backgrounds/0002.png", 240)
         net = bgm_generator(seed=0, **TINY)
         with pytest.warns(SegmentationFallbackWarning):
-            result = matte_photo(photo, plate, net, target_background=target, size=64, device="auto")
+            result = matte_photo(photo, plate, net, target_background=target, size=64,
+                                 device="auto")
         assert isinstance(result, BGMResult)
         assert result.alpha.shape == (270, 480) and result.alpha.dtype == np.float32
         assert result.fg.shape == result.composite.shape == (270, 480, 3)
@@ -605,8 +618,8 @@ class TestPredictBGM:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RandomWeightsWarning)
             warnings.simplefilter("ignore", SegmentationFallbackWarning)
-            paths = predict_bgm(photo, plate, out_dir=tmp_path / "out", weights=weights, target=target,
-                                size=32, device="cpu", generator_config=TINY)
+            paths = predict_bgm(photo, plate, out_dir=tmp_path / "out", weights=weights,
+                                target=target, size=32, device="cpu", generator_config=TINY)
         assert sorted(p.name for p in paths.values()) == [
             "shot_img_composite.png", "shot_img_fg.png", "shot_img_matte.png"]
         assert read_alpha(paths["matte"]).shape == (360, 480)
@@ -616,9 +629,9 @@ class TestPredictBGM:
         parser = argparse.ArgumentParser(prog="mattinglib")
         add_predict_bgm_command(parser.add_subparsers(dest="command", required=True))
         out = tmp_path / "out"
-        args = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate), "--out-dir",
-                                  str(out), "--target", str(target), "--size", "32", "--device", "cpu",
-                                  "--allow-random-weights"])
+        args = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate),
+                                  "--out-dir", str(out), "--target", str(target), "--size", "32",
+                                  "--device", "cpu", "--allow-random-weights"])
         with pytest.warns(RandomWeightsWarning, match="DEMO MODE"):
             with pytest.warns(SegmentationFallbackWarning):
                 assert args.func(args) == 0

@@ -116,7 +116,8 @@ class TestPadding:
         stub = DimStub()
         alpha = predict_alpha(stub, image, trimap, device="cpu", input_kind="dim")
         assert stub.calls[0]["shape"] == (1, 3, 64, 64)
-        np.testing.assert_allclose(alpha, np.where(trimap == 128, 128 / 255, trimap / 255), atol=1e-7)
+        np.testing.assert_allclose(alpha, np.where(trimap == 128, 128 / 255, trimap / 255),
+                                   atol=1e-7)
 
     def test_pad_to_multiple_reflects_tiny_inputs(self):
         t = np.array([[0, 128, 255]], np.uint8)
@@ -145,7 +146,8 @@ class TestPadding:
 
     def test_no_unknown_pixels_skips_the_network(self):
         image, _ = random_case(16, 16)
-        trimap = np.zeros((16, 16), np.uint8); trimap[:, 8:] = 255
+        trimap = np.zeros((16, 16), np.uint8)
+        trimap[:, 8:] = 255
         stub = UnknownStub()
         alpha = predict_alpha(stub, image, trimap, device="cpu", input_kind="mnet")
         assert stub.calls == []
@@ -157,7 +159,9 @@ class TestDownscale:
         h, w = 90, 130
         yy, xx = np.mgrid[0:h, 0:w]
         image = np.stack([xx / w, yy / h, np.full((h, w), 0.5)], axis=-1).astype(np.float32)
-        trimap = np.full((h, w), 128, np.uint8); trimap[:, :20] = 0; trimap[:, -20:] = 255
+        trimap = np.full((h, w), 128, np.uint8)
+        trimap[:, :20] = 0
+        trimap[:, -20:] = 255
         stub = RedStub()
         alpha = predict_alpha(stub, image, trimap, device="cpu", max_side=64, input_kind="mnet")
         assert alpha.shape == (h, w)

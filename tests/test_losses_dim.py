@@ -33,7 +33,7 @@ def batch(seed: int = 0, b: int = 2, h: int = 6, w: int = 5, dtype=torch.float64
     return pred, target, fg, bg, image, weight
 
 
-# --------------------------------------------------------------- direct transcriptions (numpy, float64)
+# ----------------------------------------------------------- direct transcriptions (numpy, float64)
 
 
 def np_masked(penalty: np.ndarray, weight: np.ndarray) -> float:
@@ -101,13 +101,15 @@ class TestTranscriptions:
     def test_sobel_gradient(self, seed):
         pred, target, _, _, _, weight = batch(seed)
         got = sobel_gradient_loss(pred, target, weight)
-        assert float(got) == pytest.approx(np_gradient_loss(n(pred), n(target), n(weight)), rel=1e-12)
+        assert float(got) == pytest.approx(np_gradient_loss(n(pred), n(target), n(weight)),
+                                           rel=1e-12)
         with_buffer = sobel_gradient_loss(pred, target, weight, kernels=Sobel().kernels)
         assert float(with_buffer) == pytest.approx(float(got), rel=1e-12)
 
     def test_soft_weights(self):
         pred, target, fg, bg, image, _ = batch(3)
-        weight = torch.rand(pred.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+        weight = torch.rand(pred.shape, generator=torch.Generator().manual_seed(9),
+                            dtype=torch.float64)
         got = alpha_prediction_loss(pred, target, weight)
         assert float(got) == pytest.approx(np_alpha_loss(n(pred), n(target), n(weight)), rel=1e-12)
 
@@ -127,8 +129,10 @@ class TestEpsilonAndNormalisation:
     def test_perfect_prediction_costs_eps_per_pixel(self):
         _, target, fg, bg, image, weight = batch(0)
         assert float(alpha_prediction_loss(target, target, weight)) == pytest.approx(1e-6, rel=1e-9)
-        assert float(compositional_loss(target, fg, bg, image, weight)) == pytest.approx(1e-6, rel=1e-6)
-        assert float(charbonnier(torch.zeros((), dtype=torch.float64))) == pytest.approx(1e-6, rel=1e-12)
+        assert (float(compositional_loss(target, fg, bg, image, weight))
+                == pytest.approx(1e-6, rel=1e-6))
+        assert (float(charbonnier(torch.zeros((), dtype=torch.float64)))
+                == pytest.approx(1e-6, rel=1e-12))
 
     def test_charbonnier_is_nearly_absolute_value(self):
         d = torch.tensor([-0.5, 0.25, 1.0], dtype=torch.float64)
@@ -148,7 +152,8 @@ class TestEpsilonAndNormalisation:
         weight[1, 0, :, :] = 1.0
         weight[1, 0, 1, 1] = 0.0
         expected = (np.sqrt(1 + 1e-12) + 3e-6) / 4
-        assert float(alpha_prediction_loss(pred, target, weight)) == pytest.approx(expected, rel=1e-12)
+        assert (float(alpha_prediction_loss(pred, target, weight))
+                == pytest.approx(expected, rel=1e-12))
 
     def test_only_the_masked_region_counts(self):
         pred, target, fg, bg, image, weight = batch(4)
@@ -196,7 +201,8 @@ class TestEpsilonAndNormalisation:
         pred, target, *_ = batch(7, h=8, w=8)
         interior = torch.zeros_like(pred)
         interior[..., 1:-1, 1:-1] = 1  # zero padding makes the border see the offset
-        assert float(sobel_gradient_loss(target + 0.3, target, interior)) == pytest.approx(0, abs=1e-12)
+        assert (float(sobel_gradient_loss(target + 0.3, target, interior))
+                == pytest.approx(0, abs=1e-12))
         assert float(sobel_gradient_loss(pred, target, interior)) > 0.1
 
 
@@ -205,12 +211,14 @@ class TestGradcheck:
         pred, target, _, _, _, weight = batch(0, h=4, w=4)
         pred.requires_grad_(True)
         target.requires_grad_(True)
-        assert torch.autograd.gradcheck(lambda p, t: alpha_prediction_loss(p, t, weight), (pred, target))
+        assert torch.autograd.gradcheck(lambda p, t: alpha_prediction_loss(p, t, weight),
+                                        (pred, target))
 
     def test_compositional(self):
         pred, _, fg, bg, image, weight = batch(1, h=4, w=4)
         inputs = tuple(x.requires_grad_(True) for x in (pred, fg, bg, image))
-        assert torch.autograd.gradcheck(lambda a, f, b, i: compositional_loss(a, f, b, i, weight), inputs)
+        assert torch.autograd.gradcheck(lambda a, f, b, i: compositional_loss(a, f, b, i, weight),
+                                        inputs)
 
     def test_sobel_gradient(self):
         pred, target, _, _, _, weight = batch(2, h=5, w=5)
@@ -241,7 +249,8 @@ class TestTotals:
         assert float(terms["alpha"]) == pytest.approx(np_alpha_loss(n(pred), n(target), n(weight)))
         want = 0.5 * float(terms["alpha"]) + 0.5 * float(terms["composition"])
         assert float(terms["total"]) == pytest.approx(want, rel=1e-12)
-        custom = dim_loss(pred, target, fg, bg, image, weight, alpha_weight=1.0, composition_weight=0.0)
+        custom = dim_loss(pred, target, fg, bg, image, weight, alpha_weight=1.0,
+                          composition_weight=0.0)
         assert float(custom["total"]) == pytest.approx(float(terms["alpha"]), rel=1e-12)
 
     def test_shm_loss_end_to_end(self):
@@ -257,11 +266,13 @@ class TestTotals:
         ce = np_cross_entropy(n(logits), classes.numpy())
         assert float(terms["alpha"]) == pytest.approx(alpha, rel=1e-12)
         assert float(terms["trimap_ce"]) == pytest.approx(ce, rel=1e-12)
-        assert float(terms["total"]) == pytest.approx(0.5 * alpha + 0.5 * comp + 0.01 * ce, rel=1e-12)
+        assert float(terms["total"]) == pytest.approx(0.5 * alpha + 0.5 * comp + 0.01 * ce,
+                                                      rel=1e-12)
 
     def test_shm_loss_pretraining_phases(self):
         pred, target, fg, bg, image, weight = batch(10)
-        logits = torch.randn(2, 3, 6, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        logits = torch.randn(2, 3, 6, 5, generator=torch.Generator().manual_seed(2),
+                             dtype=torch.float64)
         classes = torch.zeros(2, 6, 5, dtype=torch.long)
         tnet_only = shm_loss(None, None, None, None, None, logits, classes)
         assert set(tnet_only) == {"trimap_ce", "total"}
@@ -275,7 +286,8 @@ class TestTotals:
 class TestBadInputs:
     def test_shapes_name_the_argument(self):
         pred, target, fg, bg, image, weight = batch(0)
-        with pytest.raises(ValueError, match=r"^pred: expected shape \(B,1,H,W\), got \(2, 3, 6, 5\)"):
+        with pytest.raises(ValueError,
+                           match=r"^pred: expected shape \(B,1,H,W\), got \(2, 3, 6, 5\)"):
             alpha_prediction_loss(fg, target, weight)
         with pytest.raises(ValueError, match=r"^target: expected shape \(2,1,6,5\)"):
             alpha_prediction_loss(pred, target[:, :, :5], weight)
@@ -291,7 +303,8 @@ class TestBadInputs:
     def test_weight_is_not_optional(self):
         pred, target, *_ = batch(0)
         with pytest.raises(TypeError):
-            alpha_prediction_loss(pred, target)  # the unknown mask must be given (or None on purpose)
+            # the unknown mask must be given (or None on purpose)
+            alpha_prediction_loss(pred, target)
 
     def test_shm_targets(self):
         pred, target, fg, bg, image, _ = batch(0)
@@ -302,5 +315,6 @@ class TestBadInputs:
             shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 6, 5))
         with pytest.raises(ValueError, match=r"^trimap_target: expected shape \(2,6,5\)"):
             shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 1, 6, 5, dtype=torch.long))
-        with pytest.raises(ValueError, match="^pred_alpha: pred_alpha and trimap_logits are both None"):
+        with pytest.raises(ValueError,
+                           match="^pred_alpha: pred_alpha and trimap_logits are both None"):
             shm_loss(None, None, None, None, None, None, None)

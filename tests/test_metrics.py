@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import DATA, REFERENCE, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -24,8 +25,6 @@ from mattinglib.metrics import (
     mse,
     sad,
 )
-
-from conftest import DATA, REFERENCE, require
 
 METRIC_FUNCS = {"sad": sad, "mse": mse, "grad": gradient_error, "conn": connectivity_error}
 
@@ -164,16 +163,20 @@ class TestGradient:
 
 class TestConnectivity:
     def test_detached_blob(self):
-        target = np.zeros((5, 5)); target[1:4, 1:4] = 1.0
-        pred = target.copy(); pred[0, 0] = 1.0
+        target = np.zeros((5, 5))
+        target[1:4, 1:4] = 1.0
+        pred = target.copy()
+        pred[0, 0] = 1.0
         # (0, 0) leaves Omega at t = 0.1 (l = 0): phi_pred = 0, phi_target = 1.
         assert conn_all_unknown(pred, target) == pytest.approx(1e-3)
 
     def test_background_label_is_not_a_component(self):
         # The background (32 pixels) outnumbers the object (4 pixels); a port
         # that lets label 0 win finds no error at all here.
-        target = np.zeros((6, 6)); target[1:3, 1:3] = 1.0
-        pred = target.copy(); pred[4, 4] = 1.0
+        target = np.zeros((6, 6))
+        target[1:3, 1:3] = 1.0
+        pred = target.copy()
+        pred[4, 4] = 1.0
         assert conn_all_unknown(pred, target) == pytest.approx(1e-3)
 
     def test_no_common_pixel_at_a_threshold(self):
@@ -183,7 +186,8 @@ class TestConnectivity:
         assert conn_all_unknown(pred, target) == pytest.approx(16 * 0.2 / 1000, rel=1e-6)
 
     def test_disjoint_mattes(self):
-        target = np.zeros((4, 4)); target[:, :2] = 1.0
+        target = np.zeros((4, 4))
+        target[:, :2] = 1.0
         pred = 1.0 - target
         # No component at any threshold: l = 0 everywhere, phi = 1 - alpha.
         assert conn_all_unknown(pred, target) == pytest.approx(16 / 1000)
@@ -199,7 +203,8 @@ class TestConnectivity:
         # Two one-pixel components up to t = 0.6; (4, 0) comes first column by
         # column (MATLAB), (0, 4) first row by row. Only (0, 4) differs between
         # the mattes, and only when it leaves Omega at t = 0.1 does it count.
-        pred = np.zeros((5, 5)); target = np.zeros((5, 5))
+        pred = np.zeros((5, 5))
+        target = np.zeros((5, 5))
         pred[0, 4], target[0, 4] = 0.74, 0.65
         pred[4, 0], target[4, 0] = 1.0, 1.0
         assert conn_all_unknown(pred, target) == pytest.approx(0.09 / 1000, rel=1e-5)
@@ -211,8 +216,10 @@ class TestConnectivity:
         np.testing.assert_array_equal(matlab, (k / 255.0).astype(np.float32))
 
     def test_step(self):
-        target = np.zeros((5, 5)); target[1:4, 1:4] = 1.0
-        pred = target.copy(); pred[0, 0] = 1.0
+        target = np.zeros((5, 5))
+        target[1:4, 1:4] = 1.0
+        pred = target.copy()
+        pred[0, 0] = 1.0
         assert conn_all_unknown(pred, target, step=0.25) == pytest.approx(1e-3)
         for bad in (0.0, -0.1, 1.5, float("nan")):
             with pytest.raises(ValueError, match="^step:"):
@@ -350,7 +357,8 @@ def test_components_are_four_connected():
     # (2, 2) touches the block only at a corner: with 4-connectivity it leaves
     # Omega at t = 0.1 (l = 0) and its 0.09 difference counts; joined
     # diagonally it would stay until t = 0.6, where both d < 0.15.
-    target = np.zeros((4, 4)); target[:2, :2] = 1.0
+    target = np.zeros((4, 4))
+    target[:2, :2] = 1.0
     pred = target.copy()
     pred[2, 2], target[2, 2] = 0.74, 0.65
     assert conn_all_unknown(pred, target) == pytest.approx(0.09 / 1000, rel=1e-5)

@@ -37,7 +37,8 @@ def n_params(module: nn.Module) -> int:
 
 
 def conv_params(module: nn.Module) -> int:
-    return sum(m.weight.numel() + m.bias.numel() for m in module.modules() if isinstance(m, nn.Conv2d))
+    return sum(m.weight.numel() + m.bias.numel() for m in module.modules()
+               if isinstance(m, nn.Conv2d))
 
 
 def conv(cin: int, cout: int, k: int) -> int:
@@ -170,7 +171,8 @@ class TestMNet:
         assert n_pool == 1  # one shared pooling module, applied 4 times (checked above)
 
     def test_bad_channel_count(self):
-        with pytest.raises(ValueError, match=r"^x: expected shape \(B,6,H,W\), got \(1, 5, 32, 32\)"):
+        with pytest.raises(ValueError,
+                           match=r"^x: expected shape \(B,6,H,W\), got \(1, 5, 32, 32\)"):
             MNet(width=0.25)(torch.rand(1, 5, 32, 32))
 
     @pytest.mark.parametrize("hw", [(30, 32), (32, 40), (8, 16)])
@@ -194,7 +196,8 @@ class TestMNet:
     def test_bad_constructor_arguments(self):
         with pytest.raises(ValueError, match="^in_channels"):
             MNet(in_channels=2)
-        with pytest.raises(ValueError, match="^pretrained_vgg: ImageNet VGG16 weights only fit width=1.0"):
+        with pytest.raises(ValueError,
+                           match="^pretrained_vgg: ImageNet VGG16 weights only fit width=1.0"):
             MNet(width=0.25, pretrained_vgg=fake_vgg16_state_dict())
 
     def test_seeded_and_leaves_global_rng_alone(self):
@@ -245,7 +248,8 @@ class TestMNetWidthOne:
             assert torch.equal(conv_.bias, state[f"features.{index}.bias"])
 
     def test_copied_encoder_computes_vgg16_features(self, mnet_full):
-        """Same numbers as torchvision's VGG16 (up to pool4 and block 5), whatever the extra channels."""
+        """Same numbers as torchvision's VGG16 (up to pool4 and block 5), whatever the extra
+        channels."""
         features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"]).eval()
         state = {f"features.{k}": v for k, v in features.state_dict().items()}
         copy_vgg16_weights(mnet_full.encoder, state)
@@ -312,7 +316,8 @@ class TestTNet:
         assert torch.equal(net.stem[0].weight, reference["conv1.weight"])
         assert torch.equal(net.layer4[1].conv2.weight, reference["layer4.1.conv2.weight"])
         with pytest.raises(ValueError, match="^pretrained_backbone: not a torchvision resnet18"):
-            TNet(backbone="resnet18", pretrained_backbone={"conv1.weight": reference["conv1.weight"]})
+            TNet(backbone="resnet18",
+                 pretrained_backbone={"conv1.weight": reference["conv1.weight"]})
 
     def test_seeded(self):
         a = TNet(backbone="resnet18", width=0.25, seed=4)
@@ -349,7 +354,8 @@ class TestFusion:
         probs[0, CLASS_ORDER.index("background")] = 0.2
         probs[0, CLASS_ORDER.index("unknown")] = 0.5
         probs[0, CLASS_ORDER.index("foreground")] = 0.3
-        assert float(fuse_alpha(probs, torch.full((1, 1, 1, 1), 0.4))) == pytest.approx(0.3 + 0.5 * 0.4)
+        alpha = fuse_alpha(probs, torch.full((1, 1, 1, 1), 0.4))
+        assert float(alpha) == pytest.approx(0.3 + 0.5 * 0.4)
 
     def test_clamped_to_unit_interval(self):
         probs = torch.zeros(1, 3, 1, 2)
@@ -383,7 +389,8 @@ class TestSHM:
         assert shm.mnet.decoder.predict.weight.grad is not None
 
     def test_mnet_sees_probabilities_in_class_order(self, shm):
-        """In pretrain_mnet mode, M-Net channels 3, 4, 5 are the background, unknown, foreground masks."""
+        """In pretrain_mnet mode, M-Net channels 3, 4, 5 are the background, unknown, foreground
+        masks."""
         seen = {}
 
         def record(module, args):
@@ -504,9 +511,9 @@ class TestDIM:
         assert conv_params(net.encoder) == VGG16_FEATURES_PARAMS + 64 * 3 * 3
         assert conv_params(net.conv6) == conv(512, 512, 1)
         # decoder, the DIM table: Deconv6 1x1 512, Deconv5..1 5x5 512/256/128/64/64, prediction
-        assert conv_params(net.decoder) == (conv(512, 512, 1) + conv(512, 512, 5) + conv(512, 256, 5)
-                                            + conv(256, 128, 5) + conv(128, 64, 5) + conv(64, 64, 5)
-                                            + conv(64, 1, 5))
+        assert conv_params(net.decoder) == (conv(512, 512, 1) + conv(512, 512, 5)
+                                            + conv(512, 256, 5) + conv(256, 128, 5)
+                                            + conv(128, 64, 5) + conv(64, 64, 5) + conv(64, 1, 5))
         assert conv_params(net.refinement) == conv(4, 64, 3) + 2 * conv(64, 64, 3) + conv(64, 1, 3)
         first = net.encoder.convs()[0]
         assert torch.equal(first.weight[:, :3], state["features.0.weight"])

@@ -32,7 +32,8 @@ def test_shm_pipeline_has_the_boxes_and_the_fusion_formula():
     assert "alpha = Fs + Us * alpha_r" in labels["fusion"]
     # the class order is the library's (background, unknown, foreground)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert texts.index("Bs (background)") < texts.index("Us (unknown)") < texts.index("Fs (foreground)")
+    assert (texts.index("Bs (background)") < texts.index("Us (unknown)")
+            < texts.index("Fs (foreground)"))
 
 
 @pytest.mark.parametrize("use_motion", [False, True])
@@ -40,7 +41,8 @@ def test_bgm_generator_has_four_encoders_three_selectors_fusion_and_two_heads(us
     fig = viz.bgm_generator_diagram(use_motion_features=use_motion)
     assert isinstance(fig, Figure)
     labels = viz.diagram_labels(fig)
-    assert {k for k in labels if k.startswith("enc_")} == {"enc_image", "enc_back", "enc_seg", "enc_multi"}
+    assert {k for k in labels if k.startswith("enc_")} == {"enc_image", "enc_back", "enc_seg",
+                                                           "enc_multi"}
     assert {k for k in labels if k.startswith("comb_")} == {"comb_back", "comb_seg", "comb_multi"}
     assert "7 ResNet blocks" in labels["fusion"]
     assert "Tanh" in labels["alpha_head"] and "skip" in labels["fg_head"]

@@ -116,7 +116,8 @@ class TestFigures:
         assert fig.axes[0].get_yscale() == "log"
 
     def test_plot_curves_nested_panels(self):
-        fig = viz.plot_curves({"SAD": {"own": [1, 2], "common": [1, 3]}, "MSE": {"own": [0.1, 0.2]}},
+        fig = viz.plot_curves({"SAD": {"own": [1, 2], "common": [1, 3]},
+                               "MSE": {"own": [0.1, 0.2]}},
                               x=[1, 5], subplots=True, marker="o")
         assert [len(ax.lines) for ax in fig.axes] == [2, 1]
         assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["own", "common"]
@@ -180,7 +181,8 @@ class TestCompositingExplorer:
 
     def test_rejects_mismatched_background(self):
         with pytest.raises(ValueError, match=r"^backgrounds\['x'\]"):
-            widgets.compositing_explorer(np.zeros((8, 8, 3)), np.zeros((8, 8)), {"x": np.zeros((4, 4, 3))})
+            widgets.compositing_explorer(np.zeros((8, 8, 3)), np.zeros((8, 8)),
+                                         {"x": np.zeros((4, 4, 3))})
 
 
 class TestTrimapBandExplorer:

@@ -76,7 +76,8 @@ class TestTrimapPainter:
 
         def solver(image, trimap):
             seen.append(trimap.copy())
-            return np.where(trimap == 255, 1.0, np.where(trimap == 128, 0.5, 0.0)).astype(np.float32)
+            return np.where(trimap == 255, 1.0,
+                            np.where(trimap == 128, 0.5, 0.0)).astype(np.float32)
 
         p = TrimapPainter(photo, gt >= 0.5, band=2, solver=solver, gt=gt)
         assert "partly transparent pixels outside the unknown region" in p.info.value
@@ -95,7 +96,8 @@ class TestTrimapPainter:
         assert f"of {soft} " in narrow.info.value
 
         def missed(p):
-            return int(p.info.value.split("transparent pixels outside the unknown region: ")[1].split()[0])
+            return int(p.info.value.split("transparent pixels outside the "
+                                          "unknown region: ")[1].split()[0])
 
         assert missed(narrow) > 0 and missed(wide) == 0
 

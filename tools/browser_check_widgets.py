@@ -66,7 +66,8 @@ def _wait_for_lab(port: int, token: str, timeout: float = 120) -> None:
 
 
 def _painter_info(page) -> str:
-    return page.locator(".jp-OutputArea-output .widget-html-content").filter(has_text="band").last.inner_text()
+    outputs = page.locator(".jp-OutputArea-output .widget-html-content")
+    return outputs.filter(has_text="band").last.inner_text()
 
 
 def check(out: Path, chromium: str, cells_to_painter: int, timeout_ms: int) -> dict:
@@ -121,7 +122,8 @@ def _drive(page, port: int, token: str, out: Path, cells_to_painter: int, report
 
     # Move the rectangle onto the top right of the photo (the hair of the default photo, GT11):
     # handles 0 and 1 are the x slider's, 2 and 3 the y slider's.
-    for index, dx, what in ((0, 110, "x from"), (1, 60, "x to"), (2, -60, "y from"), (3, -60, "y to")):
+    for index, dx, what in ((0, 110, "x from"), (1, 60, "x to"), (2, -60, "y from"),
+                            (3, -60, "y to")):
         box = widget.locator(".noUi-handle").nth(index).bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(x, y)
@@ -151,11 +153,13 @@ def _drive(page, port: int, token: str, out: Path, cells_to_painter: int, report
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("/tmp/browser_check"), help="where screenshots go")
+    p.add_argument("--out", type=Path, default=Path("/tmp/browser_check"),
+                   help="where screenshots go")
     p.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium executable")
     p.add_argument("--cells", type=int, default=9,
                    help="Shift+Enter presses from the first cell to run the painter's cell")
-    p.add_argument("--timeout", type=int, default=240, help="seconds to wait for any one page element")
+    p.add_argument("--timeout", type=int, default=240,
+                   help="seconds to wait for any one page element")
     args = p.parse_args(argv)
     report = check(args.out, args.chromium, args.cells, args.timeout * 1000)
     print(json.dumps(report, indent=2))

@@ -46,7 +46,8 @@ CHECK_TAG = "exercise-check"
 SKIP_TAG = "nbval-skip"
 
 _REGION = re.compile(
-    r"^(?P<indent>[ \t]*)" + re.escape(BEGIN) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END) + r"[^\n]*(\n|$)",
+    r"^(?P<indent>[ \t]*)" + re.escape(BEGIN) + r"[^\n]*\n.*?^[ \t]*"
+    + re.escape(END) + r"[^\n]*(\n|$)",
     re.MULTILINE | re.DOTALL,
 )
 
@@ -57,7 +58,8 @@ _ASSIGNED = re.compile(r"^([A-Za-z_]\w*)\s*=(?!=)", re.MULTILINE)
 def stub_source(source: str, label: str) -> str:
     """Replace every solution region of a cell's source with a stub.
 
-    >>> print(stub_source("def f(x):\\n    ### BEGIN SOLUTION\\n    return 2 * x\\n    ### END SOLUTION\\n", "Exercise 1"))
+    >>> cell = "def f(x):\\n    ### BEGIN SOLUTION\\n    return 2 * x\\n    ### END SOLUTION\\n"
+    >>> print(stub_source(cell, "Exercise 1"))
     def f(x):
         # YOUR CODE HERE
         raise NotImplementedError("Exercise 1: replace this line with your code")
@@ -67,7 +69,8 @@ def stub_source(source: str, label: str) -> str:
     assignment keeps its name and gets ``...``, which the checkers read as
     "not answered yet" (raising there would stop "Run All"):
 
-    >>> print(stub_source("### BEGIN SOLUTION\\nanswer = 'b'\\n### END SOLUTION\\ncheck(answer)\\n", "Exercise 2"))
+    >>> cell = "### BEGIN SOLUTION\\nanswer = 'b'\\n### END SOLUTION\\ncheck(answer)\\n"
+    >>> print(stub_source(cell, "Exercise 2"))
     # YOUR ANSWER HERE (Exercise 2): replace ... with your answer
     answer = ...
     check(answer)
@@ -124,7 +127,8 @@ def student_version(nb, name: str = "notebook"):
             continue
         if CHECK_TAG in tags:
             if not previous_was_exercise:
-                raise ValueError(f"{name}: a cell tagged {CHECK_TAG!r} must follow an exercise cell")
+                raise ValueError(f"{name}: a cell tagged {CHECK_TAG!r} must follow "
+                                 "an exercise cell")
             _set_tags(cell, tags + [SKIP_TAG])
         previous_was_exercise = False
     return out

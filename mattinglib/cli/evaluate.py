@@ -38,7 +38,8 @@ def _cmd_evaluate(args) -> int:
                       "and a trimap of the same file name)", file=sys.stderr)
                 return 2
         pred = io.read_alpha(pred_dir / name)
-        rows[name] = metrics.evaluate(pred, io.read_alpha(gt_dir / name), io.read_trimap(trimap_dir / name))
+        rows[name] = metrics.evaluate(pred, io.read_alpha(gt_dir / name),
+                                      io.read_trimap(trimap_dir / name))
     mean = metrics.mean_metrics(list(rows.values()))
     print(f"{'image':<24}{'SAD':>10}{'MSE':>10}{'Grad':>10}{'Conn':>10}")
     for name, m in list(rows.items()) + [("mean", mean)]:
@@ -51,7 +52,8 @@ def _cmd_evaluate(args) -> int:
 
 def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``evaluate`` to a ``python -m mattinglib`` sub-command parser; returns its parser."""
-    p = subparsers.add_parser("evaluate", help="official SAD / MSE / Grad / Conn of a folder of mattes")
+    p = subparsers.add_parser("evaluate",
+                              help="official SAD / MSE / Grad / Conn of a folder of mattes")
     p.add_argument("--pred", required=True, help="folder of predicted alpha PNGs")
     p.add_argument("--gt", required=True, help="folder of ground-truth alpha PNGs (same names)")
     p.add_argument("--trimap", required=True, help="folder of trimap PNGs (same names)")

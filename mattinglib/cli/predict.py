@@ -49,7 +49,8 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.Argu
     ``--checkpoint`` is a ``step_*.pt`` file or a run folder written by
     ``python -m mattinglib train`` (its latest checkpoint is used).
     """
-    p = subparsers.add_parser("predict", help="alpha matte of an image from a trimap and a trained model",
+    p = subparsers.add_parser("predict",
+                              help="alpha matte of an image from a trimap and a trained model",
                               description=add_predict_command.__doc__.split("\n\n")[1])
     p.add_argument("--checkpoint", required=True, type=Path,
                    help="step_*.pt file, or a run folder (its latest checkpoint)")
@@ -58,7 +59,8 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--out", required=True, type=Path, help="where to write the alpha PNG")
     p.add_argument("--max-side", type=int, default=None,
                    help="downscale so the longer side is at most this (then upscale the alpha)")
-    p.add_argument("--tile", type=int, default=None, help="run in tiles of this size (saves memory)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="run in tiles of this size (saves memory)")
     p.add_argument("--overlap", type=int, default=32, help="overlap of the tiles in pixels")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.set_defaults(func=_cmd_predict)
@@ -71,13 +73,15 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.Argu
 def _cmd_predict_bgm(args) -> int:
     for photo in args.photo:
         paths = predict_bgm(photo, args.plate, out_dir=args.out_dir, weights=args.weights,
-                            target=args.target, size=args.size, device=args.device, align=not args.no_align,
-                            segmentation=args.segmentation, seg_weights=args.seg_weights,
+                            target=args.target, size=args.size, device=args.device,
+                            align=not args.no_align, segmentation=args.segmentation,
+                            seg_weights=args.seg_weights,
                             allow_random_weights=args.allow_random_weights, seed=args.seed)
         for path in paths.values():
             print(f"wrote {path}")
     if args.allow_random_weights and args.weights is None:
-        print("note: DEMO MODE (random generator weights): these mattes are meaningless", file=sys.stderr)
+        print("note: DEMO MODE (random generator weights): these mattes are meaningless",
+              file=sys.stderr)
     return 0
 
 
@@ -88,25 +92,30 @@ def add_predict_bgm_command(subparsers) -> argparse.ArgumentParser:
 
     >>> parser = argparse.ArgumentParser(prog="mattinglib")
     >>> p = add_predict_bgm_command(parser.add_subparsers(dest="command"))
-    >>> args = parser.parse_args(["predict-bgm", "--photo", "a.png", "--plate", "b.png", "--out-dir", "o"])
+    >>> args = parser.parse_args(["predict-bgm", "--photo", "a.png", "--plate", "b.png",
+    ...                           "--out-dir", "o"])
     >>> args.size, args.weights, args.allow_random_weights
     (512, None, False)
     """
     p = subparsers.add_parser(
         "predict-bgm", help="Background Matting on photos with a plate of the empty scene",
-        description="Align the plate, segment the person, run the Background Matting generator on a "
-                    "square crop and write <name>_matte.png, <name>_fg.png, <name>_composite.png.")
+        description="Align the plate, segment the person, run the Background Matting generator on "
+                    "a square crop and write <name>_matte.png, <name>_fg.png, "
+                    "<name>_composite.png.")
     p.add_argument("--photo", required=True, nargs="+", help="photo(s) with the person")
     p.add_argument("--plate", required=True, help="photo of the same scene without the person")
     p.add_argument("--out-dir", required=True, help="output folder")
-    p.add_argument("--weights", help="official generator checkpoint (.pth); see the error without it")
+    p.add_argument("--weights",
+                   help="official generator checkpoint (.pth); see the error without it")
     p.add_argument("--target", help="new background image for the composite (else a checkerboard)")
-    p.add_argument("--size", type=int, default=512, help="network resolution (multiple of 4; paper: 512)")
+    p.add_argument("--size", type=int, default=512,
+                   help="network resolution (multiple of 4; paper: 512)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--segmentation", default="auto", choices=("auto", "deeplab", "background"),
                    help="auto: DeepLabV3 when its weights are local, "
                         "else the (labelled) background difference")
-    p.add_argument("--seg-weights", help="torchvision DeepLabV3 checkpoint (else the torch hub cache)")
+    p.add_argument("--seg-weights",
+                   help="torchvision DeepLabV3 checkpoint (else the torch hub cache)")
     p.add_argument("--no-align", action="store_true", help="the plate is already aligned (tripod)")
     p.add_argument("--allow-random-weights", action="store_true",
                    help="demo mode without --weights: a random generator, meaningless mattes")

@@ -87,7 +87,8 @@ def is_unanswered(value) -> bool:
 
 
 def exercise_check(check: Callable) -> Callable:
-    """Decorator for a ``check_*`` function: an unfinished exercise prints a note instead of failing.
+    """Decorator for a ``check_*`` function: an unfinished exercise prints a note instead of
+    failing.
 
     Every public checker of the course is wrapped by it. When the checker finds
     the answer still a stub (:class:`ExerciseNotDone`) the wrapper prints
@@ -102,8 +103,8 @@ def exercise_check(check: Callable) -> Callable:
         try:
             return check(answer, *args, **kwargs)
         except ExerciseNotDone as err:
-            print(f"Not done yet: {err}\n(The chapter carries on with the library's implementation; "
-                  "come back to this exercise whenever you like.)")
+            print(f"Not done yet: {err}\n(The chapter carries on with the library's "
+                  "implementation; come back to this exercise whenever you like.)")
             return None
 
     return run
@@ -115,7 +116,8 @@ _BROADCAST_HINT = ("alpha is (H, W) while the images are (H, W, 3): give alpha a
 
 def call_student(fn: Callable, args: tuple, *, task: str, case: str, protect: str | None = None,
                  in_place_advice: str = "", crash_hint: Callable[[Exception], str] | None = None):
-    """Call the student's ``fn(*args)``; turn a stub, a crash, an in-place change or no result into a hint.
+    """Call the student's ``fn(*args)``; turn a stub, a crash, an in-place change or no result
+    into a hint.
 
     The tool every checker module shares (the ``check_*`` functions are the public API).
 
@@ -173,16 +175,19 @@ def _broadcast_hint(err: Exception) -> str:
 
 
 def call_student_numpy(fn: Callable, args: tuple, *, task: str, case: str):
-    """:func:`call_student` for a numpy exercise: inputs protected, a torch tensor refused as the result."""
+    """:func:`call_student` for a numpy exercise: inputs protected, a torch tensor refused as the
+    result."""
     out = call_student(fn, args, task=task, case=case, protect="numpy",
-                       in_place_advice="compute a new array instead (e.g. `x = x * a`, not `x *= a`)",
+                       in_place_advice="compute a new array instead "
+                                       "(e.g. `x = x * a`, not `x *= a`)",
                        crash_hint=_broadcast_hint)
     if not isinstance(out, (np.ndarray, float, int, np.floating, np.integer)):
         try:
             import torch
 
             if isinstance(out, torch.Tensor):
-                raise ExerciseError(f"{task}, case {case!r}: return a numpy array, not a torch tensor")
+                raise ExerciseError(f"{task}, case {case!r}: return a numpy array, "
+                                    "not a torch tensor")
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
     return out
@@ -196,9 +201,11 @@ def call_student_torch(fn: Callable, args: tuple, *, task: str, case: str, in_pl
     """
     import torch
 
-    out = call_student(fn, args, task=task, case=case, protect="torch", in_place_advice=in_place_advice)
+    out = call_student(fn, args, task=task, case=case, protect="torch",
+                       in_place_advice=in_place_advice)
     if not isinstance(out, torch.Tensor):
-        raise ExerciseError(f"{task}, case {case!r}: expected a {tensor_name}, got {type(out).__name__}")
+        raise ExerciseError(f"{task}, case {case!r}: expected a {tensor_name}, got "
+                            f"{type(out).__name__}")
     return out
 
 
@@ -206,7 +213,8 @@ def as_number_array(out, *, task: str, case: str, shape: tuple[int, ...]) -> np.
     """The student's result as a float64 array of ``shape``, or an :class:`ExerciseError`."""
     arr = np.asarray(out)
     if arr.shape != shape:
-        raise ExerciseError(f"{task}, case {case!r}: expected an array of shape {shape}, got {arr.shape}")
+        raise ExerciseError(f"{task}, case {case!r}: expected an array of shape {shape}, "
+                            f"got {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ExerciseError(f"{task}, case {case!r}: expected numbers, got dtype {arr.dtype}")
     return arr.astype(np.float64)

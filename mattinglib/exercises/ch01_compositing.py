@@ -76,7 +76,8 @@ def check_compose(fn: Callable) -> None:
         if not all_close(got, expected):
             a = alpha[..., None].astype(np.float64)
             if all_close(got, a * bg + (1 - a) * fg):
-                hint = "you swapped F and B: alpha weights the foreground, (1 - alpha) the background"
+                hint = ("you swapped F and B: alpha weights the foreground, "
+                        "(1 - alpha) the background")
             elif all_close(got, a * fg + bg):
                 hint = "the background must be weighted by (1 - alpha), not added as it is"
             elif all_close(got, a * fg):
@@ -104,8 +105,9 @@ def check_premultiply(fn: Callable) -> None:
         out = call_student_numpy(fn, (fg, alpha), task=task, case=case)
         shape = np.shape(out)
         if shape == fg.shape[:2] + (4,):
-            raise ExerciseError(f"{task}, case {case!r}: you returned 4 channels (RGBA?); return only "
-                                "the three premultiplied colour channels alpha * F, shape (H, W, 3)")
+            raise ExerciseError(f"{task}, case {case!r}: you returned 4 channels (RGBA?); return "
+                                "only the three premultiplied colour channels alpha * F, "
+                                "shape (H, W, 3)")
         got = as_number_array(out, task=task, case=case, shape=fg.shape)
         expected = premultiply(fg, alpha).astype(np.float64)
         if not all_close(got, expected):
@@ -152,7 +154,8 @@ def _two_background_cases():
     blue, black, green, red_green = plain([2]), plain([]), plain([1]), plain([0, 1])
     cases = []
     for case, x1, x2 in [("random backgrounds", b1, b2),
-                         # Differ in the blue channel only: a per-channel ratio divides 0 by 0 in red and green.
+                         # Differ in the blue channel only: a per-channel ratio divides 0 by 0
+                         # in red and green.
                          ("blue vs black", blue, black),
                          ("green vs blue", green, blue),
                          # Agree in blue: an answer that reads the blue channel only divides 0 by 0.
@@ -177,10 +180,10 @@ def _triangulation_hint(got, i1, i2, b1, b2, expected) -> str:
         for c, name in enumerate(("red", "green", "blue")):
             single = 1 - ratios[..., c]
             if np.all(np.isfinite(single)) and all_close(got, single):
-                return (f"you used the {name} channel only. With noise-free composites that can look "
-                        "right, but a real photo is noisy, and one channel fails wherever the two "
-                        f"backgrounds agree in {name}. Use all three channels: "
-                        "1 - alpha = sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
+                return (f"you used the {name} channel only. With noise-free composites that can "
+                        "look right, but a real photo is noisy, and one channel fails wherever the "
+                        f"two backgrounds agree in {name}. Use all three channels: 1 - alpha = "
+                        "sum_c (I1-I2)(B1-B2) / sum_c (B1-B2)^2")
         mean_of_ratios = 1 - np.nanmean(np.where(np.abs(db) > 0, ratios, np.nan), axis=2)
     if all_close(got, mean_of_ratios):
         return ("that is a mean of per-channel ratios (I1-I2)/(B1-B2). With noise, a channel where "
@@ -216,9 +219,9 @@ def check_alpha_from_two_backgrounds(fn: Callable) -> None:
         shape = np.shape(out)
         if shape == alpha.shape + (3,):
             raise ExerciseError(f"{task}, case {case!r}: you returned one value per channel, shape "
-                                f"{shape}; alpha is one number per pixel: combine the three channels "
-                                "(least squares: sum over channels of (I1-I2)(B1-B2) divided by the "
-                                "sum of (B1-B2)^2)")
+                                f"{shape}; alpha is one number per pixel: combine the three "
+                                "channels (least squares: sum over channels of (I1-I2)(B1-B2) "
+                                "divided by the sum of (B1-B2)^2)")
         if shape == alpha.shape + (1,):
             raise ExerciseError(f"{task}, case {case!r}: return shape {alpha.shape}, not {shape} "
                                 "(drop the channel axis, e.g. `[..., 0]`)")

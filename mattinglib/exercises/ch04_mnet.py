@@ -18,7 +18,9 @@ mistake it recognises:
 >>> from mattinglib.models.shm import fuse_alpha
 >>> check_fusion(fuse_alpha)  # doctest: +ELLIPSIS
 Correct: fusion matches the library on 4 cases (...).
->>> check_fusion(lambda probs, alpha_r: probs[:, 1:2] + probs[:, 2:3] * alpha_r)  # doctest: +ELLIPSIS
+>>> def swapped(probs, alpha_r):
+...     return probs[:, 1:2] + probs[:, 2:3] * alpha_r
+>>> check_fusion(swapped)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 mattinglib.exercises.ExerciseError: fusion, case 'softmax and sigmoid': ...
@@ -31,10 +33,10 @@ from functools import partial
 
 import torch
 
-from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
 from ..losses.dim import CHARBONNIER_EPS, alpha_prediction_loss
 from ..models.shm import FOREGROUND_CHANNEL, UNKNOWN_CHANNEL, fuse_alpha
 from ..trimap import CLASS_ORDER, CLASS_VALUES, trimap_to_onehot
+from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
 
 __all__ = ["check_mnet_input", "check_fusion", "check_alpha_loss"]
 
@@ -46,7 +48,8 @@ _run = partial(call_student_torch, in_place_advice="compute a new tensor instead
 
 def _shape(out: torch.Tensor, shape: tuple[int, ...], *, task: str, case: str) -> None:
     if tuple(out.shape) != shape:
-        raise ExerciseError(f"{task}, case {case!r}: expected shape {shape}, got {tuple(out.shape)}")
+        raise ExerciseError(f"{task}, case {case!r}: expected shape {shape}, got "
+                            f"{tuple(out.shape)}")
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-6, rtol: float = 0.0) -> bool:
@@ -121,7 +124,8 @@ def _mnet_input_hint(out: torch.Tensor, image: torch.Tensor, onehot: torch.Tenso
         return "channels 0-2 must be the image itself, unchanged"
     probs = out[:, 3:]
     unknown = CLASS_ORDER.index("unknown")
-    if torch.equal(probs[:, unknown], torch.zeros_like(probs[:, unknown])) and onehot[:, unknown].any():
+    if (torch.equal(probs[:, unknown], torch.zeros_like(probs[:, unknown]))
+            and onehot[:, unknown].any()):
         return ("your unknown channel is empty: the unknown value of a float trimap is "
                 "128/255 = 0.502, not 0.5; compare with a tolerance or go through the uint8 "
                 "values (round(trimap * 255) == 128), or use trimap_to_onehot")
@@ -197,9 +201,10 @@ def check_fusion(fn: Callable) -> None:
                     + probs[:, UNKNOWN_CHANNEL:UNKNOWN_CHANNEL + 1]):
             hint = "Fs is added as it is, and only the unknown probability Us multiplies alpha_r"
         else:
-            hint = (f"alpha = Fs + Us * alpha_r, with Fs = probs[:, {FOREGROUND_CHANNEL}:"
-                    f"{FOREGROUND_CHANNEL + 1}] and Us = probs[:, {UNKNOWN_CHANNEL}:{UNKNOWN_CHANNEL + 1}] "
-                    "(keep the channel axis), clamped to [0, 1]")
+            hint = ("alpha = Fs + Us * alpha_r, with Fs = probs[:, "
+                    f"{FOREGROUND_CHANNEL}:{FOREGROUND_CHANNEL + 1}] and Us = probs[:, "
+                    f"{UNKNOWN_CHANNEL}:{UNKNOWN_CHANNEL + 1}] (keep the channel axis), "
+                    "clamped to [0, 1]")
         raise ExerciseError(f"{task}, case {case!r}: your fused alpha differs from the library's."
                             f"\nHint: {hint}.")
     report_success(task, names)
@@ -247,10 +252,12 @@ def check_alpha_loss(fn: Callable) -> None:
             hint = ("with no unknown pixel, sum(unknown) is 0: return 0 then, e.g. divide by "
                     "sum(unknown) + a tiny number" if not u.any() else
                     "the loss is not finite")
-            raise ExerciseError(f"{task}, case {case!r}: your loss is {float(out.detach())}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: your loss is "
+                                f"{float(out.detach())}.\nHint: {hint}.")
         if not _close(out, expected, tol=1e-12, rtol=ALPHA_LOSS_RTOL):
-            raise ExerciseError(f"{task}, case {case!r}: your loss is {float(out.detach()):.10g}, expected "
-                                f"{float(expected):.10g}.\nHint: {_loss_hint(out, p, t, u)}.")
+            raise ExerciseError(f"{task}, case {case!r}: your loss is {float(out.detach()):.10g}, "
+                                f"expected {float(expected):.10g}.\nHint: "
+                                f"{_loss_hint(out, p, t, u)}.")
         if out.requires_grad:
             out.backward()
             if leaf.grad is not None and not torch.isfinite(leaf.grad).all():
@@ -274,8 +281,9 @@ def _loss_hint(out: torch.Tensor, p: torch.Tensor, t: torch.Tensor, u: torch.Ten
                     "sum(unknown), the number of unknown pixels")
         no_eps = (p - t).abs()
         if _close(got, (no_eps * u).sum() / u.sum(), 1e-12, ALPHA_LOSS_RTOL):
-            return (f"you left out eps: the penalty is sqrt(d**2 + eps**2) with eps = {CHARBONNIER_EPS} "
-                    "(a differentiable absolute value; it adds exactly eps where pred == target)")
+            return ("you left out eps: the penalty is sqrt(d**2 + eps**2) with eps = "
+                    f"{CHARBONNIER_EPS} (a differentiable absolute value; it adds exactly eps "
+                    "where pred == target)")
         per_image = (penalty * u).sum(dim=(1, 2, 3)) / u.sum(dim=(1, 2, 3))
         if _close(got, per_image.mean(), 1e-12, ALPHA_LOSS_RTOL):
             return ("you averaged per image, then over the batch; average over all unknown pixels "

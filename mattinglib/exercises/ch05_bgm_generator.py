@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from ._harness import ExerciseError, call_student, exercise_check, report_success
 from ..models.bgm import BackgroundMattingGenerator
 from ..models.init import init_weights
+from ._harness import ExerciseError, call_student, exercise_check, report_success
 
 __all__ = ["check_selector_inputs", "check_encoder_output_shape", "check_strip_prefix"]
 

@@ -23,8 +23,8 @@ from functools import partial
 
 import torch
 
-from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
 from ..losses.bgm import EPS, OPAQUE_THRESHOLD, normalized_l1, replace_opaque_foreground
+from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
 
 __all__ = ["check_normalized_l1", "check_replace_opaque_foreground"]
 
@@ -80,15 +80,17 @@ def check_normalized_l1(fn: Callable) -> None:
         expected = normalized_l1(target, pred, mask).double()
         if not torch.isfinite(got):
             raise ExerciseError(
-                f"{task}, case {case!r}: got {float(got)}. Hint: a sample whose mask is empty divides "
-                f"0 by 0; add eps = {EPS} to each sample's mask sum (it then contributes 0)")
+                f"{task}, case {case!r}: got {float(got)}. Hint: a sample whose mask is empty "
+                f"divides 0 by 0; add eps = {EPS} to each sample's mask sum (it "
+                "then contributes 0)")
         if abs(float(got - expected)) <= 1e-5 * max(1.0, abs(float(expected))):
             names.append(case)
             continue
         diff = (target - pred).abs().double()
         m = mask.double()
         batch_wise = (diff * m).sum() / (m.sum() + EPS)
-        expanded = ((diff * m).sum(dim=(1, 2, 3)) / (m.expand_as(diff).sum(dim=(1, 2, 3)) + EPS)).mean()
+        expanded = ((diff * m).sum(dim=(1, 2, 3))
+                    / (m.expand_as(diff).sum(dim=(1, 2, 3)) + EPS)).mean()
         plain = (diff * m).mean()
         hint = ""
         if abs(float(got - batch_wise)) < 1e-6:
@@ -99,7 +101,8 @@ def check_normalized_l1(fn: Callable) -> None:
             hint = ("the mask was expanded to the image's channels before summing; the library "
                     "(like the original) sums the one-channel mask as given")
         elif abs(float(got - plain)) < 1e-6:
-            hint = "a plain mean counts the pixels outside the mask; divide by the mask's sum instead"
+            hint = ("a plain mean counts the pixels outside the mask; divide by the "
+                    "mask's sum instead")
         raise ExerciseError(f"{task}, case {case!r}: got {float(got):.6g}, expected "
                             f"{float(expected):.6g}" + (f". Hint: {hint}" if hint else ""))
     report_success(task, names)
@@ -152,8 +155,9 @@ def check_replace_opaque_foreground(fn: Callable) -> None:
             if torch.allclose(got, torch.where(mask, im, f), atol=1e-6):
                 hint = label
                 break
-        raise ExerciseError(f"{task}, case {case!r}: {int((~torch.isclose(got, expected, atol=1e-6)).sum())}"
-                            f" values differ from the library" + (f". Hint: {hint}" if hint else ""))
+        raise ExerciseError(f"{task}, case {case!r}: "
+                            f"{int((~torch.isclose(got, expected, atol=1e-6)).sum())} values "
+                            "differ from the library" + (f". Hint: {hint}" if hint else ""))
     # Gradients: none to fg_pred where the image was used, full elsewhere.
     f = fg.clone().requires_grad_(True)
     out = _run(fn, (f, image, alpha), task=task, case="gradient")

@@ -11,10 +11,12 @@ with a hint for the mistake it recognises.
 >>> from mattinglib.train.adversarial import teacher_masks
 >>> check_teacher_masks(teacher_masks)  # doctest: +ELLIPSIS
 Correct: teacher_masks matches the library on 4 cases (...).
->>> check_pseudo_weight(lambda step, steps_per_epoch: 0.5 ** (step // steps_per_epoch))  # doctest: +ELLIPSIS
+>>> def halving_every_epoch(step, steps_per_epoch):
+...     return 0.5 ** (step // steps_per_epoch)
+>>> check_pseudo_weight(halving_every_epoch)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mattinglib.exercises.ExerciseError: pseudo_weight, case 'third epoch' ...: got 0.25, expected 0.5 ...
+mattinglib.exercises.ExerciseError: pseudo_weight, case 'third epoch'...: got 0.25, expected 0.5 ...
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ._harness import ExerciseError, call_student, exercise_check, report_success
 from ..losses.bgm import lsgan_loss
 from ..models.discriminator import n_layer_discriminator
 from ..models.init import init_weights
 from ..train.adversarial import SEG_THRESHOLD, TEACHER_FG_THRESHOLD, pseudo_weight, teacher_masks
+from ._harness import ExerciseError, call_student, exercise_check, report_success
 
 __all__ = ["check_lsgan_losses", "check_teacher_masks", "check_pseudo_weight"]
 
@@ -112,8 +114,8 @@ def check_lsgan_losses(fn: Callable) -> None:
                 hint = "square the differences (least squares), not their absolute value"
             else:
                 hint = "loss_g = mean over the score map of (D(fake) - 1) ** 2"
-            raise ExerciseError(f"{task}, case {case!r}: loss_g = {float(loss_g.detach()):.6g}, expected "
-                                f"{float(want_g):.6g}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: loss_g = {float(loss_g.detach()):.6g}, "
+                                f"expected {float(want_g):.6g}.\nHint: {hint}.")
         if not loss_g.requires_grad or torch.autograd.grad(loss_g, z, retain_graph=True,
                                                            allow_unused=True)[0] is None:
             raise ExerciseError(f"{task}, case {case!r}: loss_g does not reach the generator.\n"
@@ -136,19 +138,20 @@ def check_lsgan_losses(fn: Callable) -> None:
                 hint = "loss_d has two terms: the real frame scored 1 AND the fake scored 0"
             else:
                 hint = "loss_d = 0.5 * (mean((D(real) - 1) ** 2) + mean(D(fake) ** 2))"
-            raise ExerciseError(f"{task}, case {case!r}: loss_d = {float(loss_d.detach()):.6g}, expected "
-                                f"{float(want_d):.6g}.\nHint: {hint}.")
+            raise ExerciseError(f"{task}, case {case!r}: loss_d = {float(loss_d.detach()):.6g}, "
+                                f"expected {float(want_d):.6g}.\nHint: {hint}.")
         if loss_d.requires_grad and torch.autograd.grad(loss_d, z, retain_graph=True,
                                                         allow_unused=True)[0] is not None:
-            raise ExerciseError(f"{task}, case {case!r}: loss_d sends gradients into the generator.\n"
-                                "Hint: call D on fake.detach() in the discriminator's loss; "
-                                "otherwise D's update also pushes the student to look MORE fake "
-                                "(and, in the trainer, back-propagates through the student twice).")
+            raise ExerciseError(f"{task}, case {case!r}: loss_d sends gradients into the "
+                                "generator.\nHint: call D on fake.detach() in the "
+                                "discriminator's loss; otherwise D's update also pushes the "
+                                "student to look MORE fake (and, in the trainer, back-propagates "
+                                "through the student twice).")
         params = list(discriminator.parameters())
         if not loss_d.requires_grad or all(
                 g is None for g in torch.autograd.grad(loss_d, params, allow_unused=True)):
-            raise ExerciseError(f"{task}, case {case!r}: loss_d does not reach D's weights.\n"
-                                "Hint: compute it from the discriminator's scores, without no_grad.")
+            raise ExerciseError(f"{task}, case {case!r}: loss_d does not reach D's weights.\nHint: "
+                                "compute it from the discriminator's scores, without no_grad.")
         names.append(case)
     report_success(task, names)
 

@@ -188,7 +188,8 @@ def _detection_mask(person: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.where(cv2.dilate(small, kernel) > 0, 0, 255).astype(np.uint8)
 
 
-def _check_homography(h: np.ndarray, plate_hw: tuple[int, int], photo_hw: tuple[int, int]) -> str | None:
+def _check_homography(h: np.ndarray, plate_hw: tuple[int, int],
+                      photo_hw: tuple[int, int]) -> str | None:
     """Why a homography is implausible for two shots of one scene, or ``None`` when it is fine."""
     if not np.isfinite(h).all() or abs(h[2, 2]) < 1e-12:
         return "the homography is not finite"
@@ -246,7 +247,8 @@ def fit_bias_gain(photo: np.ndarray, plate: np.ndarray, region: np.ndarray, *,
         raise ValueError(f"keep: expected a fraction in (0, 1], got {keep!r}")
     idx = np.flatnonzero(region)
     if idx.size < 100:
-        raise ValueError(f"region: expected at least 100 pixels to fit the exposure, got {idx.size}")
+        raise ValueError("region: expected at least 100 pixels to fit the "
+                         f"exposure, got {idx.size}")
     if idx.size > max_pixels:
         idx = idx[:: -(-idx.size // max_pixels)]
     p = photo.reshape(-1, 3)[idx].astype(np.float64)
@@ -269,8 +271,9 @@ def fit_bias_gain(photo: np.ndarray, plate: np.ndarray, region: np.ndarray, *,
 
 
 def align_background(photo: np.ndarray, plate: np.ndarray, *, method: str = "auto",
-                     ransac_threshold: float = 3.0, exposure: bool = True, mask: np.ndarray | None = None,
-                     max_side: int = 1000, min_inliers: int = 25, min_coverage: float = 0.5) -> AlignResult:
+                     ransac_threshold: float = 3.0, exposure: bool = True,
+                     mask: np.ndarray | None = None, max_side: int = 1000, min_inliers: int = 25,
+                     min_coverage: float = 0.5) -> AlignResult:
     """Register a captured background plate to the photo with a feature homography.
 
     Args:
@@ -335,15 +338,17 @@ def align_background(photo: np.ndarray, plate: np.ndarray, *, method: str = "aut
     src = np.float32([kp_plate[m.queryIdx].pt for m in good]) / s_plate
     dst = np.float32([kp_photo[m.trainIdx].pt for m in good]) / s_photo
     threshold_full = ransac_threshold / s_photo
-    homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, ransacReprojThreshold=threshold_full,
+    homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC,
+                                             ransacReprojThreshold=threshold_full,
                                              maxIters=5000, confidence=0.999)
     if homography is None:
         raise AlignmentError(fail + f"RANSAC found no homography among {len(good)} matches")
     inliers = inliers.ravel().astype(bool)
     num_inliers = int(inliers.sum())
     if num_inliers < min_inliers:
-        raise AlignmentError(fail + f"only {num_inliers} of {len(good)} matches agree on one homography "
-                             f"(at least {min_inliers} needed): a different scene, or too little texture?")
+        raise AlignmentError(fail + f"only {num_inliers} of {len(good)} matches agree on one "
+                             f"homography (at least {min_inliers} needed): a different scene, or "
+                             "too little texture?")
     problem = _check_homography(homography, plate.shape[:2], (H, W))
     if problem:
         raise AlignmentError(fail + problem)
@@ -353,10 +358,11 @@ def align_background(photo: np.ndarray, plate: np.ndarray, *, method: str = "aut
     warped = cv2.warpPerspective(plate, homography, (W, H), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE)
     valid = cv2.warpPerspective(np.ones(plate.shape[:2], np.uint8), homography, (W, H),
-                                flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+                                flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=0) > 0
     if valid.mean() < min_coverage:
-        raise AlignmentError(fail + f"the aligned plate covers only {100 * valid.mean():.0f}% of the photo "
-                             f"(at least {100 * min_coverage:.0f}% needed)")
+        raise AlignmentError(fail + f"the aligned plate covers only {100 * valid.mean():.0f}% of "
+                             f"the photo (at least {100 * min_coverage:.0f}% needed)")
 
     gain, bias = np.ones(3), np.zeros(3)
     if exposure:

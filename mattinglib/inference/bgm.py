@@ -41,8 +41,13 @@ from torch import nn
 from .._checks import as_float01, check_range, check_shape
 from ..compositing import checkerboard, compose
 from ..config import get_device
-from ..models.bgm import (OFFICIAL_WEIGHTS_HELP, RandomWeightsWarning, bgm_generator,
-                          from_model_range, to_model_range)
+from ..models.bgm import (
+    OFFICIAL_WEIGHTS_HELP,
+    RandomWeightsWarning,
+    bgm_generator,
+    from_model_range,
+    to_model_range,
+)
 from .align import AlignResult, align_background
 from .segment import find_deeplab_weights, soft_segmentation
 
@@ -151,7 +156,8 @@ def crop_square(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray
     """
     x0, y0, x1, y1 = box
     H, W = image.shape[:2]
-    pad = [(max(0, -y0), max(0, y1 - H)), (max(0, -x0), max(0, x1 - W))] + [(0, 0)] * (image.ndim - 2)
+    pad = ([(max(0, -y0), max(0, y1 - H)), (max(0, -x0), max(0, x1 - W))]
+           + [(0, 0)] * (image.ndim - 2))
     inner = image[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
     if any(p for pair in pad for p in pair):
         # numpy's "reflect" (no edge repeat, as OpenCV's REFLECT_101) also
@@ -225,7 +231,7 @@ def _segmentation_arg(segmentation, hw: tuple[int, int]) -> np.ndarray | str:
         check_shape(segmentation, f"{hw[0]},{hw[1]}", name="segmentation")
         return as_float01(segmentation, name="segmentation").astype(np.float32)
     if segmentation not in ("auto", "deeplab", "background"):
-        raise ValueError(f"segmentation: expected 'auto', 'deeplab', 'background' or an (H,W) mask, "
+        raise ValueError("segmentation: expected 'auto', 'deeplab', 'background' or an (H,W) mask, "
                          f"got {segmentation!r}")
     return segmentation
 
@@ -269,7 +275,8 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
         margin: extra border around the person's box, as a fraction of its longer side.
 
     Returns:
-        A :class:`BGMResult` (alpha, fg, composite, crop_box, alignment, segmentation_method, segmentation).
+        A :class:`BGMResult` (alpha, fg, composite, crop_box, alignment, segmentation_method,
+        segmentation).
 
     Raises:
         ValueError: bad arguments (named), or no person found.
@@ -282,11 +289,13 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
     plate = as_float01(plate, name="plate").astype(np.float32)
     if target_background is not None:
         check_shape(target_background, "*,*,3", name="target_background")
-        target_background = as_float01(target_background, name="target_background").astype(np.float32)
+        target_background = as_float01(target_background,
+                                       name="target_background").astype(np.float32)
     if not isinstance(generator, nn.Module):
         raise ValueError(f"generator: expected a torch.nn.Module, got {type(generator).__name__}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 4:
-        raise ValueError(f"size: expected an int >= 8 divisible by 4 (two stride-2 stages), got {size!r}")
+        raise ValueError("size: expected an int >= 8 divisible by 4 (two stride-2 "
+                         f"stages), got {size!r}")
     dev = get_device(device)
     seg_choice = _segmentation_arg(segmentation, (H, W))
 
@@ -323,8 +332,8 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
         raise ValueError("generator: expected it to return (alpha, fg)")
     alpha_t, fg_t = outputs
     if tuple(alpha_t.shape) != (1, 1, size, size) or tuple(fg_t.shape) != (1, 3, size, size):
-        raise ValueError(f"generator: expected alpha (1,1,{size},{size}) and fg (1,3,{size},{size}), "
-                         f"got {tuple(alpha_t.shape)} and {tuple(fg_t.shape)}")
+        raise ValueError(f"generator: expected alpha (1,1,{size},{size}) and fg "
+                         f"(1,3,{size},{size}), got {tuple(alpha_t.shape)} and {tuple(fg_t.shape)}")
     # Tanh keeps alpha inside [0, 1] after the mapping; fg has no activation.
     alpha_crop = from_model_range(alpha_t)[0, 0].clamp(0, 1).cpu().numpy()
     fg_crop = from_model_range(fg_t)[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
@@ -346,10 +355,11 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
 
 
 def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, size: int = 512,
-                device: str = "auto", align: bool = True, segmentation: str = "auto", seg_weights=None,
-                allow_random_weights: bool = False, seed: int = 0,
+                device: str = "auto", align: bool = True, segmentation: str = "auto",
+                seg_weights=None, allow_random_weights: bool = False, seed: int = 0,
                 generator_config: dict | None = None) -> dict[str, Path]:
-    """Matte one photo file and write ``<name>_matte.png``, ``<name>_fg.png``, ``<name>_composite.png``.
+    """Matte one photo file and write ``<name>_matte.png``, ``<name>_fg.png``,
+    ``<name>_composite.png``.
 
     ``<name>`` is the photo's file name without extension. The composite is
     over ``target`` when given, else over a grey checkerboard (a preview of
@@ -383,12 +393,13 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
     if weights is None:
         if not allow_random_weights:
             raise ValueError(
-                "weights: Background Matting needs the official generator weights to produce a real "
-                f"matte. {OFFICIAL_WEIGHTS_HELP} Then run with --weights PATH (weights=PATH). To only "
-                "exercise the pipeline with a random, untrained generator, pass --allow-random-weights "
-                "(allow_random_weights=True): the matte will be meaningless.")
-        warnings.warn("predict_bgm: DEMO MODE with a randomly initialised generator (no weights): the "
-                      "outputs only show that the pipeline runs; the matte is meaningless",
+                "weights: Background Matting needs the official generator weights to produce a "
+                f"real matte. {OFFICIAL_WEIGHTS_HELP} Then run with --weights PATH "
+                "(weights=PATH). To only exercise the pipeline with a random, untrained "
+                "generator, pass --allow-random-weights (allow_random_weights=True): the matte "
+                "will be meaningless.")
+        warnings.warn("predict_bgm: DEMO MODE with a randomly initialised generator (no weights): "
+                      "the outputs only show that the pipeline runs; the matte is meaningless",
                       RandomWeightsWarning, stacklevel=2)
         generator = bgm_generator(seed=seed, **config)
     else:
@@ -397,8 +408,9 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
     photo = read_image(photo_path)
     plate = read_image(plate_path)
     background = read_image(target) if target is not None else None
-    result = matte_photo(photo, plate, generator, target_background=background, size=size, device=device,
-                         align=align, segmentation=segmentation, seg_weights=seg_weights)
+    result = matte_photo(photo, plate, generator, target_background=background, size=size,
+                         device=device, align=align, segmentation=segmentation,
+                         seg_weights=seg_weights)
     composite = result.composite
     if composite is None:
         board = checkerboard(*result.alpha.shape, tile=max(8, max(result.alpha.shape) // 60))

@@ -150,9 +150,11 @@ def _run_padded(model, image: np.ndarray, trimap: np.ndarray, kind: str, device,
     hp, wp = trimap_p.shape
 
     def run(y0: int, x0: int, th: int, tw: int) -> np.ndarray:
-        img = torch.from_numpy(np.ascontiguousarray(image_p[y0:y0 + th, x0:x0 + tw].transpose(2, 0, 1)))
+        patch = image_p[y0:y0 + th, x0:x0 + tw]
+        img = torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))
         tri = torch.from_numpy(np.ascontiguousarray(trimap_p[y0:y0 + th, x0:x0 + tw]))
-        alpha = model_alpha(model, img[None].to(device), tri[None, None].to(device), input_kind=kind)
+        alpha = model_alpha(model, img[None].to(device), tri[None, None].to(device),
+                            input_kind=kind)
         return alpha[0, 0].cpu().numpy().astype(np.float64)
 
     if tile is None or (tile >= hp and tile >= wp):
@@ -218,7 +220,8 @@ def predict_alpha(model: nn.Module, image: np.ndarray, trimap: np.ndarray, *,
     max_side = check_int(max_side, "max_side", minimum=multiple, optional=True)
     tile = check_int(tile, "tile", minimum=multiple, optional=True)
     if tile is not None and tile % multiple:
-        raise ValueError(f"tile: expected a multiple of {multiple} for a {kind!r} network, got {tile}")
+        raise ValueError(f"tile: expected a multiple of {multiple} for a {kind!r} "
+                         f"network, got {tile}")
     overlap = check_int(overlap, "overlap", minimum=0, optional=True)
     if overlap is None or (tile is not None and overlap > tile - multiple):
         raise ValueError(f"overlap: expected an integer in [0, tile - {multiple}], got {overlap!r}")

@@ -57,11 +57,12 @@ DEEPLAB_FILES = {
 }
 
 _HOW_TO_GET = (
-    "This library never downloads weights. On a machine with internet access run "
-    "`python -c \"import torchvision; "
-    "torchvision.models.segmentation.deeplabv3_resnet101(weights='DEFAULT')\"`, "
-    "which stores {file} in the torch hub cache ($TORCH_HOME/hub/checkpoints, by default "
-    "~/.cache/torch/hub/checkpoints); copy that file to the same folder here, or pass its path as weights=."
+    "This library never downloads weights. On a machine with internet access run `python -c "
+    "\"import torchvision; "
+    "torchvision.models.segmentation.deeplabv3_resnet101(weights='DEFAULT')\"`, which stores "
+    "{file} in the torch hub cache ($TORCH_HOME/hub/checkpoints, by default "
+    "~/.cache/torch/hub/checkpoints); copy that file to the same folder here, or pass its "
+    "path as weights=."
 )
 
 
@@ -117,7 +118,8 @@ def _clean(binary: np.ndarray, *, min_fraction: float = 0.2) -> np.ndarray:
 
 
 def _soften(binary: np.ndarray, out_hw: tuple[int, int], *, grow: float, blur: float) -> np.ndarray:
-    """Dilate by ``grow`` and blur by ``blur`` (fractions of the long side), upsample to ``out_hw``."""
+    """Dilate by ``grow`` and blur by ``blur`` (fractions of the long side), upsample to
+    ``out_hw``."""
     side = max(binary.shape)
     if grow > 0:
         binary = cv2.dilate(binary, _ellipse(round(grow * side)))
@@ -137,7 +139,8 @@ def _analysis_size(hw: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 
 def background_difference_mask(photo: np.ndarray, plate: np.ndarray, *, min_threshold: float = 0.08,
-                               grow: float = 0.01, blur: float = 0.01, max_side: int = 512) -> np.ndarray:
+                               grow: float = 0.01, blur: float = 0.01,
+                               max_side: int = 512) -> np.ndarray:
     """A soft person mask from the colour difference between the photo and the aligned plate.
 
     The Euclidean RGB distance (after a light blur that forgives sub-pixel
@@ -164,8 +167,10 @@ def background_difference_mask(photo: np.ndarray, plate: np.ndarray, *, min_thre
         raise ValueError(f"plate: expected the photo's size {photo.shape[:2]} (align it first), "
                          f"got {plate.shape[:2]}")
     size = _analysis_size(photo.shape[:2], max_side)
-    a = cv2.resize(as_float01(photo, name="photo").astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    b = cv2.resize(as_float01(plate, name="plate").astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    a = cv2.resize(as_float01(photo, name="photo").astype(np.float32), size,
+                   interpolation=cv2.INTER_AREA)
+    b = cv2.resize(as_float01(plate, name="plate").astype(np.float32), size,
+                   interpolation=cv2.INTER_AREA)
     sigma = 0.002 * max(size) + 0.5
     distance = np.linalg.norm(cv2.GaussianBlur(a - b, (0, 0), sigma), axis=2)
     level = np.round(np.clip(distance / np.sqrt(3.0), 0.0, 1.0) * 255).astype(np.uint8)
@@ -223,7 +228,8 @@ def _deeplab_from_state_dict(path: Path):
     known = torchvision_hash_prefix(path) if path.name in DEEPLAB_FILES.values() else None
     state = load_state_dict(path, name="weights", sha256_prefix=known)
     if any(k.startswith("backbone.layer4") for k in state):
-        blocks = sum(1 for k in state if k.startswith("backbone.layer3.") and k.endswith(".conv1.weight"))
+        blocks = sum(1 for k in state if k.startswith("backbone.layer3.")
+                     and k.endswith(".conv1.weight"))
         arch = "deeplabv3_resnet101" if blocks == 23 else "deeplabv3_resnet50"
     elif "backbone.0.0.weight" in state:
         arch = "deeplabv3_mobilenet_v3_large"
@@ -231,7 +237,8 @@ def _deeplab_from_state_dict(path: Path):
         raise ValueError(f"weights: {path} is not a torchvision DeepLabV3 checkpoint "
                          "(expected ResNet-50/101 or MobileNetV3-Large backbone keys)")
     aux = any(k.startswith("aux_classifier.") for k in state)
-    model = getattr(segmentation, arch)(weights=None, weights_backbone=None, num_classes=21, aux_loss=aux)
+    model = getattr(segmentation, arch)(weights=None, weights_backbone=None, num_classes=21,
+                                        aux_loss=aux)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:  # mis-shaped or missing keys: torch's message lists them
@@ -305,14 +312,16 @@ def soft_segmentation(photo: np.ndarray, *, plate: np.ndarray | None = None, met
         if path is not None:
             mask, arch = _deeplab_mask(photo, path, device, grow=grow, blur=blur)
             return SegmentationResult(mask, arch)
-        note = (f"no DeepLabV3 weights in the torch hub cache ({_hub_checkpoints()}) and none given. "
+        note = (f"no DeepLabV3 weights in the torch hub cache ({_hub_checkpoints()}) "
+                "and none given. "
                 + _HOW_TO_GET.format(file=DEEPLAB_FILES["deeplabv3_resnet101"]))
         if method == "deeplab":
             raise FileNotFoundError(f"weights: {note}")
         if plate is None:
-            raise ValueError(f"plate: needed for the background-difference segmentation, because {note}")
-        warnings.warn(f"soft_segmentation: using the background-difference fallback, not DeepLabV3: {note}",
-                      SegmentationFallbackWarning, stacklevel=2)
+            raise ValueError("plate: needed for the background-difference segmentation, "
+                             f"because {note}")
+        warnings.warn("soft_segmentation: using the background-difference fallback, not "
+                      f"DeepLabV3: {note}", SegmentationFallbackWarning, stacklevel=2)
     elif plate is None:
         raise ValueError("plate: the background-difference segmentation needs the aligned plate")
     mask = background_difference_mask(photo, plate, grow=grow, blur=blur)

@@ -306,8 +306,8 @@ def pseudo_supervised_loss(alpha_pred: torch.Tensor, fg_pred: torch.Tensor,
     where the teacher's alpha > -0.98 (about 0.01 in ``[0, 1]``), and its
     composite over the captured background must reproduce the image where
     the segmentation network's mask ``seg_gt > 0.95`` (the original's ``seg-gt``:
-    the mask itself, not the softened guide the generator is given). The GAN term and the stage's weighting
-    (``gan + wt * 0.05 * total``) belong to the trainer.
+    the mask itself, not the softened guide the generator is given). The GAN term
+    and the stage's weighting (``gan + wt * 0.05 * total``) belong to the trainer.
 
     Args:
         alpha_pred, fg_pred: the student's ``(B, 1, H, W)`` and ``(B, 3, H, W)``.

@@ -237,19 +237,21 @@ def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
         # never be 2, or a C > 3 head against nothing; both are mistakes, not variants.
         dims = _check_tensor(trimap_logits, f"B,{len(CLASS_ORDER)},H,W", "trimap_logits")
         if not isinstance(trimap_target, torch.Tensor) or trimap_target.dtype != torch.int64:
-            raise InputTypeError("trimap_target: expected a torch.long tensor of class indices, got "
+            raise InputTypeError("trimap_target: expected a torch.long tensor of class indices, "
+                                 "got "
                                  f"{getattr(trimap_target, 'dtype', type(trimap_target).__name__)}")
         check_shape(trimap_target, f"{dims['B']},{dims['H']},{dims['W']}", name="trimap_target")
         lo, hi = int(trimap_target.min()), int(trimap_target.max())
         if lo < 0 or hi >= len(CLASS_ORDER):
-            raise ValueError(f"trimap_target: expected class indices in [0, {len(CLASS_ORDER) - 1}], "
-                             f"got min {lo}, max {hi}")
+            raise ValueError("trimap_target: expected class indices in [0, "
+                             f"{len(CLASS_ORDER) - 1}], got min {lo}, max {hi}")
         terms["trimap_ce"] = F.cross_entropy(trimap_logits, trimap_target)
     if pred_alpha is None:
         terms["total"] = terms["trimap_ce"]
         return terms
     alpha_terms = dim_loss(pred_alpha, target_alpha, fg, bg, image, weight,
-                           alpha_weight=alpha_weight, composition_weight=composition_weight, eps=eps)
+                           alpha_weight=alpha_weight, composition_weight=composition_weight,
+                           eps=eps)
     terms = {"alpha": alpha_terms["alpha"], "composition": alpha_terms["composition"], **terms}
     total = alpha_terms["total"]
     if "trimap_ce" in terms:

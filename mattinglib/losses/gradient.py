@@ -29,7 +29,8 @@ def _kernels(dtype=torch.float32, device=None) -> torch.Tensor:
     return torch.tensor((SOBEL_X, SOBEL_Y), dtype=dtype, device=device).unsqueeze(1)
 
 
-def sobel(x: torch.Tensor, kernels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sobel(x: torch.Tensor,
+          kernels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Horizontal and vertical Sobel responses of every channel, zero padding.
 
     Args:

@@ -19,7 +19,7 @@ from .discriminator import MultiscaleDiscriminator
 from .init import init_weights
 from .mnet import MNet
 from .shm import SHM, SHM_MODES, fuse_alpha
-from .tnet import TNet, PyramidPooling
+from .tnet import PyramidPooling, TNet
 from .vgg import UnpoolDecoder, VGG16Encoder
 
 __all__ = [

@@ -84,7 +84,9 @@ def model_alpha(model: nn.Module, image: torch.Tensor, trimap: torch.Tensor, *,
         net = model.mnet if isinstance(model, SHM) else model
         raw = net(torch.cat([image, onehot], dim=1))
     else:
-        trimap01 = trimap.to(image.dtype) / 255 if trimap.dtype == torch.uint8 else trimap.to(image.dtype)
+        trimap01 = trimap.to(image.dtype)
+        if trimap.dtype == torch.uint8:
+            trimap01 = trimap01 / 255
         raw = model(image, trimap01)
         raw = raw["alpha"] if isinstance(raw, dict) else raw
     u, f = CLASS_ORDER.index("unknown"), CLASS_ORDER.index("foreground")

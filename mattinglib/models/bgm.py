@@ -67,8 +67,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import (InputTypeError, check_finite, check_float_input, check_int, check_range,
-                       check_shape)
+from .._checks import (
+    InputTypeError,
+    check_finite,
+    check_float_input,
+    check_int,
+    check_range,
+    check_shape,
+)
 from ..weights import load_weights
 from .init import init_weights
 
@@ -280,7 +286,8 @@ class BackgroundMattingGenerator(nn.Module):
                  padding_type: str = "reflect", check_values: bool | None = None) -> None:
         super().__init__()
         if check_values not in (None, True, False):
-            raise InputTypeError(f"check_values: expected None, True or False, got {check_values!r}")
+            raise InputTypeError("check_values: expected None, True or False, got "
+                                 f"{check_values!r}")
         self.check_values = check_values
         input_nc = tuple(input_nc)
         if len(input_nc) != 4:
@@ -347,7 +354,8 @@ class BackgroundMattingGenerator(nn.Module):
 
     def check_inputs(self, image: torch.Tensor, back: torch.Tensor, seg: torch.Tensor,
                      multi: torch.Tensor) -> None:
-        """Raise ``ValueError`` (``TypeError`` for a wrong type or dtype) unless the four inputs fit.
+        """Raise ``ValueError`` (``TypeError`` for a wrong type or dtype) unless the four inputs
+        fit.
 
         Each must be a tensor of the weights' dtype, ``(B, C, H, W)`` with its
         own channel count, all with the same ``B``, ``H``, ``W``, and ``H``,

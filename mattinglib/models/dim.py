@@ -134,8 +134,10 @@ class DIM(nn.Module):
             state = load_weights_state_dict(pretrained_vgg, VGG16_Weights.IMAGENET1K_V1,
                                             name="pretrained_vgg")
             copy_vgg16_weights(self.encoder, state)
-        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
         self.stage = "joint"
         self.set_stage(stage)
 

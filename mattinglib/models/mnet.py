@@ -105,7 +105,8 @@ class MNet(nn.Module):
         self.in_channels = in_channels
         self.width = width
         with preserve_global_rng():
-            self.encoder = VGG16Encoder(in_channels, width=width, num_pools=4, batch_norm=batch_norm)
+            self.encoder = VGG16Encoder(in_channels, width=width, num_pools=4,
+                                        batch_norm=batch_norm)
             self.decoder = UnpoolDecoder(self.encoder.out_channels, self.encoder.pooled_channels,
                                          width=width, batch_norm=batch_norm)
         kaiming_init_(self, generator=torch.Generator().manual_seed(seed))
@@ -113,8 +114,10 @@ class MNet(nn.Module):
             state = load_weights_state_dict(pretrained_vgg, _vgg16_imagenet_weights(),
                                             name="pretrained_vgg")
             copy_vgg16_weights(self.encoder, state)
-        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-sigmoid output ``(B, 1, H, W)`` (same input checks as :meth:`forward`)."""

@@ -106,7 +106,8 @@ class SHM(nn.Module):
 
     def __init__(self, tnet: TNet, mnet: MNet, *, mode: str = "end_to_end") -> None:
         super().__init__()
-        if not isinstance(tnet, nn.Module) or getattr(tnet, "num_classes", None) != len(CLASS_ORDER):
+        if (not isinstance(tnet, nn.Module)
+                or getattr(tnet, "num_classes", None) != len(CLASS_ORDER)):
             raise ValueError(f"tnet: expected a TNet with {len(CLASS_ORDER)} classes, "
                              f"got {type(tnet).__name__} with {getattr(tnet, 'num_classes', None)}")
         mnet_channels = getattr(mnet, "in_channels", None)

@@ -170,8 +170,10 @@ class TNet(nn.Module):
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layer1, self.layer2 = net.layer1, net.layer2
         self.layer3, self.layer4 = net.layer3, net.layer4
-        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("rgb_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
 
     @property
     def output_stride(self) -> int:
@@ -183,8 +185,9 @@ class TNet(nn.Module):
         check_shape(image, "B,3,H,W", name="image")
         check_range(image.detach(), 0.0, 1.0, name="image")
         if self.training and image.shape[0] < 2:
-            raise ValueError(f"image: a batch of at least 2 is needed in training mode (BatchNorm of "
-                             f"the 1x1 pyramid bin), got {image.shape[0]}; call .eval() to predict")
+            raise ValueError("image: a batch of at least 2 is needed in training mode (BatchNorm "
+                             f"of the 1x1 pyramid bin), got {image.shape[0]}; call "
+                             ".eval() to predict")
         x = (image - self.rgb_mean.to(image.dtype)) / self.rgb_std.to(image.dtype)
         x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         logits = self.head(self.ppm(x))

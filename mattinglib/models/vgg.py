@@ -97,7 +97,8 @@ def scaled_channels(channels: int, width: float) -> int:
 
 def check_model_input(x: Any, *, channels: int, multiple: int, name: str,
                       dtype: torch.dtype | None = None) -> None:
-    """Check a network input: float ``(B, channels, H, W)`` in [0, 1], H and W multiples of ``multiple``.
+    """Check a network input: float ``(B, channels, H, W)`` in [0, 1], H and W multiples of
+    ``multiple``.
 
     Args:
         dtype: the dtype of the network's weights; another dtype (a float64 or
@@ -119,7 +120,8 @@ def check_model_input(x: Any, *, channels: int, multiple: int, name: str,
         raise InputTypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     check_shape(x, f"B,{channels},H,W", name=name)
     if not x.is_floating_point():
-        raise InputTypeError(f"{name}: expected a floating point tensor in [0, 1], got dtype {x.dtype}")
+        raise InputTypeError(f"{name}: expected a floating point tensor in [0, 1], got "
+                             f"dtype {x.dtype}")
     if dtype is not None:
         check_float_input(x, name=name, dtype=dtype)
     h, w = x.shape[-2:]
@@ -176,7 +178,8 @@ def _conv_block(cin: int, cout: int, kernel_size: int, batch_norm: bool) -> nn.S
 
 
 class VGG16Encoder(nn.Module):
-    """The 13 convolutions of VGG16 with index-returning max-pools after the first ``num_pools`` blocks.
+    """The 13 convolutions of VGG16 with index-returning max-pools after the first ``num_pools``
+    blocks.
 
     Every convolution is 3x3 with padding 1, followed by BatchNorm when
     ``batch_norm`` and a ReLU. With ``num_pools=4`` (SHM's M-Net: "13
@@ -214,7 +217,8 @@ class VGG16Encoder(nn.Module):
             self.blocks.append(nn.Sequential(*layers))
         self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
         #: Channels of the pooled feature at each level (what each unpool receives).
-        self.pooled_channels = tuple(scaled_channels(b[-1], width) for b in VGG16_BLOCKS[:num_pools])
+        self.pooled_channels = tuple(scaled_channels(b[-1], width)
+                                     for b in VGG16_BLOCKS[:num_pools])
         self.out_channels = cin
 
     def convs(self) -> list[nn.Conv2d]:
@@ -339,7 +343,8 @@ def copy_vgg16_weights(encoder: VGG16Encoder, state_dict: Mapping[str, torch.Ten
         wkey, bkey = f"features.{index}.weight", f"features.{index}.bias"
         for key in (wkey, bkey):
             if key not in state_dict:
-                raise ValueError(f"state_dict: missing {key!r}; expected torchvision's vgg16() keys")
+                raise ValueError(f"state_dict: missing {key!r}; expected "
+                                 "torchvision's vgg16() keys")
         w, b = state_dict[wkey], state_dict[bkey]
         expected = tuple(conv.weight.shape)
         if i == 0:
