@@ -21,6 +21,11 @@ What is measured, all at the training size (default 320 px, crops 320/480/640):
 * ``synthetic``: :class:`mattinglib.data.SyntheticMattingDataset`, which also
   generates every foreground and background on the fly (offline training data).
 
+Speed is reported twice: samples per wall-clock second through the loader (what a
+run sees, but on a shared machine it moves with everything else running) and CPU
+milliseconds per sample in this process (``cpu_ms_per_sample``, the best of two
+passes; ``cpu_speedup_vs_naive`` compares those).
+
 Peak memory: the largest Python-traced allocation while building one sample
 (``tracemalloc``), and the process's maximum resident set size (``ru_maxrss``) of
 the main process and of the worker processes.
@@ -119,6 +124,18 @@ def samples_per_second(dataset, workers: int, batch: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def cpu_ms_per_sample(dataset, repeats: int = 2) -> float:
+    """CPU milliseconds per ``dataset[i]`` in this process (the best of ``repeats`` passes):
+    the cost of a sample whatever else the machine runs."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.process_time()
+        for i in range(len(dataset)):
+            dataset[i]
+        best = min(best, time.process_time() - start)
+    return 1000 * best / len(dataset)
+
+
 def traced_peak_mib(dataset, indices) -> float:
     tracemalloc.start()
     for i in indices:
@@ -156,10 +173,13 @@ def main(argv=None) -> dict:
     results: dict = {"size": args.size, "samples": args.samples, "batch": args.batch,
                      "torch_threads": torch.get_num_threads(),
                      "source_generation_ms_per_item": 1000 * generate_s / (2 * args.sources),
-                     "samples_per_s": {}, "traced_peak_mib_per_sample": {}}
+                     "samples_per_s": {}, "traced_peak_mib_per_sample": {},
+                     "cpu_ms_per_sample": {}}
     for name, ds in datasets.items():
         ds[0]  # warm caches
         results["traced_peak_mib_per_sample"][name] = round(traced_peak_mib(ds, range(1, 5)), 2)
+        results["cpu_ms_per_sample"][name] = round(cpu_ms_per_sample(ds), 2)
+        print(f"{name:12s} {results['cpu_ms_per_sample'][name]:7.2f} CPU-ms per sample", flush=True)
         for workers in args.workers:
             rate = samples_per_second(ds, workers, args.batch)
             results["samples_per_s"][f"{name}_workers{workers}"] = round(rate, 2)
@@ -170,6 +190,9 @@ def main(argv=None) -> dict:
                           ("composition_device", "device_path_speedup_vs_naive")):
             fast = results["samples_per_s"][f"{name}_workers{workers}"]
             results["samples_per_s"][f"{key}_workers{workers}"] = round(fast / slow, 2)
+    cpu = results["cpu_ms_per_sample"]
+    results["cpu_speedup_vs_naive"] = {name: round(cpu["naive"] / cpu[name], 2)
+                                       for name in ("composition", "composition_device")}
     results["max_rss_mib"] = {
         "main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "workers": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
