@@ -141,7 +141,7 @@ _STUDENT_OPTIONS = {"size": "image_size", "steps": "train_steps", "batch_size": 
 
 
 def _student_recipe(args: argparse.Namespace) -> StudentRecipe:
-    """The preset of ``--preset`` changed by the flags given; its teacher is the one of ``--teacher``."""
+    """The preset of ``--preset`` changed by the flags given (the teacher comes later)."""
     if (args.captures is None) == (args.generated is None):
         raise ValueError("--captures/--generated: give exactly one source of unlabelled captures "
                          "(a folder of captured videos, or a number of generated ones)")
@@ -171,15 +171,20 @@ def _student_recipe(args: argparse.Namespace) -> StudentRecipe:
         raise ValueError("--val-every: validation needs held-out truth; add --val-generated N")
     if not val:
         changes["val_every"] = None
-    path, teacher_settings = read_run_settings(
-        args.teacher, records="the teacher's recipe (written by `python -m mattinglib train-bgm`)")
-    if teacher_settings.get("model") != BGMRecipe.model:
-        raise ValueError(f"--teacher: {path.parent / RUN_FILE} names model "
-                         f"{teacher_settings.get('model')!r}, expected {BGMRecipe.model!r}")
     if args.captures is not None:
         changes["captures"] = str(Path(args.captures).resolve())
-    return recipe.replace(teacher=BGMRecipe.from_settings(teacher_settings),
-                          teacher_run=str(Path(args.teacher).resolve()), **changes)
+    return recipe.replace(**changes)
+
+
+def _with_teacher(recipe: StudentRecipe, teacher: Path) -> StudentRecipe:
+    """The recipe with the teacher's: its run folder and the recipe in its ``run.json``."""
+    path, settings = read_run_settings(
+        teacher, records="the teacher's recipe (written by `python -m mattinglib train-bgm`)")
+    if settings.get("model") != BGMRecipe.model:
+        raise ValueError(f"--teacher: {path.parent / RUN_FILE} names model "
+                         f"{settings.get('model')!r}, expected {BGMRecipe.model!r}")
+    return recipe.replace(teacher=BGMRecipe.from_settings(settings),
+                          teacher_run=str(Path(teacher).resolve()))
 
 
 def _refuse_torchrun() -> None:
@@ -198,6 +203,7 @@ def _cmd_train_student(args: argparse.Namespace) -> int:
     _refuse_torchrun()
     recipe = _student_recipe(args)  # every setting is checked here, before any work
     check_writable_dir(args.out, "--out")
+    recipe = _with_teacher(recipe, args.teacher)
     teacher = load_bgm_generator(args.teacher, device="cpu")
     out = Path(args.out)
     trainer = start_student_run(recipe, teacher, out, resume=args.resume, device=args.device)
