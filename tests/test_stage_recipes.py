@@ -23,8 +23,8 @@ from mattinglib.train.bgm_recipes import (
 from mattinglib.train.runs import load_bgm_generator
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_BGM = dict(image_size=32, ngf=8, n_blocks1=1, n_blocks2=1, batch_size=2, num_train_samples=4,
-                num_val_samples=2, train_steps=1, val_every=1)
+TINY_BGM = {"image_size": 32, "ngf": 8, "n_blocks1": 1, "n_blocks2": 1, "batch_size": 2,
+            "num_train_samples": 4, "num_val_samples": 2, "train_steps": 1, "val_every": 1}
 
 
 def chapter_cell(notebook: str, marker: str) -> str:
@@ -220,3 +220,18 @@ def test_train_student_records_its_recipe(tmp_path):
         teacher=teacher_recipe, teacher_run=str(teacher.resolve()), image_size=32, train_steps=1,
         ndf=8, num_train_samples=4, num_val_samples=2)
     assert json.loads((out / "run.json").read_text()) == expected.settings()
+
+
+def test_trainer_keyword_defaults_agree_with_the_recipe():
+    """TeacherStudentTrainer keeps keyword defaults for direct use; they are the recipe's."""
+    import inspect
+
+    from mattinglib.train.adversarial import TeacherStudentTrainer
+
+    params = inspect.signature(TeacherStudentTrainer).parameters
+    recipe = StudentRecipe()
+    pairs = {"lr_g": "lr", "lr_d": "lr_d", "d_every": "d_every",
+             "halve_every_epochs": "halve_every_epochs", "max_shift": "max_shift",
+             "min_shift": "min_shift", "shift_fill": "shift_fill", "gan_gradient": "gan_gradient",
+             "gan_weight": "gan_weight"}
+    assert {k: params[k].default for k in pairs} == {k: getattr(recipe, v) for k, v in pairs.items()}
