@@ -2,13 +2,16 @@
 
 For every training stage (``_stages.py``) at the full profile's sizes:
 
-* **per-core samples/s**: the stage's training dataset read through a ``DataLoader``
-  with *one* worker process (which runs single-threaded torch, as every worker
-  does; OpenCV is set to one thread before the worker starts), batches of the
-  stage's size, the first batch (the worker's start-up) not timed. Pooled
-  generated layers (:mod:`mattinglib.data.pool`) are made first, as the trainer
-  makes them before its workers start; their one-off cost is reported apart
-  (``pool``: layers made, CPU seconds per layer);
+* **per-core samples/s**: samples per CPU-second of building the stage's training
+  samples and collating them into batches of the stage's size, in this process with
+  single-threaded torch and OpenCV, as a loader worker runs (``time.process_time``:
+  on a shared machine the CPU time of the work, not the wall time the scheduler
+  grants it). Pooled generated layers (:mod:`mattinglib.data.pool`) are made
+  first, as the trainer makes them before its workers start; their one-off cost
+  is reported apart (``pool``: layers made, CPU seconds). As a check of the
+  loader itself, the wall-clock rate of a ``DataLoader`` with one worker process
+  is recorded too (``loader_wall_samples_per_s``; below the CPU rate when the
+  machine is busy);
 * **16-core estimate**: 15 workers (one core is left to the training process),
   assuming workers scale linearly;
 * **GPU consumption estimate**: samples/s of a step that runs at 40% of an H100's
@@ -38,7 +41,7 @@ from typing import Any
 
 import cv2
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,11 +68,25 @@ def make_pools(stage) -> dict[str, Any]:
             "pools": [p.pool_size for p in find_pools(stage.dataset)]}
 
 
-def per_core_rate(stage, seconds: float) -> dict[str, Any]:
+def cpu_rate(stage, seconds: float) -> dict[str, Any]:
+    """Samples per CPU-second of ``dataset[i]`` plus the default collate, in this process."""
+    data, batch = stage.dataset, stage.samples_per_step
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).tolist()
+    default_collate([data[i] for i in order[:batch]])  # first-use costs, not timed
+    start, used = time.process_time(), batch
+    while used < 3 * batch or time.process_time() - start < seconds:
+        default_collate([data[order[(used + k) % len(order)]] for k in range(batch)])
+        used += batch
+    cpu = time.process_time() - start
+    return {"samples_per_cpu_s": (used - batch) / cpu, "samples": used - batch, "cpu_s": cpu}
+
+
+def loader_wall_rate(stage, seconds: float) -> float:
+    """Samples per wall-clock second through a ``DataLoader`` with one worker process."""
     # The worker inherits OpenCV's single thread from main() (setting it in a forked worker
     # can deadlock, see mattinglib.data.composition.seed_worker).
-    loader = DataLoader(stage.dataset, batch_size=stage.samples_per_step, shuffle=False,
-                        num_workers=1)
+    loader = DataLoader(stage.dataset, batch_size=stage.samples_per_step, shuffle=True,
+                        num_workers=1, generator=torch.Generator().manual_seed(0))
     stream = iter(loader)
     next(stream)  # the worker's start-up
     start, batches = time.perf_counter(), 0
@@ -78,8 +95,7 @@ def per_core_rate(stage, seconds: float) -> dict[str, Any]:
         batches += 1
     elapsed = time.perf_counter() - start
     del stream
-    return {"samples_per_s": batches * stage.samples_per_step / elapsed,
-            "samples": batches * stage.samples_per_step, "seconds": elapsed}
+    return batches * stage.samples_per_step / elapsed
 
 
 def flops_per_pixel(name: str, size: int) -> float:
@@ -106,19 +122,22 @@ def main(argv: list[str] | None = None) -> Path:
     consumed_flops = GPU_EFFICIENCY * H100_BF16_DENSE_TFLOPS * 1e12
     rates: dict[str, dict] = {}
     stages = {name: build_stage(name, "full", device="cpu", num_workers=1) for name in args.stages}
+    torch.set_num_threads(1)  # again: building data must not, but may, change it
     for name, stage in stages.items():
         data = DATA_OF[name]
         if data not in rates:
             pool = make_pools(stage)
-            rates[data] = {**per_core_rate(stage, args.seconds), "pool": pool}
-            print(f"{data}: {rates[data]['samples_per_s']:.2f} samples/s per core "
-                  f"(pool: {pool['layers']} layers made in {pool['cpu_s']:.1f} CPU-s)", flush=True)
+            rates[data] = {**cpu_rate(stage, args.seconds), "pool": pool,
+                           "loader_wall_samples_per_s": loader_wall_rate(stage, args.seconds)}
+            print(f"{data}: {rates[data]['samples_per_cpu_s']:.2f} samples per CPU-s "
+                  f"(one-worker loader: {rates[data]['loader_wall_samples_per_s']:.2f}/s wall; "
+                  f"pool: {pool['layers']} layers made in {pool['cpu_s']:.1f} CPU-s)", flush=True)
     rows = {}
     for name, stage in stages.items():
         data = DATA_OF[name]
         small, smaller = flops_per_pixel(name, 64), flops_per_pixel(name, 32)
         flops = small * stage.image_size**2
-        per_core = rates[data]["samples_per_s"]
+        per_core = rates[data]["samples_per_cpu_s"]
         consumption = consumed_flops / flops
         rows[name] = {
             "dataset": data, "image_size": stage.image_size, "batch": stage.samples_per_step,

@@ -339,11 +339,15 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray, *, method: str = "
     _same_kind(alpha, "numpy", "alpha", "image")
     a = _np_alpha(alpha)
     check_same_hw(image=image, alpha=alpha)
-    from pymatting import estimate_foreground_ml  # imported late: loads numba
+    threads = torch.get_num_threads()  # numba's OpenMP start-up resets torch's thread count
+    try:
+        from pymatting import estimate_foreground_ml  # imported late: loads numba
 
-    fg, bg = estimate_foreground_ml(as_float01(image, name="image"),
-                                    as_float01(a, name="alpha")[:, :, 0],
-                                    return_background=True, **kwargs)
+        fg, bg = estimate_foreground_ml(as_float01(image, name="image"),
+                                        as_float01(a, name="alpha")[:, :, 0],
+                                        return_background=True, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
     return fg.astype(np.float32, copy=False), bg.astype(np.float32, copy=False)
 
 

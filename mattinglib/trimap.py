@@ -166,7 +166,8 @@ def trimap_from_alpha(alpha: np.ndarray, *, kernel_size: int = 3,
     :func:`band_width` pixels past the fractional region on each side.
 
     Args:
-        alpha: ``(H, W)`` uint8 in 0..255 or float in [0, 1].
+        alpha: ``(H, W)`` uint8 in 0..255, float in [0, 1], or uint16 fixed point
+            (0..65535, the data pipeline's working format).
         kernel_size: odd size of the elliptical kernel (1 = no growth).
         iterations: how often to dilate and erode (0 = unknown is exactly the
             fractional region).
@@ -185,6 +186,8 @@ def trimap_from_alpha(alpha: np.ndarray, *, kernel_size: int = 3,
     iterations = _check_iterations(iterations)
     check_shape(alpha, "H,W", name="alpha")
     check_not_empty(alpha, name="alpha", what="matte")
+    if isinstance(alpha, np.ndarray) and alpha.dtype == np.uint16:  # fixed point, 65535 = 1
+        return _trimap_from_regions(alpha > 0, alpha == 65535, kernel_size, iterations)
     a = as_float01(alpha, name="alpha")
     return _trimap_from_regions(a > 0, a == 1, kernel_size, iterations)
 

@@ -175,3 +175,21 @@ class TestBackgrounds:
             src, text = offline_backgrounds(16, training_photos=[(np.zeros((8, 8, 3), np.uint8), "GT01")])
         assert str(coco) in text
         assert src.sample(1)[0].shape == (16, 16, 3)
+
+
+def test_foreground_estimation_keeps_torchs_thread_count():
+    # pymatting's numba start-up used to reset torch's OpenMP threads to the core count.
+    import numpy as np
+    import torch
+
+    from mattinglib.compositing import estimate_foreground
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(0)
+        estimate_foreground(rng.random((16, 16, 3)).astype(np.float32),
+                            rng.random((16, 16)).astype(np.float32))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

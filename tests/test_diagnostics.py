@@ -1,4 +1,4 @@
-"""mattinglib.diagnostics and the chapter-8 checkers (mattinglib.exercises_capstone)."""
+"""mattinglib.diagnostics: why a matte fails on a real photo."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 
 from mattinglib import diagnostics as dg
-from mattinglib import exercises_capstone as ec
 from mattinglib.classical import closed_form_matting
-from mattinglib.exercises import ExerciseError
+from mattinglib.exercises import ch08_your_photo
 from mattinglib.metrics import sad
 from mattinglib.trimap import trimap_from_mask
 
 
 @pytest.fixture(scope="module")
 def case():
-    return ec.band_case()
+    return ch08_your_photo.band_case()
 
 
 class TestRoughMask:
@@ -123,39 +122,3 @@ class TestPlateDifference:
             dg.plate_difference(a, np.zeros((3, 4, 3), np.float32))
         with pytest.raises(ValueError, match="person"):
             dg.plate_difference(a, b, person=np.ones((4, 4), bool))
-
-
-class TestCapstoneCheckers:
-    def test_plate_question(self, capsys):
-        ec.check_plate_question(" B ")
-        assert "Correct" in capsys.readouterr().out
-        for wrong in ("a", "c", "d"):
-            with pytest.raises(ExerciseError, match="Hint"):
-                ec.check_plate_question(wrong)
-        with pytest.raises(ExerciseError, match="letters"):
-            ec.check_plate_question("e")
-
-    def test_band_experiment(self, capsys):
-        def right(image, alpha, mask, bands):
-            return dg.sad_by_band(image, alpha, mask, bands)["sad"]
-
-        ec.check_band_experiment(right, "down")
-        assert "Correct" in capsys.readouterr().out
-        with pytest.raises(ExerciseError, match="went down, not up"):
-            ec.check_band_experiment(right, "up")
-        with pytest.raises(ExerciseError, match="'up' or 'down'"):
-            ec.check_band_experiment(right, "lower")
-
-    def test_band_experiment_recognises_the_own_region_mistake(self):
-        def own(image, alpha, mask, bands):
-            return dg.sad_by_band(image, alpha, mask, bands)["sad_own"]
-
-        with pytest.raises(ExerciseError, match="own trimap's unknown region"):
-            ec.check_band_experiment(own, "down")
-
-    def test_band_experiment_stub(self):
-        def stub(image, alpha, mask, bands):
-            raise NotImplementedError("Exercise 2: replace this line with your code")
-
-        with pytest.raises(ExerciseError):
-            ec.check_band_experiment(stub, "down")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mattinglib import exercises_questions as q
+from mattinglib.exercises import questions as q
 from tests.exercise_helpers import rejects, reports_not_done
 
 

@@ -64,20 +64,23 @@ def test_quick_recipes_hold_what_the_chapters_trained_before_the_recipes():
         "image_size", "batch_size", "train_steps", "steps_per_epoch", "num_train_samples",
         "num_val_samples", "val_every", "ndf", "gan_gradient", "shift_fill", "min_shift",
         "max_shift", "gan_weight", "d_every", "lr", "lr_d", "checkpoint_every", "num_workers",
-        "seed", "student_seed", "d_seed", "train_seed", "val_seed", "captures", "strengths")} == {
+        "seed", "student_seed", "d_seed", "train_seed", "val_seed", "captures", "strengths",
+        "procedural_pool")} == {
         "image_size": 64, "batch_size": 2, "train_steps": 16, "steps_per_epoch": 2,
         "num_train_samples": 64, "num_val_samples": 6, "val_every": 8, "ndf": 16,
         "gan_gradient": "released", "shift_fill": "wrap", "min_shift": 0.0, "max_shift": 0.1,
         "gan_weight": 1.0, "d_every": 5, "lr": 1e-4, "lr_d": 1e-5, "checkpoint_every": None,
         "num_workers": 0, "seed": 0, "student_seed": 1, "d_seed": 2, "train_seed": 7,
-        "val_seed": 8, "captures": None, "strengths": None}
+        "val_seed": 8, "captures": None, "strengths": None, "procedural_pool": 0}
 
 
-def test_full_bgm_recipe_keeps_the_full_profiles_data_pipeline():
+def test_full_recipes_keep_the_full_profiles_data_pipeline():
     full, profile = BGMRecipe.full(), get_profile("full")
     for name in ("train_steps", "val_every", "num_train_samples", "num_val_samples", "num_workers",
                  "seed", "procedural_pool", "device_augment"):
         assert getattr(full, name) == getattr(profile, name), name
+    student = StudentRecipe.full()
+    assert (student.procedural_pool, student.num_workers) == (profile.procedural_pool, 8)
     assert (full.image_size, full.batch_size, full.ngf, full.n_blocks1, full.n_blocks2) == (
         512, 4, 64, 7, 3)
 

@@ -351,32 +351,35 @@ def offline_backgrounds(size, seed: int = 0, *, training_photos: Sequence[tuple[
 
     Order: COCO / VOC folders under the data root; else the given training
     photos plus the Background Matting sample's backgrounds; else procedural
-    textures only (see the module docstring). ``procedural_pool > 0`` draws the
-    procedural textures from that many pooled ones (:mod:`mattinglib.data.pool`).
+    textures only (see the module docstring). ``procedural_pool > 0`` draws every
+    background (photo crop or texture) from that many, made once
+    (:mod:`mattinglib.data.pool`): a fixed set of backgrounds, as the paper's is.
 
     Returns:
         ``(source, description)``; ``source.sample(i) -> (bg, tag)``.
     """
-    procedural = SyntheticBackgrounds(size, seed)
-    pool_text = ""
+    source, text = _offline_backgrounds(size, seed, training_photos, procedural_fraction, max_side)
     if check_int(procedural_pool, "procedural_pool", minimum=0):
-        procedural = PooledSource(procedural, min(procedural_pool, len(procedural)))
-        pool_text = f", a pool of {procedural.pool_size}"
+        source = PooledSource(source, min(procedural_pool, len(source)))
+        text += f"; a pool of {source.pool_size} of them"
+    return source, text
+
+
+def _offline_backgrounds(size, seed, training_photos, procedural_fraction, max_side):
     for rel in _PHOTO_FOLDERS:
         folder = data_root() / rel
         if folder.is_dir() and any(True for _ in list_images(folder).items()):
             return (PhotoBackgrounds(FolderBackgrounds(folder), size, seed,
-                                     procedural_fraction=procedural_fraction, procedural=procedural),
-                    f"photos from {folder} ({procedural_fraction:.0%} procedural{pool_text})")
+                                     procedural_fraction=procedural_fraction),
+                    f"photos from {folder} ({procedural_fraction:.0%} procedural)")
     photos = [(_to_uint8(p) if p.dtype != np.uint8 else p, n) for p, n in training_photos]
     photos += _bgm_sample_photos(max_side)
     if photos:
         names = ", ".join(n for _, n in photos)
-        return (PhotoBackgrounds(photos, size, seed, procedural_fraction=procedural_fraction,
-                                 procedural=procedural),
+        return (PhotoBackgrounds(photos, size, seed, procedural_fraction=procedural_fraction),
                 f"{len(photos)} offline real photos ({names}) and {procedural_fraction:.0%} "
-                f"procedural textures{pool_text}")
-    return procedural, f"procedural textures only (no real photo found){pool_text}"
+                f"procedural textures")
+    return SyntheticBackgrounds(size, seed), "procedural textures only (no real photo found)"
 
 
 class RealMattingDataset(CompositionDataset):

@@ -70,10 +70,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_index
+from .._checks import check_index, check_int
 from .bgm import fake_segmentation, motion_cue, segmentation_guide, to_bgm_range
 from .composition import _chw
 from .folders import UnreadableFileError, _SkippingSource
+from .pool import PooledSource
 from .synthetic import (
     KINDS,
     SyntheticForegrounds,
@@ -189,6 +190,11 @@ class TargetDomainDataset(Dataset):
         strengths: effect -> strength in ``[0, 1]`` (missing effects keep
             :data:`DEFAULT_STRENGTHS`; ``{e: 0 for e in EFFECTS}`` switches all off).
         kinds: synthetic foreground kinds of the subjects.
+        pool: 0: sample ``i`` is capture ``i``, simulated when asked for; ``n > 0``:
+            sample ``i`` is capture ``i mod n``, each of the ``n`` captures simulated
+            once per process and kept in uint16 fixed point, shared by the loader's
+            workers (:mod:`mattinglib.data.pool`): a fixed set of captures, as a
+            recorded set of videos is. :meth:`ground_truth` follows the same mapping.
 
     Returns (``dataset[i]``):
         ``{"image", "bg", "seg", "seg_gt", "multi_fr", "back_rnd"}``, float32
@@ -198,7 +204,7 @@ class TargetDomainDataset(Dataset):
 
     def __init__(self, num_samples: int, size: int = 64, seed: int = 0, *,
                  strengths: Mapping[str, float] | None = None,
-                 kinds: Sequence[str] = KINDS) -> None:
+                 kinds: Sequence[str] = KINDS, pool: int = 0) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
         if isinstance(size, bool) or not isinstance(size, int) or size < 16:
@@ -207,9 +213,16 @@ class TargetDomainDataset(Dataset):
         self.seed = check_seed(seed)
         self.strengths = _check_strengths(strengths)
         self.foregrounds = SyntheticForegrounds(size, self.seed, kinds=kinds, length=num_samples)
+        check_int(pool, "pool", minimum=0)
+        self.pool = PooledSource(_Captures(self), min(pool, num_samples)) if pool else None
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def capture(self, index: int) -> int:
+        """Which simulated capture sample ``index`` is (``index mod pool`` with a pool)."""
+        index = check_index(index, len(self))
+        return index % self.pool.pool_size if self.pool is not None else index
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """All of sample ``index`` as float32 NumPy arrays in ``[0, 1]``, ground truth included.
@@ -259,6 +272,9 @@ class TargetDomainDataset(Dataset):
                 "alpha": alpha_cam.astype(np.float32), "fg": fg_cam}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.pool is not None:
+            stored = self.pool.sample_raw(self.capture(index))
+            return {k: to_bgm_range(_chw(from_u16(v))) for k, v in zip(TRAINING_KEYS, stored)}
         arrays = self.arrays(index)
         return {k: to_bgm_range(_chw(arrays[k])) for k in TRAINING_KEYS}
 
@@ -269,8 +285,22 @@ class TargetDomainDataset(Dataset):
             ``{"alpha": (1, S, S), "fg": (3, S, S)}``, float32 tensors in ``[0, 1]``
             (not the model's ``[-1, 1]``).
         """
-        arrays = self.arrays(index)
+        arrays = self.arrays(self.capture(index))
         return {"alpha": _chw(arrays["alpha"]), "fg": _chw(arrays["fg"])}
+
+
+class _Captures:
+    """The training arrays of a :class:`TargetDomainDataset`'s captures, as a pool's source."""
+
+    def __init__(self, dataset: TargetDomainDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def sample(self, index: int) -> tuple[np.ndarray, ...]:
+        arrays = self.dataset.arrays(index)
+        return tuple(np.clip(arrays[k], 0, 1) for k in TRAINING_KEYS)
 
 
 # --------------------------------------------------------------------------- real captures

@@ -104,6 +104,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int, check_shape
 from ..config import get_device
+from ..data.pool import prepare_pools
 from ..weights import load_into
 from ..losses.bgm import (
     OPAQUE_THRESHOLD,
@@ -806,6 +807,8 @@ class TeacherStudentTrainer:
         if self._due_for_validation():  # the fresh student, the baseline of the curves
             self.validate()
         order = _StepBatches(len(self.data), self.batch_size, self.seed, self.step, self.max_steps)
+        if self.num_workers:  # pooled captures are made here, shared by the forked workers
+            prepare_pools(self.data, self.num_workers)
         loader = DataLoader(self.data, batch_sampler=order,
                             num_workers=self.num_workers, collate_fn=default_collate)
         bar = tqdm(total=self.max_steps, initial=self.step, desc="teacher-student",

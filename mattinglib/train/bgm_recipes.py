@@ -401,7 +401,9 @@ class StudentRecipe(_StageRecipe):
     (:class:`~mattinglib.data.target_domain.CapturedVideoDataset`), or ``None``:
     ``num_train_samples`` generated target-domain captures
     (:class:`~mattinglib.data.target_domain.TargetDomainDataset`, seed ``train_seed``,
-    effect ``strengths``; ``None``: the defaults), all of ``image_size`` px;
+    effect ``strengths``; ``None``: the defaults; ``procedural_pool > 0``: the
+    training captures are a pool of that many, made once and shared by the loader's
+    workers), all of ``image_size`` px;
     ``num_val_samples`` held-out generated captures (seed ``val_seed``; 0: no
     validation) scored every ``val_every`` steps (``None``: at the start and the end).
 
@@ -427,6 +429,7 @@ class StudentRecipe(_StageRecipe):
     num_val_samples: int = 6
     val_every: int | None = 8
     strengths: dict[str, float] | None = None
+    procedural_pool: int = 0
     ndf: int = 16
     d_every: int = 5
     halve_every_epochs: int = 2
@@ -464,8 +467,8 @@ class StudentRecipe(_StageRecipe):
             check_int(getattr(self, name), name, minimum=1)
         for name in ("steps_per_epoch", "val_every", "checkpoint_every"):
             check_int(getattr(self, name), name, minimum=1, optional=True)
-        for name in ("num_val_samples", "num_workers", "seed", "student_seed", "d_seed",
-                     "train_seed", "val_seed"):
+        for name in ("num_val_samples", "num_workers", "procedural_pool", "seed", "student_seed",
+                     "d_seed", "train_seed", "val_seed"):
             check_int(getattr(self, name), name, minimum=0)
         if self.image_size % 4:
             raise ValueError(f"image_size: the generator needs a multiple of 4, got {self.image_size}")
@@ -506,10 +509,12 @@ class StudentRecipe(_StageRecipe):
     @classmethod
     def full(cls) -> "StudentRecipe":
         """The paper's sizes for a GPU: the full teacher, 10,000 student steps of 4 captures
-        of 512 px, a 64-wide PatchGAN, held-out scores every 500 steps."""
+        of 512 px from a pool of 256 generated ones, a 64-wide PatchGAN, held-out scores every
+        500 steps."""
         return cls(name="full", teacher=BGMRecipe.full(), image_size=512, batch_size=4,
                    train_steps=10_000, steps_per_epoch=None, num_train_samples=4000,
-                   num_val_samples=64, val_every=500, ndf=64, checkpoint_every=500, num_workers=8)
+                   num_val_samples=64, val_every=500, ndf=64, checkpoint_every=500, num_workers=8,
+                   procedural_pool=256)
 
     @classmethod
     def cpu(cls) -> "StudentRecipe":
@@ -729,7 +734,8 @@ def _student_data(recipe: StudentRecipe):
         train = CapturedVideoDataset(recipe.captures, size=recipe.image_size, seed=recipe.train_seed)
     else:
         train = TargetDomainDataset(recipe.num_train_samples, recipe.image_size,
-                                    seed=recipe.train_seed, strengths=recipe.strengths)
+                                    seed=recipe.train_seed, strengths=recipe.strengths,
+                                    pool=recipe.procedural_pool)
     val = None
     if recipe.num_val_samples:
         val = TargetDomainDataset(recipe.num_val_samples, recipe.image_size, seed=recipe.val_seed,

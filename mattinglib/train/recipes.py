@@ -448,8 +448,10 @@ def training_data(recipe: MNetRecipe, *, seed_offset: int = 0, num_samples: int 
     seed = recipe.seed + seed_offset
     compose = not (recipe.compose_on_device and seed_offset == 0)
     if recipe.data == "synthetic":
-        return SyntheticMattingDataset(n, recipe.image_size, seed=seed, flip=flip, compose=compose)
+        return SyntheticMattingDataset(n, recipe.image_size, seed=seed, flip=flip, compose=compose,
+                                       fixed_point=not compose)
     return RealMattingDataset(n, recipe.image_size, seed, max_side=recipe.max_side, compose=compose,
+                              fixed_point=not compose,
                               synthetic_fraction=recipe.synthetic_fraction,
                               procedural_fraction=recipe.procedural_fraction,
                               crop_scales=recipe.crop_scales,

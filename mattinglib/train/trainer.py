@@ -414,8 +414,8 @@ class Trainer:
         every process sees the same numbers and stops together on a non-finite loss.
         """
         batch = self._to_device(batch)
-        if self.device_transform is not None:
-            batch = self.device_transform(batch)
+        if self.device_transform is not None:  # then channels_last for what it made
+            batch = self._to_device(self.device_transform(batch))
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             terms = self.loss_fn(self._forward_model, batch)
         self._check_terms(terms)

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of the teacher-student (adversarial) chapter.
+"""Checkers for the exercises of chapter 7, teacher and student (adversarial).
 
 Like :mod:`mattinglib.exercises`, each ``check_*`` runs the student's function
 on several cases, compares with the library
@@ -25,11 +25,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .exercises import ExerciseError, call_student, exercise_check, report_success
-from .losses.bgm import lsgan_loss
-from .models.discriminator import n_layer_discriminator
-from .models.init import init_weights
-from .train.adversarial import SEG_THRESHOLD, TEACHER_FG_THRESHOLD, pseudo_weight, teacher_masks
+from ._harness import ExerciseError, call_student, exercise_check, report_success
+from ..losses.bgm import lsgan_loss
+from ..models.discriminator import n_layer_discriminator
+from ..models.init import init_weights
+from ..train.adversarial import SEG_THRESHOLD, TEACHER_FG_THRESHOLD, pseudo_weight, teacher_masks
 
 __all__ = ["check_lsgan_losses", "check_teacher_masks", "check_pseudo_weight"]
 

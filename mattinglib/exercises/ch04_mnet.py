@@ -1,4 +1,4 @@
-"""Checkers for the exercises of the Semantic Human Matting chapter (M-Net, T-Net, fusion).
+"""Checkers for the exercises of chapter 4, Semantic Human Matting (M-Net, T-Net, fusion).
 
 Like :mod:`mattinglib.exercises`, each ``check_*`` runs the student's function
 on several cases (ordinary ones and edge cases), compares with the library,
@@ -31,10 +31,10 @@ from functools import partial
 
 import torch
 
-from .exercises import ExerciseError, call_student_torch, exercise_check, report_success
-from .losses.dim import CHARBONNIER_EPS, alpha_prediction_loss
-from .models.shm import FOREGROUND_CHANNEL, UNKNOWN_CHANNEL, fuse_alpha
-from .trimap import CLASS_ORDER, CLASS_VALUES, trimap_to_onehot
+from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
+from ..losses.dim import CHARBONNIER_EPS, alpha_prediction_loss
+from ..models.shm import FOREGROUND_CHANNEL, UNKNOWN_CHANNEL, fuse_alpha
+from ..trimap import CLASS_ORDER, CLASS_VALUES, trimap_to_onehot
 
 __all__ = ["check_mnet_input", "check_fusion", "check_alpha_loss"]
 

@@ -14,7 +14,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .exercises import ExerciseError, all_close, call_student_numpy, report_success
+from ._harness import (
+    ExerciseError,
+    ExerciseNotDone,
+    all_close,
+    call_student_numpy,
+    exercise_check,
+    is_unanswered,
+    report_success,
+)
 
 __all__ = ["PLATE_QUESTION", "PLATE_OPTIONS", "check_plate_question", "band_case", "BAND_CASE_BANDS",
            "check_band_experiment"]
@@ -42,9 +50,12 @@ _PLATE_HINTS = {
 }
 
 
+@exercise_check
 def check_plate_question(answer: str) -> None:
     """Check the letter chosen for :data:`PLATE_QUESTION` among :data:`PLATE_OPTIONS`."""
     task = "plate question"
+    if is_unanswered(answer):
+        raise ExerciseNotDone(f"{task}: choose one of the letters {sorted(PLATE_OPTIONS)}")
     if not isinstance(answer, str) or answer.strip().lower() not in PLATE_OPTIONS:
         raise ExerciseError(f"{task}: answer with one of the letters {sorted(PLATE_OPTIONS)}, got {answer!r}")
     answer = answer.strip().lower()
@@ -80,6 +91,7 @@ def band_case(size: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np
     return image, alpha, alpha >= 0.5
 
 
+@exercise_check
 def check_band_experiment(fn: Callable, prediction: str) -> None:
     """Check ``fn(image, alpha, mask, bands) -> list of SAD`` and the ``prediction`` ("up" or "down").
 
@@ -89,9 +101,11 @@ def check_band_experiment(fn: Callable, prediction: str) -> None:
     band. ``prediction`` says whether that SAD goes up or down from the first
     to the last of :data:`BAND_CASE_BANDS` on :func:`band_case`.
     """
-    from .diagnostics import sad_by_band
+    from ..diagnostics import sad_by_band
 
     task = "band experiment"
+    if is_unanswered(prediction):
+        raise ExerciseNotDone(f"{task}: write your prediction, 'up' or 'down', into PREDICTION")
     if prediction not in ("up", "down"):
         raise ExerciseError(f"{task}: PREDICTION must be 'up' or 'down', got {prediction!r}")
     names = []

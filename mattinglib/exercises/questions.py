@@ -34,7 +34,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .exercises import ExerciseError, ExerciseNotDone, exercise_check, is_unanswered
+from ._harness import ExerciseError, ExerciseNotDone, exercise_check, is_unanswered
 
 __all__ = ["Question", "Experiment", "QUESTIONS", "EXPERIMENTS", "check_answer", "check_prediction"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mattinglib import exercises_data as ex
+from mattinglib.exercises import ch03_training_data as ex
 from mattinglib.compositing import compose
 from mattinglib.data.composition import crop_box
 from tests.exercise_helpers import not_implemented, rejects, reports_not_done

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of the Background Matting generator chapter.
+"""Checkers for the exercises of chapter 5, the Background Matting generator.
 
 Like :mod:`mattinglib.exercises`, each ``check_*`` runs the student's function
 on several cases, compares with what the library's
@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .exercises import ExerciseError, call_student, exercise_check, report_success
-from .models.bgm import BackgroundMattingGenerator
-from .models.init import init_weights
+from ._harness import ExerciseError, call_student, exercise_check, report_success
+from ..models.bgm import BackgroundMattingGenerator
+from ..models.init import init_weights
 
 __all__ = ["check_selector_inputs", "check_encoder_output_shape", "check_strip_prefix"]
 

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of the Background Matting losses chapter.
+"""Checkers for the exercises of chapter 6, the Background Matting losses.
 
 Like :mod:`mattinglib.exercises`, each ``check_*`` runs the student's function
 on several cases, compares with :mod:`mattinglib.losses.bgm`, and either
@@ -23,8 +23,8 @@ from functools import partial
 
 import torch
 
-from .exercises import ExerciseError, call_student_torch, exercise_check, report_success
-from .losses.bgm import EPS, OPAQUE_THRESHOLD, normalized_l1, replace_opaque_foreground
+from ._harness import ExerciseError, call_student_torch, exercise_check, report_success
+from ..losses.bgm import EPS, OPAQUE_THRESHOLD, normalized_l1, replace_opaque_foreground
 
 __all__ = ["check_normalized_l1", "check_replace_opaque_foreground"]
 

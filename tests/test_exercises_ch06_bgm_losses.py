@@ -1,4 +1,4 @@
-"""The loss chapter's checkers accept the library's functions and reject typical wrong answers."""
+"""Chapter 6's checkers (the losses) accept the library's functions and reject typical wrong answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mattinglib.exercises import ExerciseError
-from mattinglib.exercises_losses import check_normalized_l1, check_replace_opaque_foreground
+from mattinglib.exercises.ch06_bgm_losses import check_normalized_l1, check_replace_opaque_foreground
 from mattinglib.losses.bgm import normalized_l1, replace_opaque_foreground
 from tests.exercise_helpers import reports_not_done
 

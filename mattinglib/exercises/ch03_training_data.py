@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .exercises import (
+from ._harness import (
     ExerciseError,
     all_close,
     as_number_array,
