@@ -7,7 +7,8 @@ most of it:
 
 =============  ==============================================================
 ``mnet``       :func:`mattinglib.train.recipes.build_mnet_trainer`
-``bgm``        :func:`mattinglib.train.bgm_recipes.build_bgm_trainer`
+``bgm``        :func:`mattinglib.train.bgm_recipes.build_bgm_trainer` (a profile means
+               the :class:`~mattinglib.train.bgm_recipes.BGMRecipe` preset of its name)
 ``shm``        SHM end to end (no library builder): T-Net (ResNet-50 in the full
                profile, ResNet-18 in quick) + M-Net at the profile's width,
                :func:`~mattinglib.train.recipes.shm_loss_fn`, Adam 1e-5, on the data of
@@ -16,16 +17,15 @@ most of it:
                at the profile's width, :func:`dim_joint_loss_fn`, Adam at the M-Net rate,
                on the data of the DIM recipe preset of the profile's name
 ``student``    the teacher-student stage as ``python -m mattinglib train-student``
-               builds it: a teacher and a fresh student of the profile's generator
-               size (:func:`~mattinglib.train.bgm_recipes.build_bgm_generator`), the
-               PatchGAN (``ndf=64``), :class:`~mattinglib.data.target_domain.TargetDomainDataset`
-               at the Background Matting size and batch (:func:`~mattinglib.train.bgm_recipes.bgm_profile`)
+               builds it (:func:`~mattinglib.train.bgm_recipes.build_student_trainer`)
+               from the :class:`~mattinglib.train.bgm_recipes.StudentRecipe` preset of
+               the profile's name, against an untrained teacher of its teacher's size
 =============  ==============================================================
 
-Each is sized by a profile plus keyword overrides (profile fields such as
-``image_size``, ``batch_size``, ``num_workers``, ``train_steps``, and the trainer
-options ``amp``, ``channels_last``, ``checkpoint_every``), so the checks follow any
-change of a recipe.
+Each is sized by a profile (or, for ``mnet``, ``bgm`` and ``student``, the recipe
+preset of its name) plus keyword overrides (fields such as ``image_size``,
+``batch_size``, ``num_workers``, ``train_steps``, and the trainer options ``amp``,
+``channels_last``, ``checkpoint_every``), so the checks follow any change of a recipe.
 
 >>> stage = build_stage("mnet", "quick", device="cpu", image_size=32, batch_size=2,
 ...                     num_train_samples=4, num_val_samples=1, train_steps=1)
@@ -48,22 +48,17 @@ from torch.utils.data import DataLoader, default_collate
 
 from mattinglib.config import Profile
 from mattinglib.data.composition import compose_on_device
-from mattinglib.data.target_domain import TargetDomainDataset
 from mattinglib.losses.dim import alpha_prediction_loss, dim_loss
 from mattinglib.models.dim import DIM
 from mattinglib.models.mnet import MNet
 from mattinglib.models.shm import SHM
 from mattinglib.models.tnet import TNet
-from mattinglib.train.adversarial import (
-    TeacherStudentTrainer,
-    fresh_discriminator,
-    fresh_student_like,
-)
+from mattinglib.train.adversarial import TeacherStudentTrainer
 from mattinglib.train.bgm_recipes import (
-    _GENERATOR_OPTIONS,
-    bgm_profile,
+    StudentRecipe,
     build_bgm_generator,
     build_bgm_trainer,
+    build_student_trainer,
 )
 from mattinglib.train.recipes import (
     DEFAULT_LR,
@@ -87,8 +82,10 @@ __all__ = ["STAGES", "Stage", "build_stage", "dim_joint_loss_fn", "SHM_END_TO_EN
 STAGES = ("mnet", "shm", "dim", "bgm", "student")
 #: Adam's rate of SHM's end-to-end phase (chapter 04's full run).
 SHM_END_TO_END_LR = 1e-5
-#: The discriminator width of the adversarial stage (``train-student``'s default, the recipe's).
-STUDENT_NDF = 64
+#: The discriminator width of the full adversarial stage (the recipe's).
+STUDENT_NDF = StudentRecipe.full().ndf
+#: The recipe fields of the Background Matting generator's size.
+GENERATOR_FIELDS = ("ngf", "nf_part", "n_blocks1", "n_blocks2", "use_motion_features")
 
 
 def dim_joint_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -119,8 +116,9 @@ class Stage:
         name: one of :data:`STAGES`.
         trainer: a :class:`~mattinglib.train.trainer.Trainer` or a
             :class:`~mattinglib.train.adversarial.TeacherStudentTrainer`.
-        profile: the resolved profile (sizes, batch, workers); for ``mnet`` its
-            :class:`~mattinglib.train.recipes.MNetRecipe`, which has the same fields.
+        profile: the resolved profile (sizes, batch, workers); for ``mnet``, ``bgm`` and
+            ``student`` their recipe (``MNetRecipe``, ``BGMRecipe``, ``StudentRecipe``),
+            which have the same fields.
         amp: whether the step runs under bf16 autocast.
         modules: the networks of the stage (what ``channels_last`` and ``compile`` act on).
     """
@@ -217,18 +215,16 @@ def _student_stage(profile: Profile | str | None, device: str, overrides: dict,
     channels_last = overrides.pop("channels_last", None)
     checkpoint_every = overrides.pop("checkpoint_every", None)
     overrides.pop("progress", None)
-    generator = {k: overrides.pop(k) for k in list(overrides) if k in _GENERATOR_OPTIONS}
-    profile = bgm_profile(profile).with_(**overrides)
-    teacher = build_bgm_generator(profile, **generator)
-    trainer = TeacherStudentTrainer(
-        teacher, fresh_student_like(teacher, seed=profile.seed + 1),
-        fresh_discriminator(ndf=STUDENT_NDF, seed=profile.seed + 2),
-        TargetDomainDataset(profile.num_train_samples, profile.image_size, seed=profile.seed + 7,
-                            pool=profile.procedural_pool),
-        batch_size=profile.batch_size, max_steps=profile.train_steps, device=device,
-        seed=profile.seed, checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every if checkpoint_dir is not None else None,
-        num_workers=profile.num_workers, progress=False)
+    name = profile.name if isinstance(profile, Profile) else profile
+    recipe = StudentRecipe.preset(name)
+    # The generator fields (ngf, n_blocks1, ...) size the teacher, and so the student.
+    generator = {k: overrides.pop(k) for k in list(overrides) if k in GENERATOR_FIELDS}
+    recipe = recipe.replace(teacher=recipe.teacher.replace(**generator),
+                            checkpoint_every=checkpoint_every, **overrides)
+    teacher = build_bgm_generator(recipe.teacher)
+    trainer = build_student_trainer(recipe, teacher, checkpoint_dir=checkpoint_dir, device=device,
+                                    progress=False)
+    profile = recipe
     on_cuda = trainer.device.type == "cuda"
     amp = (on_cuda and torch.cuda.is_bf16_supported()) if amp is None else amp
     modules = (trainer.teacher, trainer.student, trainer.discriminator)
@@ -247,9 +243,10 @@ def build_stage(name: str, profile: Profile | str | None = "full", *, device: st
         profile: a :class:`~mattinglib.config.Profile` or its name.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         checkpoint_dir: where the stage's trainer writes checkpoints (``None``: none).
-        **overrides: profile fields, the trainer options ``amp``, ``channels_last``,
-            ``checkpoint_every`` (``progress`` is off unless given), and for ``bgm`` and
-            ``student`` the generator options (``ngf``, ``n_blocks1``, ...).
+        **overrides: profile (recipe) fields, the trainer options ``amp``, ``channels_last``,
+            ``checkpoint_every`` (``progress`` is off unless given); for ``bgm`` and
+            ``student`` the generator fields (``ngf``, ``n_blocks1``, ...; the student's
+            teacher has them).
     """
     if name not in STAGES:
         raise ValueError(f"name: expected one of {STAGES}, got {name!r}")
@@ -264,4 +261,4 @@ def build_stage(name: str, profile: Profile | str | None = "full", *, device: st
                                      **overrides)
         return Stage(name, trainer, trainer.recipe, trainer.amp, (trainer.model,))
     trainer = build_bgm_trainer(profile, checkpoint_dir=checkpoint_dir, device=device, **overrides)
-    return Stage(name, trainer, trainer.profile, trainer.amp, (trainer.model,))
+    return Stage(name, trainer, trainer.recipe, trainer.amp, (trainer.model,))

@@ -24,19 +24,21 @@ checkpoint folder and result file (``..._gan0``); ``--max-shift 1`` lets the
 recomposition shift reach as far as the subject's margin allows, as the
 original's does (``..._shift1``).
 
-The student's GAN term is attached (``--gan-gradient paper``, the paper's
-description) unless ``--gan-gradient released`` is given: the recorded runs
-were made that way, before the trainer had the switch, and this benchmark asks
+In the ``cpu`` preset the student's GAN term is attached (``gan_gradient="paper"``,
+the paper's description) unless ``--gan-gradient released`` is given: the recorded
+runs were made that way, before the trainer had the switch, and this benchmark asks
 what the critic adds, which the released code's detached term cannot show (with
 ``released`` the student learns as in the ``--gan-weight 0`` ablation; its files
-get ``_released``).
+get ``_released``; a gradient other than the preset's names its files).
 
-Presets (every value can be overridden on the command line):
+Presets are :class:`~mattinglib.train.bgm_recipes.StudentRecipe` presets (every
+number of both stages, the teacher's recipe included; the options below change them):
 
-* ``cpu``: 64 px, the course's quick generator (0.47 M parameters), a teacher of
-  1,500 steps and a student of 3,000, batch 4; about an hour on 2 CPU cores.
-* ``full``: the paper's sizes, 512 px, the 17.9 M-parameter generator, batch 4;
-  for a GPU.
+* ``cpu`` (:meth:`StudentRecipe.cpu`): 64 px, the course's quick generator (0.47 M
+  parameters), a teacher of 1,500 steps and a student of 3,000, batch 4; about an
+  hour on 2 CPU cores.
+* ``full`` (:meth:`StudentRecipe.full`): the paper's sizes, 512 px, the 17.9
+  M-parameter generator, batch 4; for a GPU.
 
 Both stages checkpoint into ``--run-dir`` (default ``runs/bench_teacher_student_<preset>``,
 plus the settings changed from the preset, e.g. ``..._cpu_size128``): an
@@ -70,45 +72,58 @@ from _machine import RESULTS_DIR, write_result  # noqa: E402
 from mattinglib.config import REPO_ROOT, get_device  # noqa: E402
 from mattinglib.data.target_domain import EFFECTS, TargetDomainDataset  # noqa: E402
 from mattinglib.train import bgm_recipes  # noqa: E402
-from mattinglib.train.adversarial import (  # noqa: E402
-    TeacherStudentTrainer,
-    evaluate_on_target,
-    fresh_discriminator,
-    fresh_student_like,
-)
+from mattinglib.train.adversarial import evaluate_on_target  # noqa: E402
+from mattinglib.train.bgm_recipes import StudentRecipe  # noqa: E402
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": dict(generator="quick", size=64, batch_size=4, teacher_steps=1500,
-                teacher_samples=2000, student_steps=3000, num_train=1000, num_test=32,
-                ndf=32, val_every=250, workers=0),
-    "full": dict(generator="full", size=512, batch_size=4, teacher_steps=20000,
-                 teacher_samples=20000, student_steps=10000, num_train=4000, num_test=64,
-                 ndf=64, val_every=500, workers=8),
-}
-#: Seeds of the two disjoint sets of captures (training, held-out test) and of the models.
-TRAIN_SEED, TEST_SEED, STUDENT_SEED, D_SEED, RUN_SEED = 1007, 1008, 11, 12, 0
+#: The benchmark's presets: StudentRecipe presets.
+PRESETS = ("cpu", "full")
 METRICS = ("sad", "mse", "grad", "conn", "mean_alpha")
+
+
+def options_of(recipe: StudentRecipe) -> dict[str, int]:
+    """The recipe's numbers under this benchmark's option names (they also name the files)."""
+    t = recipe.teacher
+    return {"size": recipe.image_size, "batch_size": recipe.batch_size,
+            "teacher_steps": t.train_steps, "teacher_samples": t.num_train_samples,
+            "student_steps": recipe.train_steps, "num_train": recipe.num_train_samples,
+            "num_test": recipe.num_val_samples, "ndf": recipe.ndf, "val_every": recipe.val_every,
+            "workers": recipe.num_workers}
+
+
+def with_options(recipe: StudentRecipe, o: dict[str, int]) -> StudentRecipe:
+    """The recipe with the benchmark's options ``o`` (all of :func:`options_of`'s keys) applied:
+    both stages train at ``size`` with ``batch_size`` and ``workers``; the teacher validates
+    six times; the student validates and checkpoints every ``val_every`` steps."""
+    teacher = recipe.teacher.replace(
+        image_size=o["size"], batch_size=o["batch_size"], train_steps=o["teacher_steps"],
+        num_train_samples=o["teacher_samples"], num_workers=o["workers"],
+        val_every=max(o["teacher_steps"] // 6, 1))
+    return recipe.replace(teacher=teacher, image_size=o["size"], batch_size=o["batch_size"],
+                          train_steps=o["student_steps"], num_train_samples=o["num_train"],
+                          num_val_samples=o["num_test"], ndf=o["ndf"], val_every=o["val_every"],
+                          checkpoint_every=o["val_every"], num_workers=o["workers"])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    for name, value in PRESETS["cpu"].items():
-        if name != "generator":
-            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None,
-                                help=f"default: the preset's ({value} for cpu, "
-                                     f"{PRESETS['full'][name]} for full)")
-    parser.add_argument("--gan-weight", type=float, default=1.0,
+    parser.add_argument("--preset", choices=PRESETS, default="cpu")
+    defaults = {name: options_of(StudentRecipe.preset(name)) for name in PRESETS}
+    for name, value in defaults["cpu"].items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None,
+                            help=f"default: the preset's ({value} for cpu, "
+                                 f"{defaults['full'][name]} for full)")
+    parser.add_argument("--gan-weight", type=float, default=None,
                         help="weight of the GAN term in the student's loss (recipe: 1; 0: the "
                              "pseudo-supervision-only ablation)")
-    parser.add_argument("--max-shift", type=float, default=0.1,
+    parser.add_argument("--max-shift", type=float, default=None,
                         help="bound of the recomposition shift, a fraction of the width (the "
-                             "library's default 0.1; 1: only the subject's margin bounds it, as in "
+                             "presets' 0.1; 1: only the subject's margin bounds it, as in "
                              "the original)")
-    parser.add_argument("--gan-gradient", choices=("paper", "released"), default="paper",
-                        help="paper (default here: the GAN term trains the student, as the "
-                             "recorded runs did) or released (detached, as the authors' code)")
+    parser.add_argument("--gan-gradient", choices=("paper", "released"), default=None,
+                        help="paper (the cpu preset's: the GAN term trains the student, as the "
+                             "recorded runs did) or released (detached, as the authors' code; "
+                             "the full preset's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
@@ -118,48 +133,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stem of the result files (default: teacher_student_<preset>_<device>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    settings = dict(PRESETS[args.preset])
-    for name in settings:
+    preset = StudentRecipe.preset(args.preset)
+    base = options_of(preset)
+    options = dict(base)
+    for name in options:
         value = getattr(args, name, None)
         if value is not None:
-            if isinstance(value, int) and value < (0 if name == "workers" else 1):
+            if value < (0 if name == "workers" else 1):
                 parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
-            settings[name] = value
-    if settings["size"] % 4:
-        parser.error(f"--size: the generator needs a multiple of 4, got {settings['size']}")
-    if not 0 <= args.gan_weight < float("inf"):
-        parser.error(f"--gan-weight: expected a finite number >= 0, got {args.gan_weight}")
-    if not 0 <= args.max_shift <= 1:
-        parser.error(f"--max-shift: expected a fraction in [0, 1], got {args.max_shift}")
-    settings["gan_weight"], settings["max_shift"] = args.gan_weight, args.max_shift
-    settings["gan_gradient"] = args.gan_gradient
-    args.settings = settings
-    args.arm = (("" if args.gan_weight == 1 else f"_gan{args.gan_weight:g}")
-                + ("" if args.max_shift == 0.1 else f"_shift{args.max_shift:g}")
-                + ("" if args.gan_gradient == "paper" else f"_{args.gan_gradient}"))
+            options[name] = value
+    switches = {"gan_weight": args.gan_weight, "max_shift": args.max_shift,
+                "gan_gradient": args.gan_gradient}
+    try:
+        recipe = with_options(preset, options).replace(
+            **{k: v for k, v in switches.items() if v is not None})
+    except ValueError as err:  # the recipe names the field and what was wrong
+        parser.error(str(err))
+    args.recipe = recipe
+    args.arm = (("" if recipe.gan_weight == 1 else f"_gan{recipe.gan_weight:g}")
+                + ("" if recipe.max_shift == 0.1 else f"_shift{recipe.max_shift:g}")
+                + ("" if recipe.gan_gradient == preset.gan_gradient else f"_{recipe.gan_gradient}"))
     # Settings changed from the preset name the run, so that another size never resumes
     # (or overwrites) the preset's checkpoints and results. More student steps extend a run.
-    args.variant = "".join(f"_{k.replace('_', '-')}{v}" for k, v in settings.items()
-                           if k in PRESETS[args.preset] and k not in ("student_steps", "workers")
-                           and v != PRESETS[args.preset][k])
+    args.variant = "".join(f"_{k.replace('_', '-')}{v}" for k, v in options.items()
+                           if k not in ("student_steps", "workers") and v != base[k])
     if args.run_dir is None:
         args.run_dir = REPO_ROOT / "runs" / f"bench_teacher_student_{args.preset}{args.variant}"
     return args
 
 
-def train_teacher(s: dict[str, Any], run_dir: Path, device: torch.device, progress: bool):
+def train_teacher(recipe: bgm_recipes.BGMRecipe, run_dir: Path, device: torch.device,
+                  progress: bool):
     """Stage 1 (load it when the run folder already holds the finished teacher)."""
-    trainer = bgm_recipes.build_bgm_trainer(
-        s["generator"], train_steps=s["teacher_steps"], image_size=s["size"],
-        batch_size=s["batch_size"], num_train_samples=s["teacher_samples"],
-        val_every=max(s["teacher_steps"] // 6, 1), num_workers=s["workers"],
-        checkpoint_dir=run_dir / "teacher",
-        device=str(device), progress=progress)
+    trainer = bgm_recipes.build_bgm_trainer(recipe, checkpoint_dir=run_dir / "teacher",
+                                            device=str(device), progress=progress)
     trainer.resume()
     start, t0 = trainer.step, time.perf_counter()
     history = trainer.fit()
     info = {"steps": trainer.step, "parameters": sum(p.numel() for p in trainer.model.parameters()),
-            "generator": trainer.generator_config,
+            "generator": {k: getattr(recipe, k) for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2",
+                                                          "use_motion_features")},
             "synthetic_val_last": {k: v[-1] for k, v in history.val.items()},
             **timing(start, trainer.step, time.perf_counter() - t0)}
     return trainer.model.eval(), info
@@ -185,14 +198,15 @@ def interval_means(history, steps: list[int]) -> dict[str, list[float]]:
     return out
 
 
-def per_effect(models: dict[str, torch.nn.Module], s: dict[str, Any],
+def per_effect(models: dict[str, torch.nn.Module], recipe: StudentRecipe,
                device: torch.device) -> dict[str, dict[str, float]]:
     """Held-out SAD of each model with one effect at strength 1 (the others off), and clean."""
     off = {e: 0.0 for e in EFFECTS}
     conditions = {"clean": off} | {e: {**off, e: 1.0} for e in EFFECTS}
     table = {}
     for name, strengths in conditions.items():
-        data = TargetDomainDataset(s["num_test"], s["size"], seed=TEST_SEED, strengths=strengths)
+        data = TargetDomainDataset(recipe.num_val_samples, recipe.image_size, seed=recipe.val_seed,
+                                   strengths=strengths)
         table[name] = {m: evaluate_on_target(model, data, device=device)["sad"]
                        for m, model in models.items()}
     return table
@@ -232,20 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    s, device, progress = args.settings, get_device(args.device), not args.quiet
-    print(f"preset {args.preset} on {device}: {s}", flush=True)
+    recipe, device, progress = args.recipe, get_device(args.device), not args.quiet
+    print(f"preset {args.preset} on {device}: {recipe}", flush=True)
 
-    teacher, teacher_info = train_teacher(s, args.run_dir, device, progress)
-    test = TargetDomainDataset(s["num_test"], s["size"], seed=TEST_SEED)
-    train = TargetDomainDataset(s["num_train"], s["size"], seed=TRAIN_SEED)
-    student = fresh_student_like(teacher, seed=STUDENT_SEED)
-    trainer = TeacherStudentTrainer(
-        teacher, student, fresh_discriminator(ndf=s["ndf"], seed=D_SEED), train,
-        batch_size=s["batch_size"], max_steps=s["student_steps"], device=device, seed=RUN_SEED,
-        gan_weight=s["gan_weight"], max_shift=s["max_shift"], gan_gradient=s["gan_gradient"],
-        checkpoint_dir=args.run_dir / f"student{args.arm}",
-        checkpoint_every=s["val_every"], val_data=test, val_every=s["val_every"],
-        num_workers=s["workers"], progress=progress)
+    teacher, teacher_info = train_teacher(recipe.teacher, args.run_dir, device, progress)
+    trainer = bgm_recipes.build_student_trainer(
+        recipe, teacher, checkpoint_dir=args.run_dir / f"student{args.arm}", device=device,
+        progress=progress)
+    test = trainer.val_data
     trainer.resume()
     start, t0 = trainer.step, time.perf_counter()
     history = trainer.fit()
@@ -262,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
                        "fresh student trained by the teacher-student adversarial recipe on "
                        "unlabelled target-domain captures; both scored on held-out captures "
                        "(SAD, Grad, Conn /1000, MSE raw; alpha in [0, 1])",
-        "preset": args.preset, "device": str(device), "settings": s,
+        "preset": args.preset, "device": str(device),
+        "settings": {**options_of(recipe), "gan_weight": recipe.gan_weight,
+                     "max_shift": recipe.max_shift, "gan_gradient": recipe.gan_gradient},
+        "recipe": recipe.settings(),
         "teacher": {**teacher_info, "target": teacher_scores},
         "truth_mean_alpha": float(np.mean([test.ground_truth(i)["alpha"].mean().item()
                                            for i in range(len(test))])),
@@ -273,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                     "final": {k: val[k][-1] for k in METRICS},
                     "best_sad": val["sad"][best], "best_step": history.val_steps[best]},
         "student_curve": curve,
-        "per_effect_sad": per_effect({"teacher": teacher, "student": trainer.student}, s, device),
+        "per_effect_sad": per_effect({"teacher": teacher, "student": trainer.student}, recipe, device),
         "student_beats_teacher": bool(final_sad < teacher_scores["sad"]),
         "final_sad_ratio_student_to_teacher": final_sad / teacher_scores["sad"],
     }

@@ -19,8 +19,8 @@ from mattinglib.metrics import evaluate, mean_metrics
 from mattinglib.models.bgm import bgm_generator
 from mattinglib.train.bgm_recipes import (
     BGM_INPUTS,
+    BGMRecipe,
     bgm_loss_fn,
-    bgm_profile,
     bgm_val_fn,
     build_bgm_generator,
     build_bgm_trainer,
@@ -133,18 +133,17 @@ def test_val_fn_rejects_an_empty_dataset():
 # --------------------------------------------------------------------------- builders
 
 
-def test_profiles_and_generator_sizes():
-    full, quick = bgm_profile("full"), bgm_profile("quick")
+def test_presets_and_generator_sizes():
+    full, quick = BGMRecipe.full(), BGMRecipe.quick()
     assert (full.image_size, full.batch_size) == (512, 4)  # the paper: batch 4 at 512
     assert full.train_steps == get_profile("full").train_steps
     assert quick.image_size == 64 and quick.batch_size == 4
-    # A field the caller changed is kept.
-    assert bgm_profile(get_profile("full").with_(image_size=256)).image_size == 256
+    assert BGMRecipe.preset(get_profile("full").name) == full
     net = build_bgm_generator("quick")
     assert net.config["ngf"] == 16 and net.config["nf_part"] == 16
     assert (net.config["n_blocks1"], net.config["n_blocks2"]) == (2, 1)
     assert build_bgm_generator("quick", ngf=8).config["nf_part"] == 8
-    with pytest.raises(ValueError, match="^config: unknown generator options"):
+    with pytest.raises(ValueError, match="^changes: unknown BGMRecipe fields \\['width'\\]"):
         build_bgm_generator("quick", width=2)
 
 
@@ -158,7 +157,7 @@ def test_trainer_wiring():
     assert not (t.amp or t.channels_last)  # both are CUDA-only by default
     # Validation samples are not training samples.
     assert not torch.equal(t.train_data[0]["image"], t.val_data[0]["image"])
-    with pytest.raises(ValueError, match="^image_size:"):
+    with pytest.raises(ValueError, match="^image_size: the generator needs a multiple of 4"):
         build_bgm_trainer("quick", image_size=30, device="cpu")
     with pytest.raises(ValueError, match="^lr:"):
         build_bgm_trainer("quick", lr=-1.0, device="cpu")
@@ -185,7 +184,7 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     assert run_cli("train-bgm", *TINY, "--steps", "2", "--out", str(out)) == 0
     assert [p.name for p in list_checkpoints(out)] == ["step_00000002.pt"]
     settings = json.loads((out / "run.json").read_text())
-    assert settings["model"] == "bgm" and settings["generator"]["ngf"] == 8
+    assert settings["model"] == "bgm" and settings["ngf"] == settings["nf_part"] == 8
     assert settings["train_steps"] == 2 and settings["batch_size"] == 2
     first = load_checkpoint(latest_checkpoint(out))["history"]
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _stages import STAGES, STUDENT_NDF, build_stage  # noqa: E402
 
 from mattinglib.config import get_profile  # noqa: E402
-from mattinglib.train.bgm_recipes import BGM_GENERATOR_SIZES, bgm_profile  # noqa: E402
+from mattinglib.train.bgm_recipes import BGMRecipe  # noqa: E402
 from mattinglib.train.checkpoint import latest_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ SMOKE = {"batch_size": 2, "num_train_samples": 4, "num_val_samples": 1, "num_wor
 
 
 def full_size(stage: str) -> int:
-    return (bgm_profile("full") if stage in ("bgm", "student") else FULL).image_size
+    return (BGMRecipe.full() if stage in ("bgm", "student") else FULL).image_size
 
 
 def smoke_stage(name: str, steps: int, checkpoint_dir: Path):
@@ -62,7 +62,8 @@ def first_parameter(stage) -> torch.Tensor:
 def check_full_widths(stage) -> None:
     if stage.name in ("bgm", "student"):
         net = stage.trainer.student if stage.name == "student" else stage.trainer.model
-        assert {k: net.config[k] for k in BGM_GENERATOR_SIZES["full"]} == BGM_GENERATOR_SIZES["full"]
+        full, sizes = BGMRecipe.full(), ("ngf", "nf_part", "n_blocks1", "n_blocks2")
+        assert [net.config[k] for k in sizes] == [getattr(full, k) for k in sizes] == [64, 64, 7, 3]
         if stage.name == "student":
             first_conv = next(m for m in stage.trainer.discriminator.modules()
                               if isinstance(m, torch.nn.Conv2d))

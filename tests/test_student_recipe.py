@@ -37,8 +37,9 @@ def test_trains_validates_resumes_and_exports(teacher, tmp_path, capsys):
     args = ["--generated", "6", "--val-generated", "2", "--val-every", "2"]
     assert student(teacher, out, *args, "--steps", "2") == 0
     settings = json.loads((out / "run.json").read_text())
-    assert settings["model"] == "bgm-student" and settings["data"] == {"generated": 6}
-    assert settings["generator"]["ngf"] == 8
+    assert settings["model"] == "bgm-student"
+    assert settings["captures"] is None and settings["num_train_samples"] == 6
+    assert settings["teacher"]["ngf"] == 8 and settings["teacher_run"] == str(teacher.resolve())
     assert student(teacher, out, *args, "--steps", "4", "--resume") == 0
     state = load_checkpoint(latest_checkpoint(out))
     assert state["step"] == 4
@@ -47,7 +48,7 @@ def test_trains_validates_resumes_and_exports(teacher, tmp_path, capsys):
     assert "step 4/4" in err and "held-out SAD student" in err
 
     # generator.pth is the student in the released layout: it loads as official weights
-    config = {k: settings["generator"][k] for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2")}
+    config = {k: settings["teacher"][k] for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2")}
     loaded = bgm_generator(weights=str(out / "generator.pth"), **config)
     for name, value in loaded.state_dict().items():
         torch.testing.assert_close(value, state["student"][name])
@@ -75,7 +76,8 @@ def test_trains_on_captured_videos(teacher, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     ([], "--captures/--generated: give exactly one"),
     (["--generated", "4", "--captures", "x"], "--captures/--generated: give exactly one"),
-    (["--generated", "4", "--val-every", "2"], "--val-every: validation needs held-out truth"),
+    (["--generated", "4", "--val-generated", "0", "--val-every", "2"],
+     "--val-every: validation needs held-out truth"),
     (["--generated", "4", "--size", "30"], "--size: the generator needs a multiple of 4"),
     (["--generated", "0"], "--generated: expected an integer >= 1"),
     (["--generated", "4", "--gan-weight", "-1"], "--gan-weight: expected a finite number"),

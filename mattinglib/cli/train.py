@@ -10,31 +10,23 @@ the command that continues it and exit status 130
     python -m mattinglib train --model mnet --profile quick --out runs/mnet
     python -m mattinglib train-bgm --profile quick --out runs/bgm
     python -m mattinglib train-student --teacher runs/bgm --generated 4000 --out runs/student
+
+Each builds a recipe object (:class:`~mattinglib.train.recipes.MNetRecipe`,
+:class:`~mattinglib.train.bgm_recipes.BGMRecipe`,
+:class:`~mattinglib.train.bgm_recipes.StudentRecipe`) from its preset and the flags
+given; the run folder's ``run.json`` is that recipe's ``settings()``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from .._checks import check_int, check_number, check_writable_dir
-from ..train.adversarial import (
-    GAN_GRADIENTS,
-    SHIFT_FILLS,
-    TeacherStudentTrainer,
-    fresh_discriminator,
-    fresh_student_like,
-)
-from ..train.bgm_recipes import (
-    DEFAULT_BGM_LR,
-    MODEL_NAME,
-    _generator_config,
-    bgm_profile,
-    build_bgm_trainer,
-)
-from ..train.checkpoint import RUN_FILE, check_run_folder, save_checkpoint, start_run_folder
+from ..train.adversarial import GAN_GRADIENTS, SHIFT_FILLS
+from ..train.bgm_recipes import BGMRecipe, StudentRecipe, start_bgm_run, start_student_run
+from ..train.checkpoint import RUN_FILE, check_run_folder, read_run_settings, save_checkpoint
 from ..train.recipes import DATA_SOURCES, LR_SCHEDULES, RECIPES, train_run
 from ..train.runs import load_bgm_generator
 from ._common import add_profile_arguments, interruptible, profile_changes, report_run
@@ -94,30 +86,18 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 # --------------------------------------------------------------------------- train-bgm
 
-# Settings that must not change between a run and its --resume (they change the model
-# or the data order); the step count may grow.
-_BGM_FIXED_ON_RESUME = ("model", "generator", "image_size", "batch_size", "seed", "num_train_samples")
+#: ``train-bgm`` generator options (``args`` attribute) -> the recipe field they change.
+_BGM_OPTIONS = {"ngf": "ngf", "n_blocks1": "n_blocks1", "n_blocks2": "n_blocks2", "lr": "lr"}
 
 
 def _cmd_train_bgm(args: argparse.Namespace) -> int:
-    profile = bgm_profile(args.profile)
-    changes = profile_changes(args)
-    profile = profile.with_(**changes)
-    generator = _generator_config(profile, {k: v for k, v in {
-        "ngf": args.ngf, "n_blocks1": args.n_blocks1, "n_blocks2": args.n_blocks2}.items()
-        if v is not None})
-    generator["use_motion_features"] = bool(args.motion_features)
+    changes = profile_changes(args, **_BGM_OPTIONS)
+    if args.motion_features:
+        changes["use_motion_features"] = True
+    recipe = BGMRecipe.preset(args.profile).replace(**changes)  # every check runs here
     out = Path(args.out)
-    settings = {"model": MODEL_NAME, "profile": profile.name, "lr": args.lr, "generator": generator,
-                **{k: getattr(profile, k) for k in ("image_size", "batch_size", "seed",
-                                                    "num_train_samples", "num_val_samples",
-                                                    "train_steps", "val_every")}}
-    check_run_folder(out, settings, resume=args.resume, fixed=_BGM_FIXED_ON_RESUME)
-    # The command-line changes go in as overrides, which win over the BGM profile changes.
-    trainer = build_bgm_trainer(args.profile, checkpoint_dir=out, device=args.device, lr=args.lr,
-                                **changes, **generator)
-    # Written only once every setting has passed the builder's checks.
-    start_run_folder(out, settings, resume=args.resume, fixed=_BGM_FIXED_ON_RESUME)
+    # run.json (= recipe.settings()) is written only once the folder and the trainer passed.
+    trainer = start_bgm_run(recipe, out, resume=args.resume, device=args.device)
     return report_run(trainer, trainer.fit(resume=args.resume), out)
 
 
@@ -140,8 +120,8 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
     p.add_argument("--motion-features", action="store_true",
                    help="feed the motion feature to comb_multi (the paper's text) instead of the "
                         "released code's background feature")
-    p.add_argument("--lr", type=float, default=DEFAULT_BGM_LR,
-                   help=f"Adam learning rate ({DEFAULT_BGM_LR}, the paper's)")
+    p.add_argument("--lr", type=float,
+                   help=f"Adam learning rate (default: the recipe's, {BGMRecipe.quick().lr:g}, the paper's)")
     p.set_defaults(func=interruptible(_cmd_train_bgm, p))
     return p
 
@@ -150,40 +130,61 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
 
 #: The student's weights, written at the end of a run (released layout, no ``module.`` prefix).
 EXPORT_FILE = "generator.pth"
-# Settings a resumed run must keep (they change the models or the data order).
-_STUDENT_FIXED_ON_RESUME = ("teacher", "data", "size", "batch_size", "seed", "ndf", "gan_weight",
-                    "steps_per_epoch", "d_every", "gan_gradient", "shift_fill", "min_shift", "max_shift")
-# Added later: a run.json without them is checked by the checkpoint instead, which knows
-# what such runs used (mattinglib.train.adversarial: gan_gradient "paper", wrap, 0, 0.1).
-_STUDENT_ADDED_LATER = ("gan_gradient", "shift_fill", "min_shift", "max_shift")
+#: ``train-student`` options (``args`` attribute) -> the recipe field they change.
+_STUDENT_OPTIONS = {"size": "image_size", "steps": "train_steps", "batch_size": "batch_size",
+                    "steps_per_epoch": "steps_per_epoch", "d_every": "d_every", "ndf": "ndf",
+                    "gan_weight": "gan_weight", "gan_gradient": "gan_gradient",
+                    "shift_fill": "shift_fill", "max_shift": "max_shift", "min_shift": "min_shift",
+                    "checkpoint_every": "checkpoint_every", "workers": "num_workers",
+                    "generated": "num_train_samples", "val_generated": "num_val_samples",
+                    "val_every": "val_every"}
 
 
-def _fixed_keys(out: Path, resume: bool) -> tuple[str, ...]:
-    try:
-        saved = json.loads((out / RUN_FILE).read_text()) if resume else {}
-    except (OSError, ValueError):
-        return _STUDENT_FIXED_ON_RESUME  # check_run_folder reports the unreadable file
-    if not isinstance(saved, dict):
-        return _STUDENT_FIXED_ON_RESUME
-    return tuple(k for k in _STUDENT_FIXED_ON_RESUME if k in saved or k not in _STUDENT_ADDED_LATER)
-
-
-def _data(args: argparse.Namespace):
-    from ..data.target_domain import CapturedVideoDataset, TargetDomainDataset
-
+def _student_recipe(args: argparse.Namespace) -> StudentRecipe:
+    """The preset of ``--preset`` changed by the flags given (the teacher comes later)."""
     if (args.captures is None) == (args.generated is None):
         raise ValueError("--captures/--generated: give exactly one source of unlabelled captures "
                          "(a folder of captured videos, or a number of generated ones)")
+    for name in ("steps", "batch_size", "size", "ndf", "val_every", "steps_per_epoch",
+                 "generated", "d_every", "checkpoint_every"):
+        check_int(getattr(args, name), "--" + name.replace("_", "-"), minimum=1, optional=True)
+    check_int(args.workers, "--workers", minimum=0, optional=True)
+    check_int(args.val_generated, "--val-generated", minimum=0, optional=True)
+    check_int(args.seed, "--seed", minimum=0, optional=True)
+    if args.size is not None and args.size % 4:
+        raise ValueError(f"--size: the generator needs a multiple of 4, got {args.size}")
+    recipe = StudentRecipe.preset(args.preset)
+    # Each given number is checked with the flag's name (None: the preset's value).
+    if args.gan_weight is not None:
+        check_number(args.gan_weight, "--gan-weight", minimum=0)
+    if args.max_shift is not None:
+        check_number(args.max_shift, "--max-shift", minimum=0, maximum=1)
+    if args.min_shift is not None:
+        max_shift = recipe.max_shift if args.max_shift is None else args.max_shift
+        check_number(args.min_shift, "--min-shift", minimum=0, maximum=max_shift)
+    if args.seed is not None:
+        recipe = recipe.with_seed(args.seed)
+    changes = {field: getattr(args, option) for option, field in _STUDENT_OPTIONS.items()
+               if getattr(args, option) is not None}
+    val = changes.get("num_val_samples", recipe.num_val_samples)
+    if args.val_every is not None and not val:
+        raise ValueError("--val-every: validation needs held-out truth; add --val-generated N")
+    if not val:
+        changes["val_every"] = None
     if args.captures is not None:
-        data = CapturedVideoDataset(args.captures, size=args.size, seed=args.seed)
-        source = {"captures": str(Path(args.captures).resolve())}
-    else:
-        data = TargetDomainDataset(args.generated, args.size, seed=args.seed + 7)
-        source = {"generated": args.generated}
-    val = None
-    if args.val_generated:
-        val = TargetDomainDataset(args.val_generated, args.size, seed=args.seed + 8)
-    return data, source, val
+        changes["captures"] = str(Path(args.captures).resolve())
+    return recipe.replace(**changes)
+
+
+def _with_teacher(recipe: StudentRecipe, teacher: Path) -> StudentRecipe:
+    """The recipe with the teacher's: its run folder and the recipe in its ``run.json``."""
+    path, settings = read_run_settings(
+        teacher, records="the teacher's recipe (written by `python -m mattinglib train-bgm`)")
+    if settings.get("model") != BGMRecipe.model:
+        raise ValueError(f"--teacher: {path.parent / RUN_FILE} names model "
+                         f"{settings.get('model')!r}, expected {BGMRecipe.model!r}")
+    return recipe.replace(teacher=BGMRecipe.from_settings(settings),
+                          teacher_run=str(Path(teacher).resolve()))
 
 
 def _refuse_torchrun() -> None:
@@ -200,47 +201,12 @@ def _refuse_torchrun() -> None:
 
 def _cmd_train_student(args: argparse.Namespace) -> int:
     _refuse_torchrun()
-    for name in ("steps", "batch_size", "size", "ndf", "val_every", "steps_per_epoch",
-                 "generated", "d_every"):
-        check_int(getattr(args, name), "--" + name.replace("_", "-"), minimum=1, optional=True)
-    check_int(args.workers, "--workers", minimum=0)
-    check_int(args.val_generated, "--val-generated", minimum=0)
-    if args.size % 4:
-        raise ValueError(f"--size: the generator needs a multiple of 4, got {args.size}")
-    check_number(args.gan_weight, "--gan-weight", minimum=0)
-    check_number(args.max_shift, "--max-shift", minimum=0, maximum=1)
-    check_number(args.min_shift, "--min-shift", minimum=0, maximum=args.max_shift)
-    if args.val_every is not None and not args.val_generated:
-        raise ValueError("--val-every: validation needs held-out truth; add --val-generated N")
-
+    recipe = _student_recipe(args)  # every setting is checked here, before any work
     check_writable_dir(args.out, "--out")
+    recipe = _with_teacher(recipe, args.teacher)
     teacher = load_bgm_generator(args.teacher, device="cpu")
-    data, source, val = _data(args)
     out = Path(args.out)
-    settings = {"model": "bgm-student", "teacher": str(Path(args.teacher).resolve()),
-                "generator": {**teacher.config, "use_motion_features": teacher.use_motion_features},
-                "data": source, "size": args.size, "batch_size": args.batch_size,
-                "seed": args.seed, "ndf": args.ndf, "gan_weight": args.gan_weight,
-                "steps_per_epoch": args.steps_per_epoch, "d_every": args.d_every,
-                "gan_gradient": args.gan_gradient, "shift_fill": args.shift_fill,
-                "min_shift": args.min_shift, "max_shift": args.max_shift,
-                "steps": args.steps, "val_generated": args.val_generated}
-    fixed = _fixed_keys(out, args.resume)
-    check_run_folder(out, settings, resume=args.resume, fixed=fixed)
-    trainer = TeacherStudentTrainer(
-        teacher, fresh_student_like(teacher, seed=args.seed + 1),
-        fresh_discriminator(ndf=args.ndf, seed=args.seed + 2), data,
-        batch_size=args.batch_size, max_steps=args.steps, device=args.device,
-        d_every=args.d_every, steps_per_epoch=args.steps_per_epoch, gan_weight=args.gan_weight,
-        gan_gradient=args.gan_gradient, shift_fill=args.shift_fill, min_shift=args.min_shift,
-        max_shift=args.max_shift,
-        seed=args.seed, checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
-        val_data=val, val_every=args.val_every if val is not None else None,
-        num_workers=args.workers)
-    if args.resume:  # the checkpoint checks its own settings before run.json is rewritten
-        trainer.resume()
-    # Written only once every setting has passed the trainer's checks.
-    start_run_folder(out, settings, resume=args.resume, fixed=fixed)
+    trainer = start_student_run(recipe, teacher, out, resume=args.resume, device=args.device)
     history = trainer.fit()
     export = save_checkpoint(out / EXPORT_FILE, {k: v.detach().cpu() for k, v in
                                                  trainer.student.state_dict().items()})
@@ -265,8 +231,11 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
         python -m mattinglib train-student --teacher runs/bgm --generated 4000 --val-generated 32 \\
             --out runs/student
 
-    The run folder gets ``step_*.pt`` checkpoints (``--resume`` continues one,
-    also with a larger ``--steps``), ``run.json`` with the settings, and at the end
+    The run is :class:`~mattinglib.train.bgm_recipes.StudentRecipe` ``--preset``
+    (``quick``, ``full``, ``cpu``) changed by the options given, with the teacher's
+    recipe read from its ``run.json``. The run folder gets ``step_*.pt`` checkpoints
+    (``--resume`` continues one, also with a larger ``--steps``), ``run.json`` (the
+    recipe's settings), and at the end
     ``generator.pth``: the student's weights in the released state-dict layout, so
     that ``python -m mattinglib predict-bgm --weights runs/student/generator.pth``
     mattes a photo with it (for the paper-sized generator).
@@ -280,36 +249,41 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--out", required=True, type=Path, help=f"run folder (checkpoints, {RUN_FILE}, "
                    f"{EXPORT_FILE})")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--preset", choices=sorted(StudentRecipe.presets), default=None,
+                   help="the recipe the options below change (StudentRecipe; default: "
+                   "$MATTINGLIB_PROFILE, else full on a GPU, quick on a CPU)")
     p.add_argument("--captures", type=Path, help="folder of captured videos (see "
                    "mattinglib.data.target_domain.CapturedVideoDataset)")
     p.add_argument("--generated", type=int, help="train on this many generated target-domain captures")
-    p.add_argument("--val-generated", type=int, default=0,
-                   help="validate on this many held-out generated captures (they have truth)")
-    p.add_argument("--val-every", type=int, help="validate every N steps (needs --val-generated)")
-    p.add_argument("--size", type=int, default=512, help="square size of the captures (512: the paper)")
-    p.add_argument("--steps", type=int, default=10_000, help="total student steps")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--val-generated", type=int,
+                   help="validate on this many held-out generated captures (they have truth; "
+                   "0: no validation)")
+    p.add_argument("--val-every", type=int, help="validate every N steps (needs held-out captures)")
+    p.add_argument("--size", type=int, help="square size of the captures (full: 512, the paper)")
+    p.add_argument("--steps", type=int, help="total student steps")
+    p.add_argument("--batch-size", type=int)
     p.add_argument("--steps-per-epoch", type=int,
-                   help="epoch of the wt schedule (default: captures // batch size)")
-    p.add_argument("--d-every", type=int, default=5, help="step D every N iterations (recipe: 5)")
-    p.add_argument("--ndf", type=int, default=64, help="discriminator width (recipe: 64)")
-    p.add_argument("--gan-weight", type=float, default=1.0,
+                   help="epoch of the wt schedule (full: captures // batch size)")
+    p.add_argument("--d-every", type=int, help="step D every N iterations (recipe: 5)")
+    p.add_argument("--ndf", type=int, help="discriminator width (full: 64)")
+    p.add_argument("--gan-weight", type=float,
                    help="weight of the GAN term (recipe: 1; 0: pseudo-supervision only)")
-    p.add_argument("--gan-gradient", choices=GAN_GRADIENTS, default="released",
-                   help="released (default): the GAN term sends no gradient to the student, "
+    p.add_argument("--gan-gradient", choices=GAN_GRADIENTS,
+                   help="released (the presets): the GAN term sends no gradient to the student, "
                    "as the authors' released code (its Variable wrapper detaches the "
                    "recomposition); paper: it does, as the paper describes")
-    p.add_argument("--shift-fill", choices=SHIFT_FILLS, default="wrap",
+    p.add_argument("--shift-fill", choices=SHIFT_FILLS,
                    help="what fills the columns the recomposition shift vacates: wrap "
-                   "(default: the original's circular roll), background, zeros")
-    p.add_argument("--max-shift", type=float, default=0.1,
-                   help="largest recomposition shift, a fraction of the width (default 0.1)")
-    p.add_argument("--min-shift", type=float, default=0.0,
+                   "(the presets: the original's circular roll), background, zeros")
+    p.add_argument("--max-shift", type=float,
+                   help="largest recomposition shift, a fraction of the width (presets: 0.1)")
+    p.add_argument("--min-shift", type=float,
                    help="smallest recomposition shift, a fraction of the width, where the "
-                   "subject allows it (default 0; at most --max-shift)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint every N steps")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0)
+                   "subject allows it (presets: 0; at most --max-shift)")
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, help="seed of the run (the student, D and the captures "
+                   "get seed + 1, + 2, + 7, + 8)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.set_defaults(func=interruptible(_cmd_train_student, p))
     return p

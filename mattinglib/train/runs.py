@@ -13,7 +13,7 @@ re-run is cheap and the chapter also works on its own::
     runs/04_mnet/<recipe.run_name()>/      chapter 4 (and load_or_train_mnet)
         run.json                           the recipe's settings
         step_00000300.pt
-    runs/06_bgm_<profile and sizes>/       chapter 6 (bgm_recipes.course_run_dir)
+    runs/06_<BGMRecipe.run_name()>/        chapter 6 (bgm_recipes.course_run_dir)
 
 The training recipe itself lives in :mod:`mattinglib.train.recipes`
 (:class:`~mattinglib.train.recipes.MNetRecipe`); :func:`load_or_train_mnet` only
@@ -34,7 +34,7 @@ from ..config import REPO_ROOT, Profile, get_device
 from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
 from ..models.dim import DIM
 from ..models.mnet import MNet
-from .bgm_recipes import _GENERATOR_OPTIONS, MODEL_NAME
+from .bgm_recipes import MODEL_NAME, BGMRecipe, _bgm_recipe_of
 from .checkpoint import (RUN_FILE, latest_checkpoint, load_checkpoint, load_run_weights,
                          read_run_settings)
 from .recipes import RECIPES, MNetRecipe, _recipe_of, train_run
@@ -85,6 +85,23 @@ def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Mo
     return model.to(dev).eval()
 
 
+def _generator_of(settings: dict, run_file: Path) -> dict:
+    """The generator's size in a ``run.json`` of ``train-bgm``: the recipe's fields, or the
+    ``"generator"`` dict that runs written before :class:`~mattinglib.train.bgm_recipes.BGMRecipe`
+    recorded."""
+    generator = settings.get("generator", settings)
+    if "generator" not in settings and "ngf" not in settings:
+        raise ValueError(f"checkpoint: {run_file} records no generator size (neither the "
+                         "BGMRecipe fields ngf, nf_part, n_blocks1, n_blocks2 nor a 'generator' "
+                         "dict); train the run again with `python -m mattinglib train-bgm`")
+    names = ("ngf", "nf_part", "n_blocks1", "n_blocks2", "use_motion_features")
+    if not isinstance(generator, dict) or any(k not in generator for k in names):
+        shown = generator if "generator" in settings else {k: settings.get(k) for k in names}
+        raise ValueError(f"checkpoint: {run_file} records generator {shown!r}, "
+                         f"expected a dict with {list(names)}")
+    return {k: generator[k] for k in names}
+
+
 def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> BackgroundMattingGenerator:
     """The generator of a run written by ``python -m mattinglib train-bgm``, in eval mode.
 
@@ -105,11 +122,7 @@ def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> Backg
     if settings.get("model") != MODEL_NAME:
         raise ValueError(f"checkpoint: {path.parent / RUN_FILE} names model "
                          f"{settings.get('model')!r}, expected {MODEL_NAME!r}")
-    generator = settings.get("generator")
-    if not isinstance(generator, dict) or any(k not in generator for k in _GENERATOR_OPTIONS):
-        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records generator {generator!r}, "
-                         f"expected a dict with {list(_GENERATOR_OPTIONS)}")
-    config = {k: generator[k] for k in _GENERATOR_OPTIONS}
+    config = _generator_of(settings, path.parent / RUN_FILE)
     dev = get_device(device)
     desc = "BackgroundMattingGenerator(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
     model = load_run_weights(BackgroundMattingGenerator(**config), path, model_desc=desc,
@@ -201,33 +214,37 @@ def load_or_train_mnet(run_dir: str | Path, recipe: MNetRecipe | Profile | str |
     return model
 
 
-def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "auto") -> tuple[nn.Module, str]:
+def load_bgm_teacher(recipe: BGMRecipe | Profile | str | None = None, *,
+                     device: str = "auto") -> tuple[nn.Module, str]:
     """Chapter 6's supervised Background Matting generator, or a labelled random one.
 
     Looks in the run folder chapters 6 and 7 share
-    (:func:`~mattinglib.train.bgm_recipes.course_run_dir`). Nothing is trained
-    here: without a checkpoint the generator keeps its random initial weights
+    (:func:`~mattinglib.train.bgm_recipes.course_run_dir` of the recipe). Nothing is
+    trained here: without a checkpoint the generator keeps its random initial weights
     and a :class:`~mattinglib.models.bgm.RandomWeightsWarning` says so.
 
     Args:
-        profile: as for :func:`load_or_train_mnet`; it sizes the generator.
+        recipe: a :class:`~mattinglib.train.bgm_recipes.BGMRecipe`, a preset name, a
+            :class:`~mattinglib.config.Profile` (its name's preset) or ``None`` (the
+            active profile's preset); it sizes the generator.
         device: where to put it.
 
     Returns:
         ``(generator in eval mode, description)``; the description names the
         checkpoint and its step, or says ``"random weights"``.
     """
-    from .bgm_recipes import build_bgm_trainer, course_run_dir
+    from . import bgm_recipes
 
-    trainer = build_bgm_trainer(profile, progress=False, device=device)
-    run_dir = course_run_dir(trainer)
+    recipe = _bgm_recipe_of(recipe)
+    run_dir = bgm_recipes.course_run_dir(recipe)
     path = latest_checkpoint(run_dir)
-    generator = trainer.model
+    dev = get_device(device)
+    generator = bgm_recipes.build_bgm_generator(recipe).to(dev)
     if path is None:
         warnings.warn(f"load_bgm_teacher: no checkpoint in {run_dir} (run chapter 6 to train it); the "
                       "generator has RANDOM weights: its mattes only show that the pipeline runs",
                       RandomWeightsWarning, stacklevel=2)
         return generator.eval(), "random weights (chapter 6 has not been run)"
-    state = load_checkpoint(path, map_location=trainer.device)
+    state = load_checkpoint(path, map_location=dev)
     generator.load_state_dict(state["model"])
     return generator.eval(), f"chapter 6's generator, step {int(state['step'])} ({path.parent.name}/{path.name})"
