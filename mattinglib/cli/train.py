@@ -187,20 +187,7 @@ def _with_teacher(recipe: StudentRecipe, teacher: Path) -> StudentRecipe:
                           teacher_run=str(Path(teacher).resolve()))
 
 
-def _refuse_torchrun() -> None:
-    # TeacherStudentTrainer runs in one process: under torchrun every process would train
-    # its own student on the whole data and write checkpoints into the same folder.
-    from ..train.distributed import dist_info_from_env
-
-    info = dist_info_from_env()
-    if info.is_distributed:
-        raise ValueError(f"train-student: runs in one process, but torchrun started "
-                         f"{info.world_size} (WORLD_SIZE={info.world_size}); run it without "
-                         "torchrun (train and train-bgm do support it)")
-
-
 def _cmd_train_student(args: argparse.Namespace) -> int:
-    _refuse_torchrun()
     recipe = _student_recipe(args)  # every setting is checked here, before any work
     check_writable_dir(args.out, "--out")
     recipe = _with_teacher(recipe, args.teacher)
@@ -208,6 +195,8 @@ def _cmd_train_student(args: argparse.Namespace) -> int:
     out = Path(args.out)
     trainer = start_student_run(recipe, teacher, out, resume=args.resume, device=args.device)
     history = trainer.fit()
+    if not trainer.dist.is_main:  # under torchrun rank 0 writes and reports
+        return 0
     export = save_checkpoint(out / EXPORT_FILE, {k: v.detach().cpu() for k, v in
                                                  trainer.student.state_dict().items()})
     message = f"step {trainer.step}/{trainer.max_steps}; student weights in {export}"
@@ -238,7 +227,10 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
     recipe's settings), and at the end
     ``generator.pth``: the student's weights in the released state-dict layout, so
     that ``python -m mattinglib predict-bgm --weights runs/student/generator.pth``
-    mattes a photo with it (for the paper-sized generator).
+    mattes a photo with it (for the paper-sized generator). Under ``torchrun
+    --nproc_per_node=N`` each process trains on its slice of every step's
+    ``N * batch-size`` captures with the gradients averaged; rank 0 validates and
+    writes the checkpoints and ``generator.pth``.
     """
     p = subparsers.add_parser(
         "train-student", help="Background Matting's adversarial stage: a fresh student against "
