@@ -518,8 +518,8 @@ def test_shm_loss_needs_three_classes():
     from mattinglib.losses.dim import shm_loss
 
     with pytest.raises(ValueError, match=re.escape("trimap_logits: expected shape (B,3,H,W)")):
-        shm_loss(None, None, None, None, None, torch.zeros(1, 2, 4, 4),
-                 torch.zeros(1, 4, 4, dtype=torch.long))
+        shm_loss(trimap_logits=torch.zeros(1, 2, 4, 4),
+                 trimap_target=torch.zeros(1, 4, 4, dtype=torch.long))
 
 
 def test_compose_library_names_alpha(tmp_path):

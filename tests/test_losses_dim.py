@@ -12,7 +12,10 @@ from mattinglib.losses.dim import (
     charbonnier,
     compositional_loss,
     dim_loss,
+    mnet_pretrain_loss,
+    shm_end_to_end_loss,
     shm_loss,
+    tnet_pretrain_loss,
     sobel_gradient_loss,
 )
 from mattinglib.losses.gradient import Sobel
@@ -238,7 +241,8 @@ class TestGradcheck:
         classes = torch.randint(0, 3, (2, 4, 4), generator=gen)
         pred.requires_grad_(True)
         assert torch.autograd.gradcheck(
-            lambda p, lg: shm_loss(p, target, fg, bg, image, lg, classes)["total"], (pred, logits))
+            lambda p, lg: shm_end_to_end_loss(pred_alpha=p, target_alpha=target, fg=fg, bg=bg, image=image,
+                                                trimap_logits=lg, trimap_target=classes)["total"], (pred, logits))
 
 
 class TestTotals:
@@ -258,7 +262,8 @@ class TestTotals:
         gen = torch.Generator().manual_seed(1)
         logits = torch.randn(2, 3, 6, 5, generator=gen, dtype=torch.float64)
         classes = torch.randint(0, 3, (2, 6, 5), generator=gen)
-        terms = shm_loss(pred, target, fg, bg, image, logits, classes)
+        terms = shm_end_to_end_loss(pred_alpha=pred, target_alpha=target, fg=fg, bg=bg, image=image,
+                                    trimap_logits=logits, trimap_target=classes)
         assert set(terms) == {"alpha", "composition", "trimap_ce", "total"}
         ones = np.ones(n(pred).shape)
         alpha = np_alpha_loss(n(pred), n(target), ones)  # SHM: every pixel by default
@@ -274,10 +279,11 @@ class TestTotals:
         logits = torch.randn(2, 3, 6, 5, generator=torch.Generator().manual_seed(2),
                              dtype=torch.float64)
         classes = torch.zeros(2, 6, 5, dtype=torch.long)
-        tnet_only = shm_loss(None, None, None, None, None, logits, classes)
+        tnet_only = tnet_pretrain_loss(trimap_logits=logits, trimap_target=classes)
         assert set(tnet_only) == {"trimap_ce", "total"}
         assert float(tnet_only["total"]) == float(tnet_only["trimap_ce"])
-        mnet_only = shm_loss(pred, target, fg, bg, image, None, None, weight=weight)
+        mnet_only = mnet_pretrain_loss(pred_alpha=pred, target_alpha=target, fg=fg, bg=bg,
+                                       image=image, weight=weight)
         assert set(mnet_only) == {"alpha", "composition", "total"}
         assert float(mnet_only["total"]) == pytest.approx(
             float(dim_loss(pred, target, fg, bg, image, weight)["total"]), rel=1e-12)
@@ -310,11 +316,34 @@ class TestBadInputs:
         pred, target, fg, bg, image, _ = batch(0)
         logits = torch.zeros(2, 3, 6, 5, dtype=torch.float64)
         with pytest.raises(ValueError, match=r"^trimap_target: expected class indices in \[0, 2\]"):
-            shm_loss(pred, target, fg, bg, image, logits, torch.full((2, 6, 5), 3))
+            shm_loss(pred_alpha=pred, target_alpha=target, fg=fg, bg=bg, image=image,
+                     trimap_logits=logits, trimap_target=torch.full((2, 6, 5), 3))
         with pytest.raises(ValueError, match="^trimap_target: expected a torch.long tensor"):
-            shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 6, 5))
+            shm_loss(pred_alpha=pred, target_alpha=target, fg=fg, bg=bg, image=image,
+                     trimap_logits=logits, trimap_target=torch.zeros(2, 6, 5))
         with pytest.raises(ValueError, match=r"^trimap_target: expected shape \(2,6,5\)"):
-            shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 1, 6, 5, dtype=torch.long))
+            shm_loss(pred_alpha=pred, target_alpha=target, fg=fg, bg=bg, image=image,
+                     trimap_logits=logits,
+                     trimap_target=torch.zeros(2, 1, 6, 5, dtype=torch.long))
         with pytest.raises(ValueError,
                            match="^pred_alpha: pred_alpha and trimap_logits are both None"):
-            shm_loss(None, None, None, None, None, None, None)
+            shm_loss()
+        with pytest.raises(TypeError):  # every argument by name
+            shm_loss(pred, target, fg, bg, image, logits, torch.zeros(2, 6, 5, dtype=torch.long))
+        # The class-range check reads the target (a device sync); a loop may turn it off.
+        out_of_range = torch.full((2, 6, 5), 2, dtype=torch.long)
+        out_of_range[0, 0, 0] = 3
+        with pytest.raises(ValueError, match="class indices"):
+            tnet_pretrain_loss(trimap_logits=logits, trimap_target=out_of_range)
+
+    def test_shm_phases_without_the_value_check_do_not_read_the_target(self, monkeypatch):
+        pred, target, fg, bg, image, _ = batch(0)
+        logits = torch.zeros(2, 3, 6, 5, dtype=torch.float64)
+        classes = torch.ones(2, 6, 5, dtype=torch.long)
+        reads = []
+        monkeypatch.setattr(torch.Tensor, "min", lambda *a, **k: reads.append("min"))
+        monkeypatch.setattr(torch.Tensor, "max", lambda *a, **k: reads.append("max"))
+        terms = shm_end_to_end_loss(pred_alpha=pred, target_alpha=target, fg=fg, bg=bg,
+                                    image=image, trimap_logits=logits, trimap_target=classes,
+                                    check_values=False)
+        assert reads == [] and sorted(terms) == ["alpha", "composition", "total", "trimap_ce"]

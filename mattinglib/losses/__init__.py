@@ -24,13 +24,17 @@ from .dim import (
     charbonnier,
     compositional_loss,
     dim_loss,
+    mnet_pretrain_loss,
+    shm_end_to_end_loss,
     shm_loss,
     sobel_gradient_loss,
+    tnet_pretrain_loss,
 )
 from .gradient import Sobel, sobel
 
 __all__ = [
     "alpha_prediction_loss", "compositional_loss", "sobel_gradient_loss", "dim_loss", "shm_loss",
+    "tnet_pretrain_loss", "mnet_pretrain_loss", "shm_end_to_end_loss",
     "charbonnier", "CHARBONNIER_EPS",
     "normalized_l1", "gradient_loss", "GradientLoss", "composition_loss",
     "replace_opaque_foreground", "supervised_loss", "pseudo_supervised_loss", "lsgan_loss",

@@ -55,6 +55,9 @@ __all__ = [
     "sobel_gradient_loss",
     "dim_loss",
     "shm_loss",
+    "tnet_pretrain_loss",
+    "mnet_pretrain_loss",
+    "shm_end_to_end_loss",
 ]
 
 #: DIM's epsilon of the Charbonnier penalty.
@@ -195,12 +198,13 @@ def dim_loss(pred_alpha: torch.Tensor, target_alpha: torch.Tensor, fg: torch.Ten
             "total": alpha_weight * alpha + composition_weight * composition}
 
 
-def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
-             fg: torch.Tensor | None, bg: torch.Tensor | None, image: torch.Tensor | None,
-             trimap_logits: torch.Tensor | None, trimap_target: torch.Tensor | None, *,
-             weight: torch.Tensor | None = None, alpha_weight: float = 0.5,
-             composition_weight: float = 0.5, ce_weight: float = 0.01,
-             eps: float = CHARBONNIER_EPS) -> dict[str, torch.Tensor]:
+def shm_loss(*, pred_alpha: torch.Tensor | None = None,
+             target_alpha: torch.Tensor | None = None, fg: torch.Tensor | None = None,
+             bg: torch.Tensor | None = None, image: torch.Tensor | None = None,
+             trimap_logits: torch.Tensor | None = None,
+             trimap_target: torch.Tensor | None = None, weight: torch.Tensor | None = None,
+             alpha_weight: float = 0.5, composition_weight: float = 0.5, ce_weight: float = 0.01,
+             eps: float = CHARBONNIER_EPS, check_values: bool = True) -> dict[str, torch.Tensor]:
     """SHM's loss: DIM-style ``0.5 * alpha + 0.5 * composition`` plus ``0.01 * trimap_ce``.
 
     SHM predicts the trimap itself, so by default the alpha terms count every
@@ -213,7 +217,9 @@ def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
       the alpha arguments may all be ``None``).
 
     Terms that are not computed are absent from the dict (not zeros, so a
-    plot never shows a term that was not there).
+    plot never shows a term that was not there). Every argument is a keyword;
+    :func:`tnet_pretrain_loss`, :func:`mnet_pretrain_loss` and
+    :func:`shm_end_to_end_loss` name the arguments each phase needs.
 
     Args:
         pred_alpha, target_alpha: ``(B, 1, H, W)`` fused and ground-truth alpha.
@@ -224,6 +230,10 @@ def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
         weight: ``(B, 1, H, W)`` mask of the alpha terms, ``None`` = all pixels.
         alpha_weight, composition_weight, ce_weight: 0.5, 0.5 and 0.01 in the paper.
         eps: the Charbonnier epsilon.
+        check_values: check that ``trimap_target`` holds class indices in range (reads
+            its minimum and maximum: a device sync, which a training loop whose targets
+            come from :func:`~mattinglib.trimap.trimap_to_classes` may skip). Shapes and
+            dtypes are always checked.
 
     Returns:
         a dict with ``"alpha"``, ``"composition"``, ``"trimap_ce"`` (those
@@ -241,10 +251,11 @@ def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
                                  "got "
                                  f"{getattr(trimap_target, 'dtype', type(trimap_target).__name__)}")
         check_shape(trimap_target, f"{dims['B']},{dims['H']},{dims['W']}", name="trimap_target")
-        lo, hi = int(trimap_target.min()), int(trimap_target.max())
-        if lo < 0 or hi >= len(CLASS_ORDER):
-            raise ValueError("trimap_target: expected class indices in [0, "
-                             f"{len(CLASS_ORDER) - 1}], got min {lo}, max {hi}")
+        if check_values:
+            lo, hi = int(trimap_target.min()), int(trimap_target.max())
+            if lo < 0 or hi >= len(CLASS_ORDER):
+                raise ValueError("trimap_target: expected class indices in [0, "
+                                 f"{len(CLASS_ORDER) - 1}], got min {lo}, max {hi}")
         terms["trimap_ce"] = F.cross_entropy(trimap_logits, trimap_target)
     if pred_alpha is None:
         terms["total"] = terms["trimap_ce"]
@@ -258,3 +269,35 @@ def shm_loss(pred_alpha: torch.Tensor | None, target_alpha: torch.Tensor | None,
         total = total + ce_weight * terms["trimap_ce"]
     terms["total"] = total
     return terms
+
+
+def tnet_pretrain_loss(*, trimap_logits: torch.Tensor, trimap_target: torch.Tensor,
+                       check_values: bool = True) -> dict[str, torch.Tensor]:
+    """SHM's T-Net pre-training: ``total = trimap_ce`` (see :func:`shm_loss`)."""
+    return shm_loss(trimap_logits=trimap_logits, trimap_target=trimap_target,
+                    check_values=check_values)
+
+
+def mnet_pretrain_loss(*, pred_alpha: torch.Tensor, target_alpha: torch.Tensor,
+                       fg: torch.Tensor, bg: torch.Tensor, image: torch.Tensor,
+                       weight: torch.Tensor | None = None, alpha_weight: float = 0.5,
+                       composition_weight: float = 0.5,
+                       eps: float = CHARBONNIER_EPS) -> dict[str, torch.Tensor]:
+    """SHM's M-Net pre-training: ``total = 0.5 alpha + 0.5 composition`` (see :func:`shm_loss`)."""
+    return shm_loss(pred_alpha=pred_alpha, target_alpha=target_alpha, fg=fg, bg=bg, image=image,
+                    weight=weight, alpha_weight=alpha_weight,
+                    composition_weight=composition_weight, eps=eps)
+
+
+def shm_end_to_end_loss(*, pred_alpha: torch.Tensor, target_alpha: torch.Tensor,
+                        fg: torch.Tensor, bg: torch.Tensor, image: torch.Tensor,
+                        trimap_logits: torch.Tensor, trimap_target: torch.Tensor,
+                        weight: torch.Tensor | None = None, alpha_weight: float = 0.5,
+                        composition_weight: float = 0.5, ce_weight: float = 0.01,
+                        eps: float = CHARBONNIER_EPS,
+                        check_values: bool = True) -> dict[str, torch.Tensor]:
+    """SHM end to end: ``0.5 alpha + 0.5 composition + 0.01 trimap_ce`` (see :func:`shm_loss`)."""
+    return shm_loss(pred_alpha=pred_alpha, target_alpha=target_alpha, fg=fg, bg=bg, image=image,
+                    trimap_logits=trimap_logits, trimap_target=trimap_target, weight=weight,
+                    alpha_weight=alpha_weight, composition_weight=composition_weight,
+                    ce_weight=ce_weight, eps=eps, check_values=check_values)

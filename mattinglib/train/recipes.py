@@ -51,7 +51,13 @@ from .._checks import check_int
 from ..config import PROFILES, Profile, get_profile
 from ..data.composition import SyntheticMattingDataset, compose_on_device
 from ..data.real import RealMattingDataset
-from ..losses.dim import alpha_prediction_loss, dim_loss, shm_loss
+from ..losses.dim import (
+    alpha_prediction_loss,
+    dim_loss,
+    mnet_pretrain_loss,
+    shm_end_to_end_loss,
+    tnet_pretrain_loss,
+)
 from ..metrics import evaluate, mean_metrics
 from ..models.alpha import input_kind_of, model_alpha
 from ..models.dim import DIM, DIM_INPUT_MULTIPLE
@@ -138,21 +144,27 @@ def shm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
         batch: as for :func:`mnet_loss_fn`.
 
     Returns:
-        the dict of :func:`mattinglib.losses.dim.shm_loss` (``"total"`` and the terms computed).
+        the dict of the phase's loss in :mod:`mattinglib.losses.dim` (``"total"`` and the
+        terms computed).
     """
     mode = _unwrap(model).mode
     image, target = batch["image"], batch["alpha"]
     classes = trimap_to_classes(batch["trimap"])
     if mode == "pretrain_tnet":
         out = model(image)
-        return shm_loss(None, None, None, None, None, out["trimap_logits"].float(), classes)
+        # The classes come from trimap_to_classes, checked there: no second device sync.
+        return tnet_pretrain_loss(trimap_logits=out["trimap_logits"].float(),
+                                  trimap_target=classes, check_values=False)
     if mode == "pretrain_mnet":
         out = model(image, batch["trimap"])
-        return shm_loss(out["alpha"].float(), target, batch["fg"], batch["bg"], image, None, None,
-                        weight=_unknown_weight(batch["trimap"]))
+        return mnet_pretrain_loss(pred_alpha=out["alpha"].float(), target_alpha=target,
+                                  fg=batch["fg"], bg=batch["bg"], image=image,
+                                  weight=_unknown_weight(batch["trimap"]))
     out = model(image)
-    return shm_loss(out["alpha"].float(), target, batch["fg"], batch["bg"], image,
-                    out["trimap_logits"].float(), classes)
+    return shm_end_to_end_loss(pred_alpha=out["alpha"].float(), target_alpha=target,
+                               fg=batch["fg"], bg=batch["bg"], image=image,
+                               trimap_logits=out["trimap_logits"].float(), trimap_target=classes,
+                               check_values=False)
 
 
 def _model_device(model: nn.Module) -> torch.device:
