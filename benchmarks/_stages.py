@@ -79,7 +79,6 @@ from mattinglib.train.recipes import (
     training_data,
     validation_data,
 )
-from mattinglib.trimap import trimap_to_onehot
 
 __all__ = ["STAGES", "Stage", "build_stage", "dim_joint_loss_fn", "SHM_END_TO_END_LR",
            "STUDENT_NDF"]

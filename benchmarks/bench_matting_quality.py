@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from _machine import RESULTS_DIR, write_result  # noqa: E402
+
 from mattinglib.evaluation import (  # noqa: E402
     baseline_methods,
     compare_methods,

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ddp_worker
 import pytest
 import torch
 
-import ddp_worker
-from mattinglib.train.distributed import DistInfo, all_mean, dist_info_from_env, setup_distributed
 from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
+from mattinglib.train.distributed import DistInfo, all_mean, dist_info_from_env, setup_distributed
 
 HERE = Path(__file__).resolve().parent
 STEPS = 5

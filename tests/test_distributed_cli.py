@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_distributed import free_port
 
 from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
-from test_distributed import free_port
 
 pytestmark = pytest.mark.slow
 

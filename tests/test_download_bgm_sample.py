@@ -14,8 +14,11 @@ if str(ROOT) not in sys.path:  # data_scripts/ is not installed with the package
 
 from data_scripts import download_bgm_sample as dbs  # noqa: E402
 from data_scripts._download import ChecksumError  # noqa: E402
-# `server`: the loopback file server fixture of the alphamatting download tests
-from tests.test_download import closed_port_url, server  # noqa: E402,F401
+from tests import test_download as download_tests  # noqa: E402
+
+#: The loopback file server fixture of the alphamatting download tests.
+server = download_tests.server
+closed_port_url = download_tests.closed_port_url
 
 PNG = {rel: b"\x89PNG stand-in " + rel.encode() for rel in dbs.FILES}
 

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from mattinglib import io, metrics
-from mattinglib.cli import is_input_error, main
 from mattinglib._checks import (
     InputIndexError,
     InputTypeError,
@@ -27,6 +26,7 @@ from mattinglib._checks import (
     check_range,
     check_writable_dir,
 )
+from mattinglib.cli import is_input_error, main
 from mattinglib.config import get_device
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

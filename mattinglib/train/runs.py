@@ -35,8 +35,13 @@ from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
 from ..models.dim import DIM
 from ..models.mnet import MNet
 from .bgm_recipes import _GENERATOR_OPTIONS, MODEL_NAME
-from .checkpoint import (RUN_FILE, latest_checkpoint, load_checkpoint, load_run_weights,
-                         read_run_settings)
+from .checkpoint import (
+    RUN_FILE,
+    latest_checkpoint,
+    load_checkpoint,
+    load_run_weights,
+    read_run_settings,
+)
 from .recipes import RECIPES, MNetRecipe, _recipe_of, train_run
 
 __all__ = ["MNET_RUNS", "mnet_run_dir", "load_trained_model", "load_bgm_generator",
