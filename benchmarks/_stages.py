@@ -19,7 +19,8 @@ most of it:
                builds it: a teacher and a fresh student of the profile's generator
                size (:func:`~mattinglib.train.bgm_recipes.build_bgm_generator`), the
                PatchGAN (``ndf=64``), :class:`~mattinglib.data.target_domain.TargetDomainDataset`
-               at the Background Matting size and batch (:func:`~mattinglib.train.bgm_recipes.bgm_profile`)
+               at the Background Matting size and batch
+               (:func:`~mattinglib.train.bgm_recipes.bgm_profile`)
 =============  ==============================================================
 
 Each is sized by a profile plus keyword overrides (profile fields such as
@@ -90,7 +91,8 @@ SHM_END_TO_END_LR = 1e-5
 STUDENT_NDF = 64
 
 
-def dim_joint_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def dim_joint_loss_fn(model: nn.Module,
+                      batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Deep Image Matting's joint stage: the overall loss on the encoder-decoder's alpha plus
     the alpha-prediction loss on the refined alpha, both over the unknown band.
 
@@ -189,7 +191,8 @@ def _matting_stage(name: str, profile: Profile | str | None, device: str, overri
                                MNet(width=profile.width, seed=profile.seed), mode="end_to_end")
         loss_fn, input_kind = shm_loss_fn, "mnet"
     else:
-        model, loss_fn, input_kind = DIM(width=profile.width, seed=profile.seed), dim_joint_loss_fn, "dim"
+        model = DIM(width=profile.width, seed=profile.seed)
+        loss_fn, input_kind = dim_joint_loss_fn, "dim"
     # The data of the recipe preset with the profile's name (real foregrounds, pooled
     # generated layers and the composite made on the device in the full one), at the
     # profile's sizes.

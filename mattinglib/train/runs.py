@@ -90,7 +90,8 @@ def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Mo
     return model.to(dev).eval()
 
 
-def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> BackgroundMattingGenerator:
+def load_bgm_generator(checkpoint: str | Path, *,
+                       device: str = "auto") -> BackgroundMattingGenerator:
     """The generator of a run written by ``python -m mattinglib train-bgm``, in eval mode.
 
     Args:
@@ -143,7 +144,8 @@ def mnet_run_dir(recipe: MNetRecipe | Profile | str | None = None) -> Path:
 
     >>> mnet_run_dir("quick") == MNET_RUNS / MNetRecipe.quick().run_name()
     True
-    >>> mnet_run_dir("quick").relative_to(REPO_ROOT).as_posix().startswith("runs/04_mnet/mnet_quick_s")
+    >>> relative = mnet_run_dir("quick").relative_to(REPO_ROOT).as_posix()
+    >>> relative.startswith("runs/04_mnet/mnet_quick_s")
     True
     """
     return MNET_RUNS / _mnet_recipe(recipe).run_name()
@@ -160,7 +162,8 @@ def _finished(run_dir: Path, recipe: MNetRecipe) -> bool:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     settings = recipe.settings()
-    same = isinstance(saved, dict) and all(saved.get(k) == settings[k] for k in recipe.fixed_on_resume())
+    same = isinstance(saved, dict) and all(saved.get(k) == settings[k]
+                                           for k in recipe.fixed_on_resume())
     return same and int(latest.stem.split("_")[1]) >= recipe.train_steps
 
 
@@ -200,13 +203,15 @@ def load_or_train_mnet(run_dir: str | Path, recipe: MNetRecipe | Profile | str |
     if latest_checkpoint(run_dir) is not None and not (run_dir / RUN_FILE).is_file():
         dev = get_device(device)
         model = MNet(width=recipe.width)
-        model.load_state_dict(load_checkpoint(latest_checkpoint(run_dir), map_location=dev)["model"])
+        model.load_state_dict(load_checkpoint(latest_checkpoint(run_dir),
+                                              map_location=dev)["model"])
         return model.to(dev).eval()
     model, _ = train_run(recipe, run_dir, device=device, progress=progress)
     return model
 
 
-def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "auto") -> tuple[nn.Module, str]:
+def load_bgm_teacher(profile: Profile | str | None = None, *,
+                     device: str = "auto") -> tuple[nn.Module, str]:
     """Chapter 6's supervised Background Matting generator, or a labelled random one.
 
     Looks in the run folder chapters 6 and 7 share
@@ -229,10 +234,12 @@ def load_bgm_teacher(profile: Profile | str | None = None, *, device: str = "aut
     path = latest_checkpoint(run_dir)
     generator = trainer.model
     if path is None:
-        warnings.warn(f"load_bgm_teacher: no checkpoint in {run_dir} (run chapter 6 to train it); the "
-                      "generator has RANDOM weights: its mattes only show that the pipeline runs",
+        warnings.warn(f"load_bgm_teacher: no checkpoint in {run_dir} (run chapter 6 to train "
+                      "it); the generator has RANDOM weights: its mattes only show that the "
+                      "pipeline runs",
                       RandomWeightsWarning, stacklevel=2)
         return generator.eval(), "random weights (chapter 6 has not been run)"
     state = load_checkpoint(path, map_location=trainer.device)
     generator.load_state_dict(state["model"])
-    return generator.eval(), f"chapter 6's generator, step {int(state['step'])} ({path.parent.name}/{path.name})"
+    return generator.eval(), (f"chapter 6's generator, step {int(state['step'])} "
+                              f"({path.parent.name}/{path.name})")
