@@ -64,7 +64,8 @@ def two_ranks(tmp_path_factory) -> tuple[dict, dict, Path]:
     for rank in (0, 1):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "RANK": str(rank),
                "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        command = [sys.executable, str(HERE / "ddp_worker.py"), "--out", str(out), "--steps", str(STEPS)]
+        command = [sys.executable, str(HERE / "ddp_worker.py"), "--out", str(out),
+                   "--steps", str(STEPS)]
         workers.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True))
     logs = []

@@ -85,7 +85,8 @@ class TestCoco:
         assert server.count("/val2017.zip") == 1
         assert "nothing to download" in capsys.readouterr().out
 
-    def test_record_pins_the_sha256_and_a_changed_archive_is_refused(self, server, tmp_path, capsys):
+    def test_record_pins_the_sha256_and_a_changed_archive_is_refused(self, server, tmp_path,
+                                                                     capsys):
         server.files["/val2017.zip"] = VAL
         assert cli(server, tmp_path, "--record") == 0
         manifest = json.loads((tmp_path / "backgrounds" / "checksums_local.json").read_text())

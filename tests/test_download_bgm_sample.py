@@ -62,7 +62,8 @@ def test_a_wrong_file_is_replaced(server, tmp_path):
     fetch(server, tmp_path)
     (tmp_path / "bgm_sample" / "input" / "0500_img.png").write_bytes(b"damaged")
     assert fetch(server, tmp_path) == ["input/0500_img.png"]
-    assert (tmp_path / "bgm_sample" / "input" / "0500_img.png").read_bytes() == PNG["input/0500_img.png"]
+    written = tmp_path / "bgm_sample" / "input" / "0500_img.png"
+    assert written.read_bytes() == PNG["input/0500_img.png"]
 
 
 def test_checksum_mismatch_writes_nothing(server, tmp_path):

@@ -362,7 +362,8 @@ class TestForLoops:
         (tmp_path / "fg").mkdir()
         (tmp_path / "alpha").mkdir()
         for i in range(n):
-            assert cv2.imwrite(str(tmp_path / "fg" / f"{i}.png"), np.full((8, 8, 3), 9 * i, np.uint8))
+            assert cv2.imwrite(str(tmp_path / "fg" / f"{i}.png"),
+                               np.full((8, 8, 3), 9 * i, np.uint8))
             assert cv2.imwrite(str(tmp_path / "alpha" / f"{i}.png"), np.full((8, 8), 255, np.uint8))
         return tmp_path / "fg", tmp_path / "alpha"
 
@@ -414,7 +415,8 @@ class TestMetricsArguments:
 
     @pytest.mark.parametrize("sigma", [0.01, 0.0, 45.0, float("nan")])
     def test_sigma_out_of_its_working_range(self, sigma):
-        with pytest.raises(ValueError, match="^sigma: expected a finite number in \\[0.1, 39.89\\]"):
+        with pytest.raises(ValueError,
+                           match="^sigma: expected a finite number in \\[0.1, 39.89\\]"):
             metrics.gradient_error(self.A, self.A[::-1], self.TRI, sigma=sigma)
 
     def test_sigma_inside_the_range_is_finite(self):
