@@ -62,8 +62,8 @@ def first_parameter(stage) -> torch.Tensor:
 def check_full_widths(stage) -> None:
     if stage.name in ("bgm", "student"):
         net = stage.trainer.student if stage.name == "student" else stage.trainer.model
-        assert {k: net.config[k]
-                for k in BGM_GENERATOR_SIZES["full"]} == BGM_GENERATOR_SIZES["full"]
+        full_sizes = BGM_GENERATOR_SIZES["full"]
+        assert {k: net.config[k] for k in full_sizes} == full_sizes
         if stage.name == "student":
             first_conv = next(m for m in stage.trainer.discriminator.modules()
                               if isinstance(m, torch.nn.Conv2d))
