@@ -55,7 +55,6 @@ from mattinglib.losses.bgm import supervised_loss  # noqa: E402
 from mattinglib.models.bgm import BackgroundMattingGenerator  # noqa: E402
 from mattinglib.models.init import init_weights  # noqa: E402
 
-
 # --------------------------------------------------------------------------- the seed's losses
 
 

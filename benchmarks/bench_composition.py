@@ -77,7 +77,8 @@ class NaiveComposition(Dataset):
     """The DIM recipe, per sample, in float64, one array at a time."""
 
     def __init__(self, foregrounds, backgrounds, size, length, seed):
-        self.fgs, self.bgs, self.size, self.length, self.seed = foregrounds, backgrounds, size, length, seed
+        self.fgs, self.bgs = foregrounds, backgrounds
+        self.size, self.length, self.seed = size, length, seed
         scale = min(1.0, size / 320)
         self.crops = [round(c * scale) for c in (320, 480, 640)]
 
@@ -100,7 +101,8 @@ class NaiveComposition(Dataset):
         x = min(max(cx - c // 2, 0), w - c)
         out = []
         for arr in (fg, alpha, bg):
-            out.append(cv2.resize(arr[y:y + c, x:x + c], (self.size, self.size), interpolation=cv2.INTER_LINEAR))
+            out.append(cv2.resize(arr[y:y + c, x:x + c], (self.size, self.size),
+                                  interpolation=cv2.INTER_LINEAR))
         fg, alpha, bg = out
         if rng.random() < 0.5:
             fg, alpha, bg = fg[:, ::-1].copy(), alpha[:, ::-1].copy(), bg[:, ::-1].copy()
@@ -113,7 +115,11 @@ class NaiveComposition(Dataset):
         eroded = cv2.erode(fg_mask, kernel, iterations=it)
         trimap = np.where(eroded == 1, 255, np.where(dilated == 1, 128, 0)).astype(np.float64)
         image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
-        to_t = lambda a: torch.from_numpy((a if a.ndim == 3 else a[..., None]).transpose(2, 0, 1).astype(np.float32))
+
+        def to_t(a):
+            chw = (a if a.ndim == 3 else a[..., None]).transpose(2, 0, 1)
+            return torch.from_numpy(chw.astype(np.float32))
+
         return {"image": to_t(image), "fg": to_t(fg), "bg": to_t(bg), "alpha": to_t(alpha),
                 "trimap": to_t(trimap / 255.0)}
 
@@ -152,7 +158,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--samples", type=int, default=96)
-    parser.add_argument("--sources", type=int, default=16, help="foregrounds and backgrounds held in memory")
+    parser.add_argument("--sources", type=int, default=16,
+                        help="foregrounds and backgrounds held in memory")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--name", default="composition_cpu")

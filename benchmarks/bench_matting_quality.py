@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from _machine import RESULTS_DIR, write_result  # noqa: E402
+
 from mattinglib.evaluation import (  # noqa: E402
     baseline_methods,
     compare_methods,
@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> Path:
             model, histories = train_run(recipe, out, device=args.device, progress=args.progress)
             train_seconds[label] = {"wall_s": time.perf_counter() - t0,
                                     "process_cpu_s": time.process_time() - c0,
-                                    "steps": [h.train_steps[-1] if h.train_steps else 0 for h in histories],
+                                    "steps": [h.train_steps[-1] if h.train_steps
+                                              else 0 for h in histories],
                                     "val_sad": [h.val.get("sad", []) for h in histories],
                                     "val_steps": [h.val_steps for h in histories]}
             recipes[label] = recipe.settings()
@@ -134,7 +135,8 @@ def run(args: argparse.Namespace) -> Path:
     print(format_table(table))
     for method, s in summary.items():
         print(f"{method:<24} mean SAD {s['sad']:.3f}  MSE {s['mse']:.4f}  Grad {s['grad']:.3f}  "
-              f"Conn {s['conn']:.3f}", *(f" {k} {v:.3g}" for k, v in s.items() if k.startswith(("sad_ratio", "wins"))))
+              f"Conn {s['conn']:.3f}",
+              *(f" {k} {v:.3g}" for k, v in s.items() if k.startswith(("sad_ratio", "wins"))))
     payload = {
         "description": "held-out alphamatting.com photos (never trained on), Trimap1, official "
                        "metrics (SAD, Grad, Conn /1000; MSE unscaled)",
@@ -169,7 +171,8 @@ def collect() -> Path:
                          "train_wall_s": train.get("wall_s"), "commit": doc["commit"]})
     for r in rows:
         print(f"{r['tag']:<22} {r['method']:<22} SAD {r['mean_sad']:.3f} "
-              f"(x{r['sad_ratio_to_trimap_only'] or 0:.2f} trimap-only, wins {r['wins_over_trimap_only']}) "
+              f"(x{r['sad_ratio_to_trimap_only'] or 0:.2f} trimap-only, "
+              f"wins {r['wins_over_trimap_only']}) "
               f"train {r['train_wall_s'] or 0:.0f} s  {r['changes']}")
     return write_result("matting_quality_ablation", {"rows": rows})
 

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> Path:
     batch_size = args.batch or (16 if on_gpu else 2)
     widths = args.widths or [1.0, get_profile("quick").width]
     base_iters = args.iters or (20 if on_gpu else 2)
-    native_bf16 = on_gpu and torch.cuda.is_bf16_supported() or (not on_gpu and cpu_has_native_bf16())
+    native_bf16 = (on_gpu and torch.cuda.is_bf16_supported()
+                   or (not on_gpu and cpu_has_native_bf16()))
     batch = make_batch(batch_size, args.size, device)
 
     rows, skipped = [], []
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> Path:
             row["ratio_vs_fp32_contiguous"] = row["images_per_s"] / base if base else None
             rows.append(row)
             print(f"width {width:<5} {variant:<20} {row['images_per_s']:8.3f} img/s "
-                  f"{row['ms_per_step']:10.1f} ms/step  x{row['ratio_vs_fp32_contiguous'] or 0:.2f}  "
+                  f"{row['ms_per_step']:10.1f} ms/step  "
+                  f"x{row['ratio_vs_fp32_contiguous'] or 0:.2f}  "
                   f"peak {row['peak_mib'] or 0:.0f} MiB", flush=True)
 
     payload = {

@@ -24,7 +24,7 @@ name; an unknown GPU gets no MFU. Results: ``benchmarks/results/gpu_check_<devic
 
 Usage::
 
-    make gpu-check                                   # = python benchmarks/gpu_check.py --device cuda
+    make gpu-check                             # = python benchmarks/gpu_check.py --device cuda
     python benchmarks/gpu_check.py --device cuda --compile     # also torch.compile'd variants
     python benchmarks/gpu_check.py --device cpu --tiny         # seconds: the test's smoke run
 

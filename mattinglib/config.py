@@ -128,7 +128,8 @@ def _cuda_available() -> bool:
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The profile called ``name``; ``None`` reads ``MATTINGLIB_PROFILE``, then picks by hardware."""
+    """The profile called ``name``; ``None`` reads ``MATTINGLIB_PROFILE``, then picks by
+    hardware."""
     if name is None:
         name = os.environ.get("MATTINGLIB_PROFILE") or ("full" if _cuda_available() else "quick")
     if name not in PROFILES:
@@ -164,10 +165,12 @@ def get_device(device=None, *, name: str = "device"):
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+        raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda' or 'cuda:N', "
+                         f"got {device!r}") from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"{name}: {device!r} asked for, but CUDA is not available on this machine")
+            raise ValueError(f"{name}: {device!r} asked for, but CUDA is not available on "
+                             "this machine")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"{name}: {device!r} asked for, but this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s)")

@@ -55,9 +55,9 @@ def main(args: argparse.Namespace) -> None:
         return {"l2": float(l2(bare, images, alphas))}
 
     trainer = Trainer(net, torch.optim.SGD(net.parameters(), lr=LR), loss_fn, dataset(),
-                      batch_size=BATCH_SIZE, max_steps=args.steps, val_fn=val_fn, val_data=dataset(),
-                      val_every=2, checkpoint_dir=Path(args.out) / "ckpt", checkpoint_every=2,
-                      device="cpu", seed=7)
+                      batch_size=BATCH_SIZE, max_steps=args.steps, val_fn=val_fn,
+                      val_data=dataset(), val_every=2, checkpoint_dir=Path(args.out) / "ckpt",
+                      checkpoint_every=2, device="cpu", seed=7)
     trainer.fit()
     torch.save({
         "rank": rank,

@@ -1,4 +1,5 @@
-"""What the exercise-checker tests share: a rejection with the expected hint, a stub, a not-done note."""
+"""What the exercise-checker tests share: a rejection with the expected hint, a stub, a
+not-done note."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from mattinglib.exercises import ExerciseError
 
 
 def rejects(checker, fn, *patterns):
-    """Assert that ``checker(fn)`` raises ExerciseError whose message holds every pattern; return it."""
+    """Assert that ``checker(fn)`` raises ExerciseError whose message holds every pattern;
+    return it."""
     with pytest.raises(ExerciseError) as info:
         checker(fn)
     message = str(info.value)

@@ -314,7 +314,8 @@ def test_gan_weight_zero_keeps_the_critic_out_of_the_student(data):
     # with the paper's attached GAN term, the recipe's student differs from the ablation's
     recipe = make_trainer(data, 3, gan_gradient="paper")
     recipe.fit()
-    assert not torch.equal(recipe.student.model_enc1[1].weight, trainer.student.model_enc1[1].weight)
+    assert not torch.equal(recipe.student.model_enc1[1].weight,
+                           trainer.student.model_enc1[1].weight)
     # with the released detached one, the GAN weight cannot change the student at all
     released = [make_trainer(data, 3, gan_weight=w) for w in (0.0, 1.0)]
     for t in released:

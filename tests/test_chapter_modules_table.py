@@ -40,16 +40,19 @@ def imported_modules(source: str) -> set[str]:
     package (``import mattinglib``) is left out. Lines of IPython magic are skipped.
 
     >>> sorted(imported_modules("import mattinglib.notebook\\nfrom mattinglib import viz\\n"
-    ...                         "from mattinglib.losses import bgm as losses\\nfrom mattinglib.train import Trainer"))
+    ...                         "from mattinglib.losses import bgm as losses\\n"
+    ...                         "from mattinglib.train import Trainer"))
     ['losses.bgm', 'notebook', 'train', 'viz']
     """
-    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    code = "\n".join(line for line in source.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
     found = set()
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names if a.name.startswith("mattinglib.")]
             found.update(n.removeprefix("mattinglib.") for n in names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mattinglib":
+        elif (isinstance(node, ast.ImportFrom) and node.module
+              and node.module.split(".")[0] == "mattinglib"):
             package = node.module.removeprefix("mattinglib").lstrip(".")
             for alias in node.names:
                 sub = f"{package}.{alias.name}" if package else alias.name
@@ -69,7 +72,8 @@ def notebook_modules(chapter: str) -> tuple[set[str], set[str]]:
 def table_rows(text: str) -> dict[str, tuple[set[str], set[str]]]:
     """The chapter table of ``text``: chapter -> (exercises modules, library modules).
 
-    >>> exercises, library = table_rows("| `01_compositing` | `exercises.ch01_compositing` | `viz`, `metrics` |")["01_compositing"]
+    >>> row = "| `01_compositing` | `exercises.ch01_compositing` | `viz`, `metrics` |"
+    >>> exercises, library = table_rows(row)["01_compositing"]
     >>> sorted(exercises), sorted(library)
     (['exercises.ch01_compositing'], ['metrics', 'viz'])
     """
@@ -78,7 +82,8 @@ def table_rows(text: str) -> dict[str, tuple[set[str], set[str]]]:
         match = ROW.match(line.strip())
         if match:
             chapter, exercises, library = match.groups()
-            rows[chapter] = tuple(set(re.findall(r"`([\w.]+)`", cell)) for cell in (exercises, library))
+            rows[chapter] = tuple(set(re.findall(r"`([\w.]+)`", cell))
+                                  for cell in (exercises, library))
     return rows
 
 
@@ -97,14 +102,17 @@ def rows():
 def test_every_chapter_has_a_row(rows):
     assert len(CHAPTERS) == 8
     missing = [c for c in CHAPTERS if c not in rows]
-    assert not missing, "docs/architecture.md lacks the rows:\n" + "\n".join(map(format_row, missing))
-    assert not set(rows) - set(CHAPTERS), f"rows for chapters that do not exist: {set(rows) - set(CHAPTERS)}"
+    assert not missing, ("docs/architecture.md lacks the rows:\n"
+                         + "\n".join(map(format_row, missing)))
+    extra = set(rows) - set(CHAPTERS)
+    assert not extra, f"rows for chapters that do not exist: {extra}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_named_module_exists(rows, chapter):
     for module in set().union(*rows.get(chapter, (set(), set()))):
-        assert _is_module(module), f"{chapter}: the table names mattinglib.{module}, which does not exist"
+        assert _is_module(module), (f"{chapter}: the table names mattinglib.{module}, "
+                                    "which does not exist")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -25,7 +25,8 @@ class TestProfiles:
 
     def test_unknown_profile_is_named(self, monkeypatch):
         monkeypatch.setenv("MATTINGLIB_PROFILE", "huge")
-        with pytest.raises(ValueError, match="profile: expected one of \\['full', 'quick'\\], got 'huge'"):
+        with pytest.raises(ValueError,
+                           match="profile: expected one of \\['full', 'quick'\\], got 'huge'"):
             config.get_profile()
 
     def test_quick_is_smaller_than_full(self):
@@ -82,11 +83,13 @@ class TestChecks:
             check_shape(np.zeros((2, 3, 4)), "H,H,3", name="x")
 
     def test_float_out_of_range_is_not_clipped(self):
-        with pytest.raises(ValueError, match=r"alpha: expected values in \[0.0, 1.0\], got min 0, max 1.5"):
+        with pytest.raises(ValueError,
+                           match=r"alpha: expected values in \[0.0, 1.0\], got min 0, max 1.5"):
             as_float01(np.array([0.0, 1.5]), name="alpha")
         with pytest.raises(ValueError, match="alpha: contains NaN"):
             as_float01(np.array([np.nan]), name="alpha")
-        with pytest.raises(ValueError, match="alpha: expected uint8 in 0..255 or float in \\[0, 1\\], got dtype int32"):
+        with pytest.raises(ValueError, match="alpha: expected uint8 in 0..255 or float in "
+                                             "\\[0, 1\\], got dtype int32"):
             as_float01(np.array([1], dtype=np.int32), name="alpha")
 
     def test_trimap_values(self):
@@ -142,9 +145,11 @@ class TestIO:
         full = io.load_alphamatting(alphamatting_dir, names=["GT01"])[0]
         assert full.image.shape[:2] == full.alpha.shape == full.trimap.shape
         assert set(np.unique(full.trimap)) <= {0, 128, 255}
-        small = io.load_alphamatting(alphamatting_dir, names=["GT01"], trimap="trimap2", max_side=200)[0]
+        small = io.load_alphamatting(alphamatting_dir, names=["GT01"],
+                                     trimap="trimap2", max_side=200)[0]
         assert max(small.alpha.shape) == 200
         frac = (small.alpha > 0) & (small.alpha < 1)
-        assert (small.trimap[frac] == 128).all(), "downscaling keeps every fractional alpha in the unknown band"
+        assert (small.trimap[frac] == 128).all(), ("downscaling keeps every fractional alpha "
+                                                   "in the unknown band")
         # Area resizing must not turn solid foreground into 0.99999994.
         assert ((small.alpha > 1 - 1e-5) & (small.alpha < 1)).sum() == 0

@@ -26,7 +26,8 @@ def dataset():
 
 
 def test_keys_channels_ranges(dataset):
-    assert dataset.working_size == 75 and dataset.crop_sizes[0] == 54 and dataset.crop_sizes[-1] == 75
+    assert dataset.working_size == 75
+    assert dataset.crop_sizes[0] == 54 and dataset.crop_sizes[-1] == 75
     for i in range(len(dataset)):
         s = dataset[i]
         assert set(s) == set(CHANNELS)
@@ -127,7 +128,8 @@ def test_other_sources_and_errors():
                              size=32, working_size=40, backgrounds_per_fg=2)
     assert len(ds) == 4 and ds[3]["multi_fr"].shape == (4, 32, 32)
     with pytest.raises(ValueError, match="^working_size:"):
-        BGMCompositeDataset(SyntheticForegrounds(64), SyntheticBackgrounds(64), size=32, working_size=8)
+        BGMCompositeDataset(SyntheticForegrounds(64), SyntheticBackgrounds(64),
+                            size=32, working_size=8)
 
 
 def _motion_cue_four_channels(fg, alpha, bg, rng, scale, frames=4):

@@ -44,16 +44,20 @@ class TestSamples:
             assert 0 <= alpha.min() and alpha.max() <= 1
             for key in ("image", "fg", "bg"):
                 assert 0 <= s[key].min() and s[key].max() <= 1
-            assert composition_residual(s["image"][None], s["fg"][None], s["bg"][None], alpha[None]) < 1e-6
+            assert composition_residual(s["image"][None], s["fg"][None],
+                                        s["bg"][None], alpha[None]) < 1e-6
             values = torch.unique(trimap)
             assert all(v in (0.0, UNKNOWN, 1.0) for v in values.tolist())
             fractional = (alpha > 0) & (alpha < 1)
-            assert bool((trimap[fractional] == UNKNOWN).all()), f"sample {i}: band misses fractional alpha"
-            assert bool((alpha[trimap == 1.0] == 1).all()) and bool((alpha[trimap == 0.0] == 0).all())
+            assert bool((trimap[fractional] == UNKNOWN).all()), \
+                f"sample {i}: band misses fractional alpha"
+            assert bool((alpha[trimap == 1.0] == 1).all())
+            assert bool((alpha[trimap == 0.0] == 0).all())
 
     def test_crop_is_centred_on_unknown_pixels(self, dataset):
         # centring on a fractional pixel means nearly every sample holds some unknown region
-        with_unknown = sum(bool((dataset[i]["trimap"] == UNKNOWN).any()) for i in range(len(dataset)))
+        with_unknown = sum(bool((dataset[i]["trimap"] == UNKNOWN).any())
+                           for i in range(len(dataset)))
         assert with_unknown == len(dataset)
 
     def test_same_seed_same_tensors_and_indices_differ(self, dataset):
@@ -179,10 +183,12 @@ class TestComposition1k:
         for fg_name in ("hair_1", "dog"):
             alpha = (rng.random((12, 16)) * 255).astype(np.uint8)
             _write(tmp_path / "alpha" / f"{fg_name}.png", alpha)
-            _write(tmp_path / "fg" / f"{fg_name}.png", (rng.random((12, 16, 3)) * 255).astype(np.uint8))
+            _write(tmp_path / "fg" / f"{fg_name}.png",
+                   (rng.random((12, 16, 3)) * 255).astype(np.uint8))
             trimap = np.where(alpha > 200, 255, np.where(alpha < 50, 0, 128)).astype(np.uint8)
             for k in range(2):
-                _write(tmp_path / "merged" / f"{fg_name}_{k}.png", (rng.random((12, 16, 3)) * 255).astype(np.uint8))
+                _write(tmp_path / "merged" / f"{fg_name}_{k}.png",
+                       (rng.random((12, 16, 3)) * 255).astype(np.uint8))
                 _write(tmp_path / "trimaps" / f"{fg_name}_{k}.png", trimap)
         ds = Composition1kDataset(tmp_path)
         assert len(ds) == 4 and ds.names[0] == "dog_0"
@@ -206,9 +212,12 @@ class TestFolders:
     def folders(self, tmp_path):
         rng = np.random.default_rng(0)
         for name in ("a", "b", "c"):
-            _write(tmp_path / "fg" / f"{name}.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
-            _write(tmp_path / "alpha" / f"{name}.png", (rng.random((30, 30)) * 255).astype(np.uint8))
-            _write(tmp_path / "bg" / f"{name}.jpg", (rng.random((40, 50, 3)) * 255).astype(np.uint8))
+            _write(tmp_path / "fg" / f"{name}.png",
+                   (rng.random((30, 30, 3)) * 255).astype(np.uint8))
+            _write(tmp_path / "alpha" / f"{name}.png",
+                   (rng.random((30, 30)) * 255).astype(np.uint8))
+            _write(tmp_path / "bg" / f"{name}.jpg",
+                   (rng.random((40, 50, 3)) * 255).astype(np.uint8))
         data = (tmp_path / "fg" / "b.png").read_bytes()
         (tmp_path / "fg" / "b.png").write_bytes(data[: len(data) // 2])  # truncated download
         return tmp_path

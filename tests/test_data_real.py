@@ -44,7 +44,8 @@ def _fake_alphamatting(root, names, h=40, w=48):
         tri[alpha == 0] = 0
         tri[alpha == 1] = 255
         mio.write_image(root / "input" / f"{name}.png", image)
-        cv2.imwrite(str(root / "gt" / f"{name}.png"), np.repeat(np.rint(alpha * 255).astype(np.uint8)[..., None], 3, 2))
+        cv2.imwrite(str(root / "gt" / f"{name}.png"),
+                    np.repeat(np.rint(alpha * 255).astype(np.uint8)[..., None], 3, 2))
         for t in ("trimap1", "trimap2"):
             mio.write_trimap(root / t / f"{name}.png", tri)
     return root
@@ -148,7 +149,8 @@ class TestRealMattingDataset:
 
 class TestBackgrounds:
     def test_photo_backgrounds_deterministic_and_mixed(self):
-        photos = [(np.full((30, 40, 3), 200, np.uint8), "grey"), (np.zeros((50, 20, 3), np.uint8), "black")]
+        photos = [(np.full((30, 40, 3), 200, np.uint8), "grey"),
+                  (np.zeros((50, 20, 3), np.uint8), "black")]
         src = PhotoBackgrounds(photos, 16, seed=1, procedural_fraction=0.5)
         first = [src.sample(i) for i in range(40)]
         again = [src.sample(i) for i in range(40)]
@@ -172,7 +174,8 @@ class TestBackgrounds:
         cv2.imwrite(str(coco / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            src, text = offline_backgrounds(16, training_photos=[(np.zeros((8, 8, 3), np.uint8), "GT01")])
+            photo = (np.zeros((8, 8, 3), np.uint8), "GT01")
+            src, text = offline_backgrounds(16, training_photos=[photo])
         assert str(coco) in text
         assert src.sample(1)[0].shape == (16, 16, 3)
 

@@ -1,4 +1,5 @@
-"""Synthetic foregrounds and backgrounds: exact, in range, reproducible, hard where they should be."""
+"""Synthetic foregrounds and backgrounds: exact, in range, reproducible, hard where they should
+be."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ SIZE = 96
 
 @pytest.fixture(scope="module")
 def samples():
-    return {k: [SyntheticForegrounds(SIZE, seed=7, kinds=(k,)).sample(i) for i in range(3)] for k in KINDS}
+    return {k: [SyntheticForegrounds(SIZE, seed=7, kinds=(k,)).sample(i)
+                for i in range(3)] for k in KINDS}
 
 
 class TestForegrounds:

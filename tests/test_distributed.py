@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ddp_worker
 import pytest
 import torch
 
-import ddp_worker
-from mattinglib.train.distributed import DistInfo, all_mean, dist_info_from_env, setup_distributed
 from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
+from mattinglib.train.distributed import DistInfo, all_mean, dist_info_from_env, setup_distributed
 
 HERE = Path(__file__).resolve().parent
 STEPS = 5
@@ -64,7 +64,8 @@ def two_ranks(tmp_path_factory) -> tuple[dict, dict, Path]:
     for rank in (0, 1):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "RANK": str(rank),
                "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        command = [sys.executable, str(HERE / "ddp_worker.py"), "--out", str(out), "--steps", str(STEPS)]
+        command = [sys.executable, str(HERE / "ddp_worker.py"), "--out", str(out),
+                   "--steps", str(STEPS)]
         workers.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True))
     logs = []

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_distributed import free_port
 
 from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
-from test_distributed import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,8 @@ def two_ranks(*args: str, timeout: int = 300) -> list[subprocess.CompletedProces
     outs = []
     try:
         for proc in procs:
-            outs.append(subprocess.CompletedProcess(proc.args, None, proc.communicate(timeout=timeout)[0]))
+            outs.append(subprocess.CompletedProcess(proc.args, None,
+                                                    proc.communicate(timeout=timeout)[0]))
             outs[-1].returncode = proc.returncode
     except subprocess.TimeoutExpired:
         for proc in procs:
@@ -78,7 +79,8 @@ def bgm_run(tmp_path_factory) -> tuple[Path, list]:
 
 def test_train_runs_data_parallel_and_resumes(tmp_path):
     out = tmp_path / "run"
-    assert_ok(two_ranks("train", *TINY, *CONSTANT, "--width", "0.25", "--steps", "2", "--out", str(out)))
+    assert_ok(two_ranks("train", *TINY, *CONSTANT, "--width", "0.25", "--steps",
+                        "2", "--out", str(out)))
     check_run(out, 2)
     assert_ok(two_ranks("train", *TINY, *CONSTANT, "--width", "0.25", "--steps", "3", "--resume",
                         "--out", str(out)))

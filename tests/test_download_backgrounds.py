@@ -18,8 +18,11 @@ if str(ROOT) not in sys.path:  # data_scripts/ is not installed with the package
 
 from data_scripts import download_backgrounds as db  # noqa: E402
 from data_scripts._download import ChecksumError, DownloadError, UnsafeArchiveError  # noqa: E402
-# `server`: the loopback file server fixture of the alphamatting download tests
-from tests.test_download import closed_port_url, server  # noqa: E402,F401
+from tests import test_download as download_tests  # noqa: E402
+
+#: The loopback file server fixture of the alphamatting download tests.
+server = download_tests.server
+closed_port_url = download_tests.closed_port_url
 
 JPEG = b"\xff\xd8\xff\xe0 tiny stand-in photo \xff\xd9"
 
@@ -82,7 +85,8 @@ class TestCoco:
         assert server.count("/val2017.zip") == 1
         assert "nothing to download" in capsys.readouterr().out
 
-    def test_record_pins_the_sha256_and_a_changed_archive_is_refused(self, server, tmp_path, capsys):
+    def test_record_pins_the_sha256_and_a_changed_archive_is_refused(self, server, tmp_path,
+                                                                     capsys):
         server.files["/val2017.zip"] = VAL
         assert cli(server, tmp_path, "--record") == 0
         manifest = json.loads((tmp_path / "backgrounds" / "checksums_local.json").read_text())

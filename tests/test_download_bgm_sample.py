@@ -14,8 +14,11 @@ if str(ROOT) not in sys.path:  # data_scripts/ is not installed with the package
 
 from data_scripts import download_bgm_sample as dbs  # noqa: E402
 from data_scripts._download import ChecksumError  # noqa: E402
-# `server`: the loopback file server fixture of the alphamatting download tests
-from tests.test_download import closed_port_url, server  # noqa: E402,F401
+from tests import test_download as download_tests  # noqa: E402
+
+#: The loopback file server fixture of the alphamatting download tests.
+server = download_tests.server
+closed_port_url = download_tests.closed_port_url
 
 PNG = {rel: b"\x89PNG stand-in " + rel.encode() for rel in dbs.FILES}
 
@@ -59,7 +62,8 @@ def test_a_wrong_file_is_replaced(server, tmp_path):
     fetch(server, tmp_path)
     (tmp_path / "bgm_sample" / "input" / "0500_img.png").write_bytes(b"damaged")
     assert fetch(server, tmp_path) == ["input/0500_img.png"]
-    assert (tmp_path / "bgm_sample" / "input" / "0500_img.png").read_bytes() == PNG["input/0500_img.png"]
+    written = tmp_path / "bgm_sample" / "input" / "0500_img.png"
+    assert written.read_bytes() == PNG["input/0500_img.png"]
 
 
 def test_checksum_mismatch_writes_nothing(server, tmp_path):

@@ -1,4 +1,5 @@
-"""``benchmarks/gpu_check.py --device cpu --tiny`` runs, so ``make gpu-check`` cannot rot on CPU-only CI."""
+"""``benchmarks/gpu_check.py --device cpu --tiny`` runs, so ``make gpu-check`` cannot rot on
+CPU-only CI."""
 
 from __future__ import annotations
 

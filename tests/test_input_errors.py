@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from mattinglib import io, metrics
-from mattinglib.cli import is_input_error, main
 from mattinglib._checks import (
     InputIndexError,
     InputTypeError,
@@ -27,6 +26,7 @@ from mattinglib._checks import (
     check_range,
     check_writable_dir,
 )
+from mattinglib.cli import is_input_error, main
 from mattinglib.config import get_device
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -362,7 +362,8 @@ class TestForLoops:
         (tmp_path / "fg").mkdir()
         (tmp_path / "alpha").mkdir()
         for i in range(n):
-            assert cv2.imwrite(str(tmp_path / "fg" / f"{i}.png"), np.full((8, 8, 3), 9 * i, np.uint8))
+            assert cv2.imwrite(str(tmp_path / "fg" / f"{i}.png"),
+                               np.full((8, 8, 3), 9 * i, np.uint8))
             assert cv2.imwrite(str(tmp_path / "alpha" / f"{i}.png"), np.full((8, 8), 255, np.uint8))
         return tmp_path / "fg", tmp_path / "alpha"
 
@@ -414,7 +415,8 @@ class TestMetricsArguments:
 
     @pytest.mark.parametrize("sigma", [0.01, 0.0, 45.0, float("nan")])
     def test_sigma_out_of_its_working_range(self, sigma):
-        with pytest.raises(ValueError, match="^sigma: expected a finite number in \\[0.1, 39.89\\]"):
+        with pytest.raises(ValueError,
+                           match="^sigma: expected a finite number in \\[0.1, 39.89\\]"):
             metrics.gradient_error(self.A, self.A[::-1], self.TRI, sigma=sigma)
 
     def test_sigma_inside_the_range_is_finite(self):

@@ -26,7 +26,8 @@ FAST = settings(max_examples=25, deadline=None, derandomize=True,
 
 DTYPES = st.sampled_from([np.float32, np.float64, np.uint8, np.int32, np.bool_, np.complex64])
 # Mostly valid [0, 1] values, with the bad ones the tests are after.
-VALUES = st.one_of(st.floats(0, 1, width=32), st.sampled_from([np.nan, np.inf, -np.inf, -0.5, 1.5, 255.0]))
+VALUES = st.one_of(st.floats(0, 1, width=32),
+                   st.sampled_from([np.nan, np.inf, -np.inf, -0.5, 1.5, 255.0]))
 
 
 @st.composite
@@ -93,7 +94,8 @@ class TestCompose:
     @FAST
     @given(any_array(3), any_array(3), any_array(None))
     def test_numpy(self, fg, bg, alpha):
-        out = expect_named_error_or(lambda: compositing.compose(fg, bg, alpha), ["fg", "bg", "alpha"])
+        out = expect_named_error_or(lambda: compositing.compose(fg, bg, alpha),
+                                    ["fg", "bg", "alpha"])
         if out is not None:
             assert out.shape == fg.shape
             assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 1))
@@ -128,7 +130,8 @@ class TestMetrics:
         if which == "mse" and not has_unknown:
             assert np.isnan(result)  # documented: the mean over an empty region
         elif which == "evaluate" and not has_unknown:
-            assert np.isnan(result["mse"]) and all(np.isfinite(result[k]) for k in ("sad", "grad", "conn"))
+            assert np.isnan(result["mse"]) and all(np.isfinite(result[k])
+                                                   for k in ("sad", "grad", "conn"))
         else:
             assert_finite_result(result)
 
@@ -143,9 +146,11 @@ class TestMetrics:
         assert_finite_result(result)
 
     @FAST
-    @given(st.lists(st.one_of(st.integers(), st.dictionaries(st.sampled_from(["sad", "mse"]),
-                                                             st.one_of(st.floats(0, 1), st.text(max_size=2)),
-                                                             min_size=1)), max_size=3))
+    @given(st.lists(st.one_of(st.integers(),
+                              st.dictionaries(st.sampled_from(["sad", "mse"]),
+                                              st.one_of(st.floats(0, 1), st.text(max_size=2)),
+                                              min_size=1)),
+                    max_size=3))
     def test_mean_metrics(self, rows):
         expect_named_error_or(lambda: metrics.mean_metrics(rows), ["results"])
 
@@ -188,7 +193,8 @@ class TestRangeChecks:
         if x.dtype.kind == "c":
             return
         a = expect_named_error_or(lambda: check_range(x, 0.0, 1.0, name="x"), ["x"])
-        t = expect_named_error_or(lambda: check_range(torch.from_numpy(x), 0.0, 1.0, name="x"), ["x"])
+        t = expect_named_error_or(lambda: check_range(torch.from_numpy(x), 0.0, 1.0, name="x"),
+                                  ["x"])
         assert a is None and t is None
 
     @FAST

@@ -73,7 +73,8 @@ def test_ci_script_forces_quick_and_runs_only_the_test_targets():
     lines = [line.strip() for line in CI_SCRIPT.read_text().splitlines()
              if line.strip() and not line.strip().startswith("#")]
     exports = [i for i, line in enumerate(lines) if line == f"export {QUICK}"]
-    commands = [(i, line) for i, line in enumerate(lines) if re.match(r"(make|python|pytest)\b", line)]
+    commands = [(i, line) for i, line in enumerate(lines)
+                if re.match(r"(make|python|pytest)\b", line)]
     assert commands, ".ci/run: runs nothing"
     assert exports and exports[0] < commands[0][0], f".ci/run: no `export {QUICK}` before the tests"
     for _, line in commands:
@@ -103,6 +104,7 @@ def test_dry_run_of_the_test_targets_is_quick_even_when_full_is_asked_for(target
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_course_is_quick_unless_full_is_asked_for():
     quick = [line for line in dry_run("course").splitlines() if "run_course.py" in line]
-    full = [line for line in dry_run("course", "PROFILE=full").splitlines() if "run_course.py" in line]
+    full = [line for line in dry_run("course", "PROFILE=full").splitlines()
+            if "run_course.py" in line]
     assert quick and quick[0].startswith(QUICK + " ")
     assert full and full[0].startswith("MATTINGLIB_PROFILE=full ")

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOP_FOLDERS = ("data_scripts", "benchmarks", "tools", "mattinglib", "docs", "tests", "course",
                "solutions")
 #: A path from the repository root to a file: a top folder, then names, then an extension.
-PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(TOP_FOLDERS) + r")/[\w./-]*\.(?:py|md|json|ipynb|txt|toml|yml|yaml|csv))\b")
+PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(TOP_FOLDERS)
+                  + r")/[\w./-]*\.(?:py|md|json|ipynb|txt|toml|yml|yaml|csv))\b")
 
 
 def _texts():
@@ -34,7 +35,8 @@ def _texts():
 def referenced_paths(text: str) -> set[str]:
     """Repository paths named in ``text`` (wildcards and placeholders left out).
 
-    >>> sorted(referenced_paths("run python data_scripts/download_x.py, see benchmarks/results/a_*.json"))
+    >>> text = "run python data_scripts/download_x.py, see benchmarks/results/a_*.json"
+    >>> sorted(referenced_paths(text))
     ['data_scripts/download_x.py']
     """
     return {m for m in PATH.findall(text) if not set(m) & set("*{}<>")}
@@ -47,7 +49,8 @@ def test_the_scan_finds_paths():
 
 
 def test_a_missing_file_would_be_reported():
-    assert referenced_paths("python data_scripts/not_written_yet.py") == {"data_scripts/not_written_yet.py"}
+    found = referenced_paths("python data_scripts/not_written_yet.py")
+    assert found == {"data_scripts/not_written_yet.py"}
     assert not (ROOT / "data_scripts/not_written_yet.py").exists()
 
 

@@ -51,15 +51,18 @@ def test_stored_without_outputs(path):
 
 def test_course_is_generated_from_solutions():
     stale = make_course.build(check=True)
-    assert not stale, f"stale student copies {[p.name for p in stale]}: run python tools/make_course.py"
+    assert not stale, \
+        f"stale student copies {[p.name for p in stale]}: run python tools/make_course.py"
 
 
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
 def test_chapter_starts_with_parameters_cell(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in _tags(code[0]), f"{path.name}: the first code cell must be tagged 'parameters'"
-    assert re.search(r"^PROFILE\s*=", code[0].source, re.MULTILINE), "the parameters cell sets PROFILE"
+    assert "parameters" in _tags(code[0]), \
+        f"{path.name}: the first code cell must be tagged 'parameters'"
+    assert re.search(r"^PROFILE\s*=", code[0].source, re.MULTILINE), \
+        "the parameters cell sets PROFILE"
     assert "start(PROFILE)" in code[1].source, "the second code cell shows the active profile"
 
 
@@ -73,7 +76,8 @@ def test_each_chapter_has_checked_exercises(path):
         assert make_course.BEGIN in cells[i].source and make_course.END in cells[i].source
         assert i + 1 < len(cells) and "exercise-check" in _tags(cells[i + 1]), \
             f"{path.name}: exercise cell {i} must be followed by a check cell"
-        assert "check_" in cells[i + 1].source, "the check cell calls a checker from mattinglib.exercises"
+        assert "check_" in cells[i + 1].source, \
+            "the check cell calls a checker from mattinglib.exercises"
 
 
 @pytest.mark.parametrize("path", COURSE, ids=_ids(COURSE))
@@ -85,7 +89,8 @@ def test_student_copy_hides_solutions_and_skips_stubs(path):
             assert "nbval-skip" in _tags(cell)
         if "exercise" in _tags(cell):
             # a function body raises; an answer variable is left as `...`
-            assert "NotImplementedError" in cell.source or re.search(r"^\w+ = \.\.\.$", cell.source, re.M)
+            assert ("NotImplementedError" in cell.source
+                    or re.search(r"^\w+ = \.\.\.$", cell.source, re.M))
 
 
 def test_stub_replaces_only_the_region():
@@ -96,10 +101,12 @@ def test_stub_replaces_only_the_region():
 
 
 def test_top_level_answers_become_ellipsis():
-    src = "### BEGIN SOLUTION\nanswer = 'b'\nprediction = 3  # why\n### END SOLUTION\ncheck(answer)\n"
+    src = ("### BEGIN SOLUTION\nanswer = 'b'\nprediction = 3  # why\n### END SOLUTION\n"
+           "check(answer)\n")
     out = make_course.stub_source(src, "Exercise 2")
     assert "answer = ...\n" in out and "prediction = ...\n" in out
-    assert "'b'" not in out and "3" not in out.replace("Exercise 2", "") and out.endswith("check(answer)\n")
+    assert "'b'" not in out and "3" not in out.replace("Exercise 2", "")
+    assert out.endswith("check(answer)\n")
 
 
 def test_top_level_region_without_assignment_is_rejected():

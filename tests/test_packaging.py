@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -37,8 +37,10 @@ def test_tested_torch_pair_is_pinned():
 @pytest.mark.parametrize("req", DECLARED, ids=[r.name for r in DECLARED])
 def test_pyproject_range_admits_the_tested_pin(req):
     pin = CONSTRAINTS.get(canonicalize_name(req.name))
-    assert pin is not None, f"{req.name} is declared in pyproject.toml but not pinned in constraints.txt"
-    assert req.specifier.contains(pin, prereleases=True), f"{req.name}: {req.specifier} excludes {pin}"
+    assert pin is not None, \
+        f"{req.name} is declared in pyproject.toml but not pinned in constraints.txt"
+    assert req.specifier.contains(pin, prereleases=True), \
+        f"{req.name}: {req.specifier} excludes {pin}"
 
 
 def test_pyproject_uses_ranges_not_pins():

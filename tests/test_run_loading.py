@@ -60,7 +60,8 @@ class TestMNetRun:
     def test_run_json_that_is_not_json(self, tmp_path):
         run_folder(tmp_path, MNet(width=0.25), {})
         (tmp_path / RUN_FILE).write_text("{width: 0.25")
-        with pytest.raises(ValueError, match=f"^checkpoint: .*{RUN_FILE} is not a readable settings file"):
+        with pytest.raises(ValueError,
+                           match=f"^checkpoint: .*{RUN_FILE} is not a readable settings file"):
             load_trained_model(tmp_path, device="cpu")
 
     def test_checkpoint_without_a_model(self, tmp_path):

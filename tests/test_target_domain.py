@@ -147,7 +147,8 @@ class TestCapturedVideo:
         _write(tmp_path / "0001_masksDL.png", mask)
         _write(tmp_path / "0001_back.png", np.zeros((128, 128, 3), np.uint8))
         sample = CapturedVideoDataset(tmp_path)[0]
-        torch.testing.assert_close(sample["seg_gt"][0], torch.from_numpy(mask / 255 * 2 - 1).float())
+        torch.testing.assert_close(sample["seg_gt"][0],
+                                   torch.from_numpy(mask / 255 * 2 - 1).float())
         guide = (sample["seg"][0] + 1) / 2
         assert not torch.equal(guide, (sample["seg_gt"][0] + 1) / 2)
         assert float(guide[68, 64]) > 0.95  # the middle of the person stays certain

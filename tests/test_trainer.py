@@ -121,7 +121,8 @@ class TestHistory:
         assert again.val_steps == [2, 4] and set(again.val) == {"mae"}
 
     def test_from_dict_rejects_ragged_columns(self):
-        with pytest.raises(ValueError, match=r"^data: train column 'total' has 1 values for 2 steps"):
+        with pytest.raises(ValueError,
+                           match=r"^data: train column 'total' has 1 values for 2 steps"):
             History.from_dict({"train": {"step": [1, 2], "total": [0.5]}})
 
     def test_plot_draws_each_term_and_metric(self):
@@ -155,14 +156,16 @@ class TestValidation:
             seen.append((model.training, torch.is_grad_enabled()))
             return mean_abs_error(model, data)
 
-        trainer = make_trainer(max_steps=10, val_fn=val_fn, val_data=TinyMattingSet(seed=1), val_every=3)
+        trainer = make_trainer(max_steps=10, val_fn=val_fn,
+                               val_data=TinyMattingSet(seed=1), val_every=3)
         history = trainer.fit()
         assert history.val_steps == [3, 6, 9, 10]
         assert seen == [(False, False)] * 4  # eval mode, no autograd
         assert trainer.model.training  # back to training mode afterwards
 
     def test_only_at_the_end_without_val_every(self):
-        history = make_trainer(max_steps=5, val_fn=mean_abs_error, val_data=TinyMattingSet(seed=1)).fit()
+        history = make_trainer(max_steps=5, val_fn=mean_abs_error,
+                               val_data=TinyMattingSet(seed=1)).fit()
         assert history.val_steps == [5]
 
     def test_val_fn_must_return_numbers(self):
@@ -188,8 +191,9 @@ class TestDataOrder:
         assert epoch0 != epoch1
 
     def test_same_seed_same_order_other_seed_other_order(self):
-        assert self.indices_seen(make_trainer(seed=5), 6) == self.indices_seen(make_trainer(seed=5), 6)
-        assert self.indices_seen(make_trainer(seed=5), 6) != self.indices_seen(make_trainer(seed=6), 6)
+        first = self.indices_seen(make_trainer(seed=5), 6)
+        assert first == self.indices_seen(make_trainer(seed=5), 6)
+        assert first != self.indices_seen(make_trainer(seed=6), 6)
 
     def test_stream_restarts_mid_epoch(self):
         trainer = make_trainer()
@@ -198,8 +202,9 @@ class TestDataOrder:
         assert [next(stream)["index"].tolist() for _ in range(2)] == full[7:9]
 
     def test_last_partial_batch_is_dropped(self):
-        trainer = Trainer(tiny_model(), torch.optim.SGD(tiny_model().parameters(), lr=0.1), matting_loss,
-                          TinyMattingSet(n=10), batch_size=4, max_steps=1, device="cpu")
+        trainer = Trainer(tiny_model(), torch.optim.SGD(tiny_model().parameters(), lr=0.1),
+                          matting_loss, TinyMattingSet(n=10), batch_size=4, max_steps=1,
+                          device="cpu")
         assert trainer.steps_per_epoch == 2
 
 
@@ -244,10 +249,12 @@ class TestCheckpointFiles:
         assert load_checkpoint(tmp_path / "ckpt" / "step_00000002.pt")["step"] == 2
 
     def test_save_and_load_round_trip(self, tmp_path):
-        state = {"step": 3, "weights": torch.arange(4.0), "nested": {"names": ["a", "b"], "lr": 0.1}}
+        state = {"step": 3, "weights": torch.arange(4.0),
+                 "nested": {"names": ["a", "b"], "lr": 0.1}}
         path = save_checkpoint(tmp_path / "sub" / "x.pt", state)
         loaded = load_checkpoint(path)
-        assert torch.equal(loaded["weights"], state["weights"]) and loaded["nested"] == state["nested"]
+        assert torch.equal(loaded["weights"], state["weights"])
+        assert loaded["nested"] == state["nested"]
         assert os.listdir(tmp_path / "sub") == ["x.pt"]
 
     def test_missing_file(self, tmp_path):
@@ -279,9 +286,11 @@ class TestCheckpointFiles:
         import random
 
         state = get_rng_state()
-        first = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)], np.random.randn())
+        first = (torch.rand(3), np.random.rand(3),
+                 [random.random() for _ in range(3)], np.random.randn())
         set_rng_state(state)
-        again = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)], np.random.randn())
+        again = (torch.rand(3), np.random.rand(3),
+                 [random.random() for _ in range(3)], np.random.randn())
         assert torch.equal(first[0], again[0])
         np.testing.assert_array_equal(first[1], again[1])
         assert first[2] == again[2] and first[3] == again[3]
@@ -358,7 +367,7 @@ class TestResume:
         done.fit()
         calls = []
         again = make_trainer(tmp_path, max_steps=4, model_seed=5,
-                             callbacks=[lambda t, s, l: calls.append(s)])
+                             callbacks=[lambda t, s, losses: calls.append(s)])
         history = again.fit(resume=True)
         assert calls == [] and again.step == 4
         assert history.train["total"] == done.history.train["total"]
@@ -377,7 +386,8 @@ class TestResume:
 
     def test_resume_with_another_batch_size_is_refused(self, tmp_path):
         make_trainer(tmp_path, max_steps=2).fit()
-        with pytest.raises(ValueError, match=r"^state: the checkpoint was written with batch_size=4"):
+        with pytest.raises(ValueError,
+                           match=r"^state: the checkpoint was written with batch_size=4"):
             make_trainer(tmp_path, max_steps=4, batch_size=2).fit(resume=True)
 
 
@@ -414,7 +424,8 @@ class TestNonFinite:
         trainer = make_trainer(tmp_path, max_steps=2)
         with torch.no_grad():
             trainer.model[0].weight[0, 0, 0, 0] = float("inf")
-        with pytest.raises(NonFiniteLossError, match=r"parameters became non-finite \['0.weight'\]"):
+        with pytest.raises(NonFiniteLossError,
+                           match=r"parameters became non-finite \['0.weight'\]"):
             trainer.save()
         assert list_checkpoints(tmp_path / "ckpt") == []
 
@@ -469,8 +480,10 @@ class TestArguments:
         ({"max_steps": -5}, r"^max_steps: expected an integer >= 1, got -5"),
         ({"max_steps": 2.5}, r"^max_steps: expected an integer >= 1, got 2.5"),
         ({"batch_size": 0}, r"^batch_size: expected an integer >= 1"),
-        ({"batch_size": 32}, r"^train_data: 20 samples per process cannot fill one batch of batch_size=32"),
-        ({"val_every": 0, "val_fn": mean_abs_error}, r"^val_every: expected an integer >= 1 or None"),
+        ({"batch_size": 32},
+         r"^train_data: 20 samples per process cannot fill one batch of batch_size=32"),
+        ({"val_every": 0, "val_fn": mean_abs_error},
+         r"^val_every: expected an integer >= 1 or None"),
         ({"val_every": 2}, r"^val_fn: val_data or val_every given but no val_fn"),
         ({"checkpoint_every": 2}, r"^checkpoint_dir: checkpoint_every given but no folder"),
         ({"amp": "yes"}, r"^amp: expected True, False or None"),
@@ -491,11 +504,15 @@ class TestArguments:
                     batch_size=4, max_steps=2, device="cpu")
 
     @pytest.mark.parametrize("loss_fn, message", [
-        (lambda m, b: {"l1": m(b["image"]).mean()}, r"^loss_fn: expected a 'total' term .* \['l1'\]"),
+        (lambda m, b: {"l1": m(b["image"]).mean()},
+         r"^loss_fn: expected a 'total' term .* \['l1'\]"),
         (lambda m, b: m(b["image"]).mean(), r"^loss_fn: expected a dict of named scalar tensors"),
-        (lambda m, b: {"total": m(b["image"]).abs()}, r"^loss_fn: term 'total' should be a scalar tensor"),
-        (lambda m, b: {"total": m(b["image"]).mean(), "n": 3}, r"^loss_fn: term 'n' should be a scalar"),
-        (lambda m, b: {"total": m(b["image"]).mean().detach()}, r"^loss_fn: the 'total' term does not"),
+        (lambda m, b: {"total": m(b["image"]).abs()},
+         r"^loss_fn: term 'total' should be a scalar tensor"),
+        (lambda m, b: {"total": m(b["image"]).mean(), "n": 3},
+         r"^loss_fn: term 'n' should be a scalar"),
+        (lambda m, b: {"total": m(b["image"]).mean().detach()},
+         r"^loss_fn: the 'total' term does not"),
     ])
     def test_bad_loss_fn_output(self, loss_fn, message):
         trainer = make_trainer()

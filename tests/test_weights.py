@@ -8,10 +8,10 @@ torchvision's names whose SHA-256 is not the published one.
 from __future__ import annotations
 
 import hashlib
-from contextlib import nullcontext
 import pickle
 import re
 import urllib.error
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np

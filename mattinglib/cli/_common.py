@@ -39,9 +39,11 @@ def add_profile_arguments(p: argparse.ArgumentParser, *, image_multiple: int,
     """
     p.add_argument("--profile", choices=sorted(PROFILES) if choices is None else list(choices),
                    default=None,
-                   help="sizes of the run (default: $MATTINGLIB_PROFILE, else full on a GPU, quick on CPU)")
+                   help="sizes of the run (default: $MATTINGLIB_PROFILE, else full on a GPU, "
+                        "quick on CPU)")
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, run.json)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --out")
     p.add_argument("--steps", type=int, help="total optimisation steps (default: the profile's)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--image-size", type=int,

@@ -37,5 +37,6 @@ __all__ = [
     "CompositionDataset", "SyntheticMattingDataset", "Composition1kDataset", "compose_batch",
     "make_loader", "seed_worker", "FolderForegrounds", "FolderBackgrounds",
     "BGMCompositeDataset", "BGMSyntheticDataset", "fake_segmentation", "motion_cue",
-    "segmentation_guide", "simulate_captured_background", "PooledSource", "prepare_pools", "TargetDomainDataset", "CapturedVideoDataset",
+    "segmentation_guide", "simulate_captured_background", "PooledSource", "prepare_pools",
+    "TargetDomainDataset", "CapturedVideoDataset",
 ]

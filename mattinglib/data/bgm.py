@@ -42,8 +42,15 @@ the training device (:func:`mattinglib.data.bgm_device.augment_bgm_batch`).
 
 >>> ds = BGMSyntheticDataset(2, 32, seed=0)
 >>> s = ds[0]
->>> {k: tuple(v.shape) for k, v in sorted(s.items())}
-{'alpha': (1, 32, 32), 'bg': (3, 32, 32), 'bg_gt': (3, 32, 32), 'fg': (3, 32, 32), 'image': (3, 32, 32), 'multi_fr': (4, 32, 32), 'seg': (1, 32, 32)}
+>>> for k, v in sorted(s.items()):
+...     print(k, tuple(v.shape))
+alpha (1, 32, 32)
+bg (3, 32, 32)
+bg_gt (3, 32, 32)
+fg (3, 32, 32)
+image (3, 32, 32)
+multi_fr (4, 32, 32)
+seg (1, 32, 32)
 """
 
 from __future__ import annotations
@@ -147,8 +154,10 @@ def simulate_captured_background(bg: np.ndarray, rng: np.random.Generator) -> np
     return np.power(bg, np.float32(gamma)).astype(np.float32)
 
 
-def fake_segmentation(alpha: np.ndarray, rng: np.random.Generator, *, scale: float = 1.0) -> np.ndarray:
-    """A coarse, blurred person mask like a segmentation network's (the authors' ``data_loader.py``).
+def fake_segmentation(alpha: np.ndarray, rng: np.random.Generator, *,
+                      scale: float = 1.0) -> np.ndarray:
+    """A coarse, blurred person mask like a segmentation network's (the authors'
+    ``data_loader.py``).
 
     ``alpha > 0.5``, eroded 10..19 iterations and dilated 15..29 iterations of a
     5x5 ellipse, 0..2 square holes of 15..45 px punched inside the mask, then a
@@ -175,7 +184,8 @@ def fake_segmentation(alpha: np.ndarray, rng: np.random.Generator, *, scale: flo
         if not len(inside):
             break
         cy, cx = divmod(int(inside[rng.integers(len(inside))]), mask.shape[1])
-        mask[max(0, cy - side // 2):cy - side // 2 + side, max(0, cx - side // 2):cx - side // 2 + side] = 0
+        mask[max(0, cy - side // 2):cy - side // 2 + side,
+             max(0, cx - side // 2):cx - side // 2 + side] = 0
     k = _odd(_scaled(int(rng.choice([21, 31, 41])), scale))
     # sigma from the kernel size as OpenCV derives it, passed explicitly so the
     # bit-exact 8-bit path is used on every machine.
@@ -363,7 +373,8 @@ class BGMCompositeDataset(EpochDataset):
         self.foregrounds = foregrounds
         self.backgrounds = backgrounds
         self.size = _positive_int(size, "size")
-        self.working_size = (round(BGM_WORKING_SIZE * self.size / BGM_TRAIN_SIZE) if working_size is None
+        self.working_size = (round(BGM_WORKING_SIZE * self.size / BGM_TRAIN_SIZE)
+                             if working_size is None
                              else _positive_int(working_size, "working_size"))
         if self.working_size < 16:
             raise ValueError(f"working_size: expected at least 16 pixels, got {self.working_size}")
@@ -376,11 +387,13 @@ class BGMCompositeDataset(EpochDataset):
         self.epoch = 0
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
-        """Sample ``index`` as float32 NumPy arrays in [0, 1] (H, W, C) / (H, W), before the [-1, 1] mapping."""
+        """Sample ``index`` as float32 NumPy arrays in [0, 1] (H, W, C) / (H, W), before the
+        [-1, 1] mapping."""
         index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_BGM, self.epoch, index)
         n = self.working_size
-        fg, alpha, _ = self.foregrounds.sample((index // self.backgrounds_per_fg) % len(self.foregrounds))
+        fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
+        fg, alpha, _ = self.foregrounds.sample(fg_index)
         bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
         stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
         stack = resize_u16(stack, n, n)
@@ -397,12 +410,13 @@ class BGMCompositeDataset(EpochDataset):
         box = crop_box(n, n, centre, side)
         # Everything goes through the same exact uint16 crop and resize.
         crop = np.concatenate([to_u16(fg_w), to_u16(alpha_w)[..., None], to_u16(bg_w),
-                               to_u16(captured), to_u16(seg)[..., None], to_u16(frames)], axis=2)[box]
+                               to_u16(captured), to_u16(seg)[..., None], to_u16(frames)],
+                              axis=2)[box]
         out = from_u16(resize_u16(np.ascontiguousarray(crop), self.size, self.size))
         fg_c, alpha_c, bg_c = out[..., :3], out[..., 3], out[..., 4:7]
         image = alpha_c[..., None] * fg_c + (1 - alpha_c[..., None]) * bg_c
-        return {"image": image, "bg": out[..., 7:10], "seg": out[..., 10], "multi_fr": out[..., 11:15],
-                "alpha": alpha_c, "fg": fg_c, "bg_gt": bg_c}
+        return {"image": image, "bg": out[..., 7:10], "seg": out[..., 10],
+                "multi_fr": out[..., 11:15], "alpha": alpha_c, "fg": fg_c, "bg_gt": bg_c}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self.augment_on == "device":
@@ -533,10 +547,12 @@ class BGMSyntheticDataset(BGMCompositeDataset):
         num_samples = _positive_int(num_samples, "num_samples")
         size = _positive_int(size, "size")
         seed = check_seed(seed)
-        working = kwargs.pop("working_size", None) or round(BGM_WORKING_SIZE * size / BGM_TRAIN_SIZE)
+        working = (kwargs.pop("working_size", None)
+                   or round(BGM_WORKING_SIZE * size / BGM_TRAIN_SIZE))
         fgs = SyntheticForegrounds(working, seed, kinds=kinds, length=num_samples)
         bgs = SyntheticBackgrounds(working, seed, photos=background_folder, length=num_samples)
         if check_int(procedural_pool, "procedural_pool", minimum=0):
             fgs = PooledSource(fgs, min(procedural_pool, num_samples))
             bgs = PooledSource(bgs, min(procedural_pool, num_samples))
-        super().__init__(fgs, bgs, size=size, working_size=working, seed=seed, length=num_samples, **kwargs)
+        super().__init__(fgs, bgs, size=size, working_size=working, seed=seed,
+                         length=num_samples, **kwargs)

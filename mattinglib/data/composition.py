@@ -236,7 +236,8 @@ class CompositionDataset(EpochDataset):
         self.crop_sizes = tuple(max(1, round(c * self.scale)) for c in crop_sizes)
         lo, hi = trimap_iterations
         if not (1 <= lo <= hi):
-            raise ValueError(f"trimap_iterations: expected 1 <= low <= high, got {trimap_iterations!r}")
+            raise ValueError("trimap_iterations: expected 1 <= low <= high, "
+                             f"got {trimap_iterations!r}")
         self.trimap_iterations = (max(1, round(lo * self.scale)), max(1, round(hi * self.scale)))
         self.trimap_kernel_sizes = tuple(trimap_kernel_sizes)
         self.flip = bool(flip)
@@ -271,7 +272,8 @@ class CompositionDataset(EpochDataset):
         return {"fg": from_u16(fg), "bg": from_u16(bg), "alpha": from_u16(alpha), "trimap": trimap}
 
     def _fixed_point(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """fg, bg (H, W, 3), alpha (H, W) uint16 fixed point and the uint8 trimap of sample ``index``."""
+        """fg, bg (H, W, 3), alpha (H, W) uint16 fixed point and the uint8 trimap of sample
+        ``index``."""
         index = check_index(index, len(self))
         rng = rng_for(self.seed, STREAM_COMPOSITION, self.epoch, index)
         fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
@@ -346,7 +348,8 @@ class SyntheticMattingDataset(CompositionDataset):
         per_fg = _positive_int(backgrounds_per_fg, "backgrounds_per_fg")
         source = round(1.5 * size) if source_size is None else source_size
         check_size(source, name="source_size")
-        fgs = SyntheticForegrounds(source, seed, kinds=kinds, length=math.ceil(num_samples / per_fg))
+        fgs = SyntheticForegrounds(source, seed, kinds=kinds,
+                                   length=math.ceil(num_samples / per_fg))
         bgs = SyntheticBackgrounds(source, seed, photos=background_folder,
                                    photo_fraction=photo_fraction, length=max(num_samples, 1))
         super().__init__(fgs, bgs, size=size, backgrounds_per_fg=per_fg, seed=seed,
@@ -369,7 +372,8 @@ def compose_batch(batch: dict[str, torch.Tensor], device="auto", *,
     Returns:
         a new dict on ``device`` with ``image = alpha * fg + (1 - alpha) * bg``.
 
-    >>> b = {"fg": torch.ones(2, 3, 4, 4), "bg": torch.zeros(2, 3, 4, 4), "alpha": torch.full((2, 1, 4, 4), 0.25)}
+    >>> b = {"fg": torch.ones(2, 3, 4, 4), "bg": torch.zeros(2, 3, 4, 4),
+    ...      "alpha": torch.full((2, 1, 4, 4), 0.25)}
     >>> compose_batch(b, "cpu")["image"][0, :, 0, 0]
     tensor([0.2500, 0.2500, 0.2500])
     """
@@ -379,7 +383,8 @@ def compose_batch(batch: dict[str, torch.Tensor], device="auto", *,
         if key not in batch:
             raise ValueError(f"batch: expected the keys 'fg', 'bg' and 'alpha', missing {key!r}")
     dev = get_device(device)
-    out = {k: (v.to(dev, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    out = {k: (v.to(dev, non_blocking=non_blocking) if torch.is_tensor(v) else v)
+           for k, v in batch.items()}
     out["image"] = compose(out["fg"], out["bg"], out["alpha"], check_values=False)
     return out
 
@@ -392,7 +397,8 @@ def compose_on_device(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     converted to float32 in [0, 1] (``/ 65535`` and ``/ 255``): the values the
     float dataset would have given.
 
-    >>> b = {"fg": torch.ones(1, 3, 2, 2), "bg": torch.zeros(1, 3, 2, 2), "alpha": torch.full((1, 1, 2, 2), 0.5)}
+    >>> b = {"fg": torch.ones(1, 3, 2, 2), "bg": torch.zeros(1, 3, 2, 2),
+    ...      "alpha": torch.full((1, 1, 2, 2), 0.5)}
     >>> compose_on_device(b)["image"].flatten().tolist()[:2]
     [0.5, 0.5]
     """
@@ -475,7 +481,8 @@ class Composition1kDataset(Dataset):
         self.root = Path(root)
         merged = self.root / "merged"
         if not merged.is_dir():
-            raise ValueError(f"root: no merged/ folder in {self.root} (run the Composition-1k preparation script)")
+            raise ValueError(f"root: no merged/ folder in {self.root} "
+                             "(run the Composition-1k preparation script)")
         self.names = sorted(p.stem for p in merged.glob("*.png"))
         if not self.names:
             raise ValueError(f"root: no PNG composites in {merged}")

@@ -137,9 +137,9 @@ class ExternalMattingDataset(_SkippingSource, Dataset):
         self.has_fg = all(it.fg is not None for it in self.items)
         self.names = [it.name for it in self.items]
         if self.missing:
-            warnings.warn(f"{dataset}: {len(self.missing)} file(s) have no partner and are left out "
-                          f"(e.g. {', '.join(self.missing[:3])}); see .missing", RuntimeWarning,
-                          stacklevel=3)
+            warnings.warn(f"{dataset}: {len(self.missing)} file(s) have no partner and are "
+                          f"left out (e.g. {', '.join(self.missing[:3])}); see .missing",
+                          RuntimeWarning, stacklevel=3)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -199,7 +199,8 @@ class ExternalMattingDataset(_SkippingSource, Dataset):
 # --------------------------------------------------------------------------- finding files
 
 
-def _subdir(parent: Path, candidates: Sequence[str], *, what: str, required: bool = True) -> Path | None:
+def _subdir(parent: Path, candidates: Sequence[str], *, what: str,
+            required: bool = True) -> Path | None:
     """The first child folder of ``parent`` whose name matches a candidate (any case)."""
     if parent.is_dir():
         children = {p.name.lower(): p for p in sorted(parent.iterdir()) if p.is_dir()}
@@ -214,7 +215,8 @@ def _subdir(parent: Path, candidates: Sequence[str], *, what: str, required: boo
 def _by_stem(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("."):
+        if (path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+                and not path.name.startswith(".")):
             if path.stem in found:
                 raise ValueError(f"root: two files share the name {path.stem!r} in {folder}")
             found[path.stem] = path
@@ -235,7 +237,8 @@ def _pair(main_dir: Path, main_key: str, alpha_dir: Path, trimap_dir: Path | Non
             missing.append(f"{trimap_dir.name}/{stem}.* (trimap of {mains[stem].name})")
             continue
         items.append(ExternalItem(stem, alphas[stem], trimap=trimap, **{main_key: mains[stem]}))
-    return ExternalMattingDataset(items, dataset=dataset, missing=sorted(missing), on_error=on_error)
+    return ExternalMattingDataset(items, dataset=dataset,
+                                  missing=sorted(missing), on_error=on_error)
 
 
 def _root(root) -> Path:
@@ -248,7 +251,8 @@ def _root(root) -> Path:
 # --------------------------------------------------------------------------- loaders
 
 
-def load_distinctions646(root, split: str = "train", *, on_error: str = "skip") -> ExternalMattingDataset:
+def load_distinctions646(root, split: str = "train", *,
+                         on_error: str = "skip") -> ExternalMattingDataset:
     """Distinctions-646 foregrounds and alphas (see the module docstring for the tree).
 
     Args:

@@ -112,7 +112,8 @@ class _SkippingSource:
         self.bad_files.extend(n for n in names if n not in self.bad_files)
         warnings.warn(
             f"{type(self).__name__}: skipped unreadable item {index} ({', '.join(names)}): {err}; "
-            f"{len(self._bad_index)} unreadable item(s) so far, the next readable one is used instead",
+            f"{len(self._bad_index)} unreadable item(s) so far, the next readable one is used "
+            "instead",
             RuntimeWarning, stacklevel=3)
 
     def scan(self) -> list[str]:
@@ -131,7 +132,8 @@ class FolderForegrounds(_SkippingSource):
 
     Args:
         fg_dir: folder of foreground colour images (RGB).
-        alpha_dir: folder of alpha mattes (grey, or RGB/RGBA as :func:`mattinglib.io.read_alpha` reads).
+        alpha_dir: folder of alpha mattes (grey, or RGB/RGBA as :func:`mattinglib.io.read_alpha`
+            reads).
         names: optional subset of stems to use (in this order).
 
     ``sample(i)`` returns ``(fg float32 (H, W, 3) in [0, 1], alpha float32 (H, W)
@@ -146,7 +148,8 @@ class FolderForegrounds(_SkippingSource):
         alphas = list_images(alpha_dir, name="alpha_dir")
         missing = sorted(set(fgs) ^ set(alphas))
         if names is None and missing:
-            raise ValueError(f"alpha_dir: foregrounds and alphas do not pair up by name; unmatched: {missing[:10]}")
+            raise ValueError("alpha_dir: foregrounds and alphas do not pair up by name; "
+                             f"unmatched: {missing[:10]}")
         names = sorted(fgs) if names is None else check_names(names)
         absent = [n for n in names if n not in fgs or n not in alphas]
         if absent:
@@ -165,7 +168,8 @@ class FolderForegrounds(_SkippingSource):
         fg = read_image(fg_path)
         alpha = read_alpha(alpha_path)
         if fg.shape[:2] != alpha.shape:
-            raise ValueError(f"alpha: size {alpha.shape} differs from its foreground's {fg.shape[:2]}")
+            raise ValueError(f"alpha: size {alpha.shape} differs from its foreground's "
+                             f"{fg.shape[:2]}")
         return fg, alpha, self.names[index]
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:

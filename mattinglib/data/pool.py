@@ -135,7 +135,8 @@ class PooledSource:
     __getitem__ = sample
 
     def make_all(self, num_workers: int = 0, *, progress: bool = False) -> int:
-        """Make every missing layer, in ``num_workers`` processes (0: here); returns how many were made."""
+        """Make every missing layer, in ``num_workers`` processes (0: here); returns how many
+        were made."""
         check_int(num_workers, "num_workers", minimum=0)
         missing = [k for k, layer in enumerate(self._layers) if layer is None]
         if not missing:
@@ -167,7 +168,8 @@ def find_pools(obj: Any, *, depth: int = 3) -> list[PooledSource]:
         if level == 0 or not hasattr(o, "__dict__") or isinstance(o, (np.ndarray, type)):
             return
         for value in vars(o).values():
-            if hasattr(value, "__dict__") and not callable(value) or isinstance(value, PooledSource):
+            if (hasattr(value, "__dict__") and not callable(value)
+                    or isinstance(value, PooledSource)):
                 visit(value, level - 1)
 
     visit(obj, depth)

@@ -34,10 +34,12 @@ The chosen source is described in the dataset's ``source_description``.
 
 >>> check_training_names(["GT01", "GT10"])
 ('GT01', 'GT10')
->>> check_training_names(["GT11"])
-Traceback (most recent call last):
-...
-ValueError: names: GT11 belongs to the held-out evaluation set (GT11-GT27) and may never be trained on; training sources may only use GT01-GT10
+>>> try:
+...     check_training_names(["GT11"])
+... except ValueError as err:
+...     print(*str(err).split("; "), sep=";\\n")
+names: GT11 belongs to the held-out evaluation set (GT11-GT27) and may never be trained on;
+training sources may only use GT01-GT10
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def check_training_names(names: Iterable[str]) -> tuple[str, ...]:
     out = tuple(names)
     for name in out:
         if name in HELDOUT_NAMES:
-            raise ValueError(f"names: {name} belongs to the held-out evaluation set (GT11-GT27) and "
-                             f"may never be trained on; training sources may only use GT01-GT10")
+            raise ValueError(f"names: {name} belongs to the held-out evaluation set "
+                             "(GT11-GT27) and may never be trained on; training sources may only "
+                             "use GT01-GT10")
         if name not in TRAIN_NAMES:
             raise ValueError(f"names: expected alphamatting training names GT01-GT10, got {name!r}")
     if not out:
@@ -199,7 +202,8 @@ class MixedForegrounds:
         check_source(real, "real")
         check_source(synthetic, "synthetic")
         if not 0.0 <= float(synthetic_fraction) <= 1.0:
-            raise ValueError(f"synthetic_fraction: expected a value in [0, 1], got {synthetic_fraction!r}")
+            raise ValueError("synthetic_fraction: expected a value in [0, 1], "
+                             f"got {synthetic_fraction!r}")
         self.real, self.synthetic = real, synthetic
         self.synthetic_fraction = float(synthetic_fraction)
         self.seed = check_seed(seed)
@@ -214,7 +218,8 @@ class MixedForegrounds:
     __getitem__ = sample
 
     def sample_raw(self, index: int):
-        """Item ``index`` as its source holds it (see :func:`~mattinglib.data.composition.sample_raw`)."""
+        """Item ``index`` as its source holds it (see
+        :func:`~mattinglib.data.composition.sample_raw`)."""
         return self._sample(index, raw=True)
 
     def _sample(self, index: int, *, raw: bool):
@@ -273,10 +278,12 @@ class PhotoBackgrounds:
                 if not (isinstance(arr, np.ndarray) and arr.dtype == np.uint8 and arr.ndim == 3
                         and arr.shape[2] == 3):
                     raise ValueError(f"photos: {name}: expected uint8 (H, W, 3), got "
-                                     f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', '')}")
+                                     f"{getattr(arr, 'dtype', type(arr))} "
+                                     f"{getattr(arr, 'shape', '')}")
         self.photos = photos
         if not 0.0 <= float(procedural_fraction) <= 1.0:
-            raise ValueError(f"procedural_fraction: expected a value in [0, 1], got {procedural_fraction!r}")
+            raise ValueError("procedural_fraction: expected a value in [0, 1], "
+                             f"got {procedural_fraction!r}")
         self.procedural_fraction = float(procedural_fraction)
         self.seed = check_seed(seed)
         self.length = int(length)
@@ -326,7 +333,8 @@ def _bgm_sample_photos(max_side: int) -> list[tuple[np.ndarray, str]]:
     root = find_dataset("bgm_sample")
     if root is None:
         return []
-    paths = sorted((root / "target_backgrounds").glob("*.*")) if (root / "target_backgrounds").is_dir() else []
+    targets = root / "target_backgrounds"
+    paths = sorted(targets.glob("*.*")) if targets.is_dir() else []
     plate = root / "input" / "background_plate.png"
     if plate.is_file():
         paths.append(plate)
@@ -338,13 +346,15 @@ def _bgm_sample_photos(max_side: int) -> list[tuple[np.ndarray, str]]:
             continue
         scale = min(1.0, max_side / max(image.shape[:2]))
         if scale < 1.0:
-            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+            image = cv2.resize(image,
+                               (round(image.shape[1] * scale), round(image.shape[0] * scale)),
                                interpolation=cv2.INTER_AREA)
         out.append((_to_uint8(image), f"bgm_sample:{path.stem}"))
     return out
 
 
-def offline_backgrounds(size, seed: int = 0, *, training_photos: Sequence[tuple[np.ndarray, str]] = (),
+def offline_backgrounds(size, seed: int = 0, *,
+                        training_photos: Sequence[tuple[np.ndarray, str]] = (),
                         procedural_fraction: float = 0.25, max_side: int = DIM_TRAIN_SIZE,
                         procedural_pool: int = 0):
     """The best background source available offline, and a sentence describing it.
@@ -419,11 +429,13 @@ class RealMattingDataset(CompositionDataset):
 
     def __init__(self, num_samples: int, size: int, seed: int = 0, *, root=None,
                  max_side: int = DIM_TRAIN_SIZE, synthetic_fraction: float = 0.25,
-                 procedural_fraction: float = 0.25, crop_scales: Sequence[float] = (0.75, 1.0, 1.25),
+                 procedural_fraction: float = 0.25,
+                 crop_scales: Sequence[float] = (0.75, 1.0, 1.25),
                  trimap_iterations: tuple[int, int] = (1, 3), procedural_pool: int = 0,
                  **kwargs: Any):
         seed = check_seed(seed)
-        synthetic = SyntheticForegrounds(round(1.5 * size), seed, kinds=KINDS, length=max(num_samples, 1))
+        synthetic = SyntheticForegrounds(round(1.5 * size), seed, kinds=KINDS,
+                                         length=max(num_samples, 1))
         if check_int(procedural_pool, "procedural_pool", minimum=0):
             synthetic = PooledSource(synthetic, min(procedural_pool, len(synthetic)))
         try:
@@ -435,18 +447,22 @@ class RealMattingDataset(CompositionDataset):
             fgs, fg_text = synthetic, "generated foregrounds only (no real training image found)"
             photos: list = []
         else:
-            fgs = MixedForegrounds(real, synthetic, synthetic_fraction=synthetic_fraction, seed=seed,
-                                   length=max(num_samples, 1))
+            fgs = MixedForegrounds(real, synthetic, synthetic_fraction=synthetic_fraction,
+                                   seed=seed, length=max(num_samples, 1))
             fg_text = (f"{len(real)} real foregrounds ({', '.join(real.names)}) at longer side "
                        f"{max_side} px, {synthetic_fraction:.0%} generated"
                        + (f" (a pool of {synthetic.pool_size})" if procedural_pool else ""))
             photos = [(_to_uint8(p), n) for p, n in real.photos()]
         bgs, bg_text = offline_backgrounds(max_side, seed, training_photos=photos,
-                                           procedural_fraction=procedural_fraction, max_side=max_side,
-                                           procedural_pool=min(procedural_pool, max(num_samples, 1)))
+                                           procedural_fraction=procedural_fraction,
+                                           max_side=max_side,
+                                           procedural_pool=min(procedural_pool,
+                                                               max(num_samples, 1)))
         lo, hi = trimap_iterations
-        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi):
-            raise ValueError(f"trimap_iterations: expected ints 1 <= low <= high, got {trimap_iterations!r}")
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer))
+                and 1 <= lo <= hi):
+            raise ValueError("trimap_iterations: expected ints 1 <= low <= high, "
+                             f"got {trimap_iterations!r}")
         scales = tuple(float(s) for s in crop_scales)
         if not scales or any(not (0 < s < math.inf) for s in scales):
             raise ValueError(f"crop_scales: expected positive numbers, got {crop_scales!r}")

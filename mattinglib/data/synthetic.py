@@ -263,7 +263,8 @@ def _over(layers: Sequence[tuple[np.ndarray, np.ndarray]], base: np.ndarray):
     return fg, acc_a
 
 
-def _blob_polygon(rng: np.random.Generator, centre, radius: float, n: int, jag: float) -> np.ndarray:
+def _blob_polygon(rng: np.random.Generator, centre, radius: float, n: int,
+                  jag: float) -> np.ndarray:
     angles = np.sort(rng.random(n)) * 2 * np.pi
     radii = radius * (1 - jag * rng.random(n))
     return np.stack([centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)], 1)
@@ -382,7 +383,8 @@ def _solid_shapes(h: int, w: int, rng: np.random.Generator, count: tuple[int, in
             yy, xx = _coords(h, w)
             period = np.float32(rng.uniform(4, 0.1 * s + 5))
             stripes = _triangle((xx + yy * np.float32(rng.uniform(-1, 1))) / period)
-            colour = np.clip(colour * (np.float32(0.75) + np.float32(0.25) * stripes[..., None]), 0, 1)
+            colour = np.clip(colour
+                             * (np.float32(0.75) + np.float32(0.25) * stripes[..., None]), 0, 1)
         layers.append((_u8_to01(canvas), colour))
     return layers, base
 
@@ -406,7 +408,8 @@ def _motion_blur(h, w, rng):
     stack = np.concatenate([fg0 * a0[..., None], a0[..., None]], axis=2)
     blurred = _shifted_mean(stack, offsets)
     alpha = np.clip(blurred[..., 3], 0, 1)
-    fg = np.where(alpha[..., None] > 1e-4, blurred[..., :3] / np.maximum(alpha, 1e-4)[..., None], fg0)
+    fg = np.where(alpha[..., None] > 1e-4,
+                  blurred[..., :3] / np.maximum(alpha, 1e-4)[..., None], fg0)
     return np.clip(fg, 0, 1).astype(np.float32), alpha.astype(np.float32)
 
 
@@ -418,7 +421,8 @@ def _defocus(h, w, rng):
     premult = np.concatenate([fg0 * a0[..., None], a0[..., None]], axis=2)
     blurred = blur01(premult, sigma)
     alpha = blurred[..., 3]
-    fg = np.where(alpha[..., None] > 1e-3, blurred[..., :3] / np.maximum(alpha, 1e-3)[..., None], fg0)
+    fg = np.where(alpha[..., None] > 1e-3,
+                  blurred[..., :3] / np.maximum(alpha, 1e-3)[..., None], fg0)
     return np.clip(fg, 0, 1).astype(np.float32), alpha.astype(np.float32)
 
 
@@ -430,18 +434,23 @@ def _transparent(h, w, rng):
         poly, _ = _smooth_blob(rng, centre, s * rng.uniform(0.3, 0.45))
         region = blur01(_u8_to01(_fill_polygons(h, w, [poly])), rng.uniform(0.5, 3.0))
         yy, xx = _coords(h, w)
-        folds = _triangle((xx * np.float32(rng.uniform(-1, 1)) + yy) / np.float32(rng.uniform(8, 0.2 * s + 9)))
+        slant = np.float32(rng.uniform(-1, 1))
+        folds = _triangle((xx * slant + yy) / np.float32(rng.uniform(8, 0.2 * s + 9)))
         level = np.float32(rng.uniform(0.25, 0.7))
         vary = smooth_noise(h, w, rng, octaves=(2, 4))[..., 0]
-        alpha = region * level * (np.float32(0.75) + np.float32(0.25) * folds) * (np.float32(0.8) + np.float32(0.4) * vary)
-        layers = [(np.clip(alpha, 0, 1), _colour_field(h, w, rng, _random_colour(rng, 0.4, 1.0), 0.15))]
+        fold_gain = np.float32(0.75) + np.float32(0.25) * folds
+        alpha = region * level * fold_gain * (np.float32(0.8) + np.float32(0.4) * vary)
+        layers = [(np.clip(alpha, 0, 1),
+                   _colour_field(h, w, rng, _random_colour(rng, 0.4, 1.0), 0.15))]
     elif variant == 1:  # smoke: thresholded multi-scale noise inside a soft envelope
         n = smooth_noise(h, w, rng, octaves=(2, 4, 8, 16))[..., 0]
         t = np.float32(rng.uniform(0.2, 0.5))
         density = np.clip((n - t) / (1 - t), 0, 1)
         yy, xx = _coords(h, w)
         ay, ax = s * rng.uniform(0.25, 0.45, 2)
-        d = ((xx - np.float32(centre[0])) / np.float32(ax)) ** 2 + ((yy - np.float32(centre[1])) / np.float32(ay)) ** 2
+        dx = (xx - np.float32(centre[0])) / np.float32(ax)
+        dy = (yy - np.float32(centre[1])) / np.float32(ay)
+        d = dx ** 2 + dy ** 2
         envelope = np.clip((np.float32(1.3) - d) / np.float32(0.8), 0, 1)
         alpha = np.clip(density * envelope * np.float32(rng.uniform(0.4, 0.9)), 0, 1)
         grey = np.float32(rng.uniform(0.5, 0.95))
@@ -450,12 +459,16 @@ def _transparent(h, w, rng):
         axes = s * rng.uniform(0.15, 0.35, 2)
         angle = rng.uniform(0, 180)
         tint = _random_colour(rng, 0.5, 1.0)
-        body = _u8_to01(_ellipse_ring(h, w, centre, axes, angle)) * np.float32(rng.uniform(0.08, 0.35))
+        body = _u8_to01(_ellipse_ring(h, w, centre, axes, angle))
+        body = body * np.float32(rng.uniform(0.08, 0.35))
         rim_t = max(1, int(s * rng.uniform(0.005, 0.02)))
-        rim = _u8_to01(_ellipse_ring(h, w, centre, axes, angle, rim_t)) * np.float32(rng.uniform(0.5, 0.9))
+        rim = _u8_to01(_ellipse_ring(h, w, centre, axes, angle, rim_t))
+        rim = rim * np.float32(rng.uniform(0.5, 0.9))
         arc = np.linspace(rng.uniform(0, np.pi), 0, 8)
-        hl = (centre + np.stack([np.cos(arc) * axes[0] * 0.7, -np.sin(arc) * axes[1] * 0.7], 1))[None]
-        highlight = blur01(_u8_to01(_strokes(h, w, hl, max(1, rim_t))), 0.7) * np.float32(rng.uniform(0.6, 1.0))
+        arc_points = np.stack([np.cos(arc) * axes[0] * 0.7, -np.sin(arc) * axes[1] * 0.7], 1)
+        hl = (centre + arc_points)[None]
+        highlight = blur01(_u8_to01(_strokes(h, w, hl, max(1, rim_t))), 0.7)
+        highlight = highlight * np.float32(rng.uniform(0.6, 1.0))
         white = np.ones((h, w, 3), np.float32)
         layers = [(body, np.broadcast_to(tint, (h, w, 3))),
                   (rim, np.broadcast_to(tint * np.float32(0.6), (h, w, 3))),
@@ -475,7 +488,8 @@ def _holes(h, w, rng):
         for _ in range(n):
             c = centre + rng.normal(0, 0.2 * s, 2)
             r = s * rng.uniform(0.015, 0.07)
-            holes = np.maximum(holes, _ellipse_ring(h, w, c, (r, r * rng.uniform(0.6, 1.0)), rng.uniform(0, 180)))
+            ring = _ellipse_ring(h, w, c, (r, r * rng.uniform(0.6, 1.0)), rng.uniform(0, 180))
+            holes = np.maximum(holes, ring)
         alpha = region * (1 - _u8_to01(holes))
     elif variant == 1:  # ring
         inner = _ellipse_ring(h, w, centre, s * rng.uniform(0.06, 0.18, 2), rng.uniform(0, 180))
@@ -504,13 +518,15 @@ _DRAW = {
     "transparent": _transparent,
     "solid": _solid,
     "holes": _holes,
-    "low_contrast": lambda h, w, rng: _hair(h, w, rng, fur=True) if rng.random() < 0.5 else _solid(h, w, rng),
+    "low_contrast": lambda h, w, rng: (_hair(h, w, rng, fur=True) if rng.random() < 0.5
+                                       else _solid(h, w, rng)),
 }
 
 
 def _check_kinds(kinds: Any, known: Sequence[str], *, name: str = "kinds") -> tuple[str, ...]:
     if isinstance(kinds, str) or not isinstance(kinds, (tuple, list)) or not kinds:
-        raise ValueError(f"{name}: expected a non-empty tuple of names from {list(known)}, got {kinds!r}")
+        raise ValueError(f"{name}: expected a non-empty tuple of names from {list(known)}, "
+                         f"got {kinds!r}")
     unknown = [k for k in kinds if k not in known]
     if unknown:
         raise ValueError(f"{name}: unknown kinds {unknown}; known: {list(known)}")
@@ -587,14 +603,16 @@ def _bg_gradient(h, w, rng):
 
 
 def _bg_noise(h, w, rng):
-    octaves = tuple(int(o) for o in rng.choice([2, 3, 4, 6, 8, 12, 16, 24, 32], size=3, replace=False))
+    octaves = tuple(int(o)
+                    for o in rng.choice([2, 3, 4, 6, 8, 12, 16, 24, 32], size=3, replace=False))
     n = smooth_noise(h, w, rng, channels=3, octaves=octaves, persistence=rng.uniform(0.4, 0.8))
     c0 = _random_colour(rng)
     return np.clip(c0 + np.float32(rng.uniform(0.3, 1.0)) * (n - np.float32(0.5)), 0, 1)
 
 
 def _soft_wave(u: np.ndarray, softness: float) -> np.ndarray:
-    return np.clip((_triangle(u) - np.float32(0.5)) / np.float32(max(softness, 1e-3)) + np.float32(0.5), 0, 1)
+    return np.clip((_triangle(u) - np.float32(0.5)) / np.float32(max(softness, 1e-3))
+                   + np.float32(0.5), 0, 1)
 
 
 def _bg_stripes(h, w, rng, checks: bool = False):
@@ -620,7 +638,8 @@ def _bg_blobs(h, w, rng):
         c = tuple(int(v) for v in _fixed([w * rng.random(), h * rng.random()]))
         axes = tuple(max(1, int(v)) for v in _fixed(s * rng.uniform(0.02, 0.25, 2)))
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        cv2.ellipse(canvas, c, axes, float(rng.uniform(0, 180)), 0.0, 360.0, colour, -1, cv2.LINE_AA, _SHIFT)
+        cv2.ellipse(canvas, c, axes, float(rng.uniform(0, 180)), 0.0, 360.0, colour,
+                    -1, cv2.LINE_AA, _SHIFT)
     img = canvas.astype(np.uint16) * np.uint16(257)
     return from_u16(gaussian_blur_u16(img, rng.uniform(0, 0.04 * s)))
 

@@ -153,7 +153,8 @@ __all__ = [
 
 #: The foreground L1 covers pixels where the teacher's alpha exceeds this (in [-1, 1]).
 TEACHER_FG_THRESHOLD = -0.98
-#: The composition loss covers pixels where ``seg_gt`` (the segmenter's mask) exceeds this ([-1, 1]).
+#: The composition loss covers pixels where ``seg_gt`` (the segmenter's mask) exceeds this
+#: ([-1, 1]).
 SEG_THRESHOLD = 0.95
 #: Weight of each pseudo-supervised term relative to the GAN term (times ``wt``).
 PSEUDO_WEIGHT = 0.05
@@ -161,7 +162,8 @@ PSEUDO_WEIGHT = 0.05
 SHIFT_SEG_THRESHOLD = -0.8
 #: What fills the columns a recomposition shift vacates (:func:`compose_with_shift`).
 SHIFT_FILLS = ("wrap", "background", "zeros")
-#: Whether the GAN term of the student's loss reaches the student (see :class:`TeacherStudentTrainer`).
+#: Whether the GAN term of the student's loss reaches the student (see
+#: :class:`TeacherStudentTrainer`).
 GAN_GRADIENTS = ("released", "paper")
 CHECKPOINT_FORMAT = 2
 # Format-2 checkpoints without these keys predate the options and ran these settings.
@@ -306,7 +308,8 @@ def _roll_columns(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 
 
 def vacated_columns(shifts: torch.Tensor, width: int) -> torch.Tensor:
-    """Which columns a shift leaves empty: the first ``n`` for ``n > 0``, the last ``|n|`` for ``n < 0``.
+    """Which columns a shift leaves empty: the first ``n`` for ``n > 0``, the last ``|n|`` for
+    ``n < 0``.
 
     Args:
         shifts: int64 ``(B,)``; width: the image width ``W``.

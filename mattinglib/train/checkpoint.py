@@ -239,7 +239,8 @@ def check_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume
 
 def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume: bool,
                      fixed: Iterable[str]) -> Path:
-    """Claim the run folder ``out`` for a training command and write ``settings`` to its ``run.json``.
+    """Claim the run folder ``out`` for a training command and write ``settings`` to its
+    ``run.json``.
 
     Args:
         out: the run folder (created when missing).
@@ -261,10 +262,12 @@ def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume
     >>> start_run_folder(folder, {"seed": 0}, resume=False, fixed=("seed",)).name
     'run.json'
     >>> _ = save_checkpoint(checkpoint_path(folder, 1), {"step": 1})
-    >>> start_run_folder(folder, {"seed": 1}, resume=True, fixed=("seed",))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
+    >>> try:  # doctest: +ELLIPSIS
+    ...     start_run_folder(folder, {"seed": 1}, resume=True, fixed=("seed",))
+    ... except ValueError as err:
+    ...     print(*str(err).split("; "), sep=";\\n")
+    resume: the run in ... was started with other settings (saved, now): {'seed': (0, 1)};
     ...
-    ValueError: resume: the run in ... was started with other settings (saved, now): {'seed': (0, 1)}; ...
     """
     out = check_run_folder(out, settings, resume=resume, fixed=fixed)
     run_file = out / RUN_FILE
@@ -277,7 +280,8 @@ def start_run_folder(out: str | os.PathLike, settings: dict[str, Any], *, resume
     return run_file
 
 
-def read_run_settings(checkpoint: str | os.PathLike, *, records: str) -> tuple[Path, dict[str, Any]]:
+def read_run_settings(checkpoint: str | os.PathLike, *,
+                      records: str) -> tuple[Path, dict[str, Any]]:
     """The checkpoint file, and the ``run.json`` settings, of a checkpoint file or run folder.
 
     Args:
@@ -391,7 +395,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_path_for(path, checkpoint_dir, step: int) -> Path:
-    """Where a trainer's ``save(path)`` writes: ``path``, else the step's file in ``checkpoint_dir``."""
+    """Where a trainer's ``save(path)`` writes: ``path``, else the step's file in
+    ``checkpoint_dir``."""
     if path is not None:
         return Path(path)
     if checkpoint_dir is None:
