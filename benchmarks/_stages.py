@@ -74,7 +74,6 @@ from mattinglib.train.recipes import (
     training_data,
     validation_data,
 )
-from mattinglib.trimap import trimap_to_onehot
 
 __all__ = ["STAGES", "Stage", "build_stage", "dim_joint_loss_fn", "SHM_END_TO_END_LR",
            "STUDENT_NDF"]
@@ -88,7 +87,8 @@ STUDENT_NDF = StudentRecipe.full().ndf
 GENERATOR_FIELDS = ("ngf", "nf_part", "n_blocks1", "n_blocks2", "use_motion_features")
 
 
-def dim_joint_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def dim_joint_loss_fn(model: nn.Module,
+                      batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Deep Image Matting's joint stage: the overall loss on the encoder-decoder's alpha plus
     the alpha-prediction loss on the refined alpha, both over the unknown band.
 
@@ -188,7 +188,8 @@ def _matting_stage(name: str, profile: Profile | str | None, device: str, overri
                                MNet(width=profile.width, seed=profile.seed), mode="end_to_end")
         loss_fn, input_kind = shm_loss_fn, "mnet"
     else:
-        model, loss_fn, input_kind = DIM(width=profile.width, seed=profile.seed), dim_joint_loss_fn, "dim"
+        model = DIM(width=profile.width, seed=profile.seed)
+        loss_fn, input_kind = dim_joint_loss_fn, "dim"
     # The data of the recipe preset with the profile's name (real foregrounds, pooled
     # generated layers and the composite made on the device in the full one), at the
     # profile's sizes.

@@ -35,8 +35,13 @@ from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
 from ..models.dim import DIM
 from ..models.mnet import MNet
 from .bgm_recipes import MODEL_NAME, BGMRecipe, _bgm_recipe_of
-from .checkpoint import (RUN_FILE, latest_checkpoint, load_checkpoint, load_run_weights,
-                         read_run_settings)
+from .checkpoint import (
+    RUN_FILE,
+    latest_checkpoint,
+    load_checkpoint,
+    load_run_weights,
+    read_run_settings,
+)
 from .recipes import RECIPES, MNetRecipe, _recipe_of, train_run
 
 __all__ = ["MNET_RUNS", "mnet_run_dir", "load_trained_model", "load_bgm_generator",
@@ -102,7 +107,8 @@ def _generator_of(settings: dict, run_file: Path) -> dict:
     return {k: generator[k] for k in names}
 
 
-def load_bgm_generator(checkpoint: str | Path, *, device: str = "auto") -> BackgroundMattingGenerator:
+def load_bgm_generator(checkpoint: str | Path, *,
+                       device: str = "auto") -> BackgroundMattingGenerator:
     """The generator of a run written by ``python -m mattinglib train-bgm``, in eval mode.
 
     Args:
@@ -151,7 +157,8 @@ def mnet_run_dir(recipe: MNetRecipe | Profile | str | None = None) -> Path:
 
     >>> mnet_run_dir("quick") == MNET_RUNS / MNetRecipe.quick().run_name()
     True
-    >>> mnet_run_dir("quick").relative_to(REPO_ROOT).as_posix().startswith("runs/04_mnet/mnet_quick_s")
+    >>> path = mnet_run_dir("quick").relative_to(REPO_ROOT).as_posix()
+    >>> path.startswith("runs/04_mnet/mnet_quick_s")
     True
     """
     return MNET_RUNS / _mnet_recipe(recipe).run_name()
@@ -168,7 +175,8 @@ def _finished(run_dir: Path, recipe: MNetRecipe) -> bool:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     settings = recipe.settings()
-    same = isinstance(saved, dict) and all(saved.get(k) == settings[k] for k in recipe.fixed_on_resume())
+    same = isinstance(saved, dict) and all(saved.get(k) == settings[k]
+                                           for k in recipe.fixed_on_resume())
     return same and int(latest.stem.split("_")[1]) >= recipe.train_steps
 
 
@@ -208,7 +216,8 @@ def load_or_train_mnet(run_dir: str | Path, recipe: MNetRecipe | Profile | str |
     if latest_checkpoint(run_dir) is not None and not (run_dir / RUN_FILE).is_file():
         dev = get_device(device)
         model = MNet(width=recipe.width)
-        model.load_state_dict(load_checkpoint(latest_checkpoint(run_dir), map_location=dev)["model"])
+        state = load_checkpoint(latest_checkpoint(run_dir), map_location=dev)
+        model.load_state_dict(state["model"])
         return model.to(dev).eval()
     model, _ = train_run(recipe, run_dir, device=device, progress=progress)
     return model
@@ -241,10 +250,12 @@ def load_bgm_teacher(recipe: BGMRecipe | Profile | str | None = None, *,
     dev = get_device(device)
     generator = bgm_recipes.build_bgm_generator(recipe).to(dev)
     if path is None:
-        warnings.warn(f"load_bgm_teacher: no checkpoint in {run_dir} (run chapter 6 to train it); the "
-                      "generator has RANDOM weights: its mattes only show that the pipeline runs",
+        warnings.warn(f"load_bgm_teacher: no checkpoint in {run_dir} (run chapter 6 to train "
+                      "it); the generator has RANDOM weights: its mattes only show that the "
+                      "pipeline runs",
                       RandomWeightsWarning, stacklevel=2)
         return generator.eval(), "random weights (chapter 6 has not been run)"
     state = load_checkpoint(path, map_location=dev)
     generator.load_state_dict(state["model"])
-    return generator.eval(), f"chapter 6's generator, step {int(state['step'])} ({path.parent.name}/{path.name})"
+    return generator.eval(), (f"chapter 6's generator, step {int(state['step'])} "
+                              f"({path.parent.name}/{path.name})")
