@@ -130,7 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="checkpoint folder (default: runs/bench_teacher_student_<preset>)")
     parser.add_argument("--name", default=None,
-                        help="stem of the result files (default: teacher_student_<preset>_<device>)")
+                        help="stem of the result files "
+                             "(default: teacher_student_<preset>_<device>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     preset = StudentRecipe.preset(args.preset)
@@ -140,7 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name, None)
         if value is not None:
             if value < (0 if name == "workers" else 1):
-                parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+                parser.error(f"--{name.replace('_', '-')}: expected a positive integer, "
+                             f"got {value}")
             options[name] = value
     switches = {"gan_weight": args.gan_weight, "max_shift": args.max_shift,
                 "gan_gradient": args.gan_gradient}
@@ -171,8 +173,9 @@ def train_teacher(recipe: bgm_recipes.BGMRecipe, run_dir: Path, device: torch.de
     start, t0 = trainer.step, time.perf_counter()
     history = trainer.fit()
     info = {"steps": trainer.step, "parameters": sum(p.numel() for p in trainer.model.parameters()),
-            "generator": {k: getattr(recipe, k) for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2",
-                                                          "use_motion_features")},
+            "generator": {k: getattr(recipe, k)
+                          for k in ("ngf", "nf_part", "n_blocks1", "n_blocks2",
+                                    "use_motion_features")},
             "synthetic_val_last": {k: v[-1] for k, v in history.val.items()},
             **timing(start, trainer.step, time.perf_counter() - t0)}
     return trainer.model.eval(), info
@@ -284,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                     "final": {k: val[k][-1] for k in METRICS},
                     "best_sad": val["sad"][best], "best_step": history.val_steps[best]},
         "student_curve": curve,
-        "per_effect_sad": per_effect({"teacher": teacher, "student": trainer.student}, recipe, device),
+        "per_effect_sad": per_effect({"teacher": teacher, "student": trainer.student},
+                                     recipe, device),
         "student_beats_teacher": bool(final_sad < teacher_scores["sad"]),
         "final_sad_ratio_student_to_teacher": final_sad / teacher_scores["sad"],
     }

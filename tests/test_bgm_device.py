@@ -10,8 +10,8 @@ from torch.utils.data import default_collate
 
 from mattinglib.data.bgm import (
     DEVICE_PARAM_KEYS,
-    BGMCompositeDataset,
     STREAM_BGM,
+    BGMCompositeDataset,
     BGMSyntheticDataset,
     _jitter_matrix,
     _warp_affine,

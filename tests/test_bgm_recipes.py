@@ -1,4 +1,5 @@
-"""Tests of the supervised Background Matting recipe and the `train-bgm` command (CPU, tiny sizes)."""
+"""Tests of the supervised Background Matting recipe and the `train-bgm` command
+(CPU, tiny sizes)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
+from mattinglib.cli.train import add_train_bgm_command
 from mattinglib.config import get_profile
 from mattinglib.data.bgm import BGMSyntheticDataset
 from mattinglib.losses.bgm import supervised_loss
-from mattinglib.cli.train import add_train_bgm_command
 from mattinglib.metrics import evaluate, mean_metrics
 from mattinglib.models.bgm import bgm_generator
 from mattinglib.train.bgm_recipes import (

@@ -11,14 +11,14 @@ import torch
 from torch import nn
 
 from mattinglib import io
-from mattinglib.data.composition import SyntheticMattingDataset
 from mattinglib.cli.predict import add_predict_command
 from mattinglib.cli.train import add_train_command
+from mattinglib.data.composition import SyntheticMattingDataset
 from mattinglib.metrics import evaluate
 from mattinglib.models.mnet import MNet
 from mattinglib.models.shm import SHM
-from mattinglib.train.history import History
 from mattinglib.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from mattinglib.train.history import History
 from mattinglib.train.recipes import (
     build_mnet_trainer,
     matting_val_fn,
@@ -183,7 +183,8 @@ class TestCommands:
         io.write_trimap(tmp_path / "trimap.png", trimap)
         for extra in ([], ["--max-side", "32"], ["--tile", "32", "--overlap", "16"]):
             alpha_path = tmp_path / f"alpha{len(extra)}.png"
-            assert run_cli("predict", "--checkpoint", str(out), "--image", str(tmp_path / "photo.png"),
+            assert run_cli("predict", "--checkpoint", str(out),
+                           "--image", str(tmp_path / "photo.png"),
                            "--trimap", str(tmp_path / "trimap.png"), "--out", str(alpha_path),
                            "--device", "cpu", *extra) == 0
             alpha = io.read_alpha(alpha_path)

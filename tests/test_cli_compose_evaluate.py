@@ -28,8 +28,10 @@ def test_compose_writes_the_composite(tmp_path):
     io.write_image(tmp_path / "fg.png", fg)
     io.write_image(tmp_path / "bg.png", bg)
     io.write_alpha(tmp_path / "a.png", alpha)
-    assert main(["compose", "--foreground", str(tmp_path / "fg.png"), "--alpha", str(tmp_path / "a.png"),
-                 "--background", str(tmp_path / "bg.png"), "--output", str(tmp_path / "out.png")]) == 0
+    assert main(["compose", "--foreground", str(tmp_path / "fg.png"),
+                 "--alpha", str(tmp_path / "a.png"),
+                 "--background", str(tmp_path / "bg.png"),
+                 "--output", str(tmp_path / "out.png")]) == 0
     a = io.read_alpha(tmp_path / "a.png")[..., None]
     expected = a * io.read_image(tmp_path / "fg.png") + (1 - a) * io.read_image(tmp_path / "bg.png")
     np.testing.assert_allclose(io.read_image(tmp_path / "out.png"), expected, atol=1 / 255 + 1e-6)
@@ -43,7 +45,8 @@ def test_evaluate_matches_the_library(tmp_path, capsys):
     assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
                  "--trimap", str(tmp_path / "trimap"), "--json", str(out_json)]) == 0
     scores = json.loads(out_json.read_text())
-    direct = metrics.evaluate(io.read_alpha(tmp_path / "pred" / "a.png"), io.read_alpha(tmp_path / "gt" / "a.png"),
+    direct = metrics.evaluate(io.read_alpha(tmp_path / "pred" / "a.png"),
+                              io.read_alpha(tmp_path / "gt" / "a.png"),
                               io.read_trimap(tmp_path / "trimap" / "a.png"))
     assert scores["images"]["a.png"] == direct
     assert "mean" in capsys.readouterr().out

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_cli import run_cli
 
 from mattinglib import io
 from mattinglib.config import get_profile
@@ -17,13 +18,11 @@ from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
 from mattinglib.train.recipes import (
     DIMRecipe,
     MNetRecipe,
-    build_mnet_trainer,
     _recipe_of,
+    build_mnet_trainer,
     train_run,
 )
 from mattinglib.train.runs import load_trained_model
-
-from test_cli import run_cli
 
 TINY = dict(image_size=32, batch_size=2, train_steps=2, val_every=2, num_train_samples=8,
             num_val_samples=2, data="synthetic")
@@ -55,7 +54,8 @@ class TestRecipeObjects:
     @pytest.mark.parametrize("changes, pattern", [
         ({"image_size": 40}, "^image_size:"), ({"lr": 0.0}, "^lr:"), ({"lr": True}, "^lr:"),
         ({"batch_size": 0}, "^batch_size:"), ({"data": "coco"}, "^data:"),
-        ({"lr_schedule": "step"}, "^lr_schedule:"), ({"synthetic_fraction": 1.5}, "^synthetic_fraction:"),
+        ({"lr_schedule": "step"}, "^lr_schedule:"),
+        ({"synthetic_fraction": 1.5}, "^synthetic_fraction:"),
     ])
     def test_bad_fields(self, changes, pattern):
         with pytest.raises(ValueError, match=pattern):
@@ -72,7 +72,8 @@ class TestRecipeObjects:
 
     def test_resume_keeps_schedule_fields(self):
         assert "train_steps" in MNetRecipe.quick().replace(lr_schedule="onecycle").fixed_on_resume()
-        assert "train_steps" not in MNetRecipe.quick().replace(lr_schedule="constant").fixed_on_resume()
+        constant = MNetRecipe.quick().replace(lr_schedule="constant")
+        assert "train_steps" not in constant.fixed_on_resume()
 
     def test_builder_uses_the_recipe(self):
         trainer = build_mnet_trainer(MNetRecipe.quick().replace(**TINY, lr_schedule="onecycle"),
@@ -125,8 +126,9 @@ class TestRunFolders:
         stage1 = load_checkpoint(latest_checkpoint(out / "encoder_decoder"))["model"]
         final = load_checkpoint(latest_checkpoint(out))["model"]
         # the refinement stage trains only the refinement: stage 1 is frozen
-        assert all(torch.equal(stage1[k], final[k]) for k in stage1 if not k.startswith("refinement."))
-        assert any(not torch.equal(stage1[k], final[k]) for k in stage1 if k.startswith("refinement."))
+        refinement = [k for k in stage1 if k.startswith("refinement.")]
+        assert all(torch.equal(stage1[k], final[k]) for k in stage1 if k not in refinement)
+        assert any(not torch.equal(stage1[k], final[k]) for k in refinement)
         loaded = load_trained_model(out, device="cpu")
         assert isinstance(loaded, DIM) and loaded.stage == "joint"
         assert all(torch.equal(v, final[k]) for k, v in loaded.state_dict().items())

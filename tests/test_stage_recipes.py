@@ -166,7 +166,8 @@ def test_chapter_6_trains_the_quick_recipe_and_records_it(tmp_path, monkeypatch)
 
 def test_chapter_7_trains_the_quick_recipe_and_records_it(tmp_path, monkeypatch):
     ns = {"bgm_recipes": bgm_recipes, "profile": get_profile("quick"), "torch": torch}
-    run_until(chapter_cell("07_teacher_student.ipynb", "StudentRecipe.preset("), "print(SWITCHES)", ns)
+    run_until(chapter_cell("07_teacher_student.ipynb", "StudentRecipe.preset("),
+              "print(SWITCHES)", ns)
     assert ns["recipe"] == StudentRecipe.quick()
     # the teacher: chapter 6's run folder and recipe
     monkeypatch.setattr(bgm_recipes, "course_run_dir", lambda recipe: tmp_path / "06")
@@ -176,7 +177,8 @@ def test_chapter_7_trains_the_quick_recipe_and_records_it(tmp_path, monkeypatch)
     monkeypatch.setattr(bgm_recipes, "student_run_dir", lambda recipe: tmp_path / "07")
     ns.update(teacher=ns["teacher_trainer"].model.eval(), device="cpu")
     run_until(chapter_cell("07_teacher_student.ipynb", "start_student_run("), "history =", ns)
-    assert json.loads((tmp_path / "07" / "run.json").read_text()) == StudentRecipe.quick().settings()
+    written = json.loads((tmp_path / "07" / "run.json").read_text())
+    assert written == StudentRecipe.quick().settings()
     trainer = ns["trainer"]
     assert (trainer.max_steps, trainer.batch_size, trainer.steps_per_epoch, trainer.val_every,
             len(trainer.data), len(trainer.val_data)) == (16, 2, 2, 8, 64, 6)
@@ -193,17 +195,20 @@ def test_bgm_run_json_is_the_recipe_and_resume_compares_recipes(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text()) == recipe.settings()
     assert BGMRecipe.from_settings(json.loads((tmp_path / "run.json").read_text())) == recipe
     assert load_bgm_generator(tmp_path, device="cpu").config["ngf"] == 8
-    with pytest.raises(ValueError, match=r"^resume: the run in .* other settings .*'lr': \(0\.0001, 0\.001\)"):
+    with pytest.raises(ValueError, match=r"^resume: the run in .* other settings "
+                                         r".*'lr': \(0\.0001, 0\.001\)"):
         start_bgm_run(recipe.replace(lr=1e-3), tmp_path, device="cpu", progress=False)
     assert json.loads((tmp_path / "run.json").read_text()) == recipe.settings()  # nothing written
     longer = recipe.replace(train_steps=2)  # a free field: the run continues
-    assert start_bgm_run(longer, tmp_path, device="cpu", progress=False).fit(resume=True).train_steps == [1, 2]
+    resumed = start_bgm_run(longer, tmp_path, device="cpu", progress=False)
+    assert resumed.fit(resume=True).train_steps == [1, 2]
     assert "lr" in recipe.fixed_on_resume() and "train_steps" not in recipe.fixed_on_resume()
 
 
 def test_student_builder_refuses_a_teacher_of_another_size():
     recipe = StudentRecipe.quick()
-    with pytest.raises(ValueError, match="^teacher: a generator of .*'ngf': 8.* recipe's teacher is"):
+    with pytest.raises(ValueError,
+                       match="^teacher: a generator of .*'ngf': 8.* recipe's teacher is"):
         build_student_trainer(recipe, build_bgm_generator(recipe.teacher, ngf=8), device="cpu")
 
 
@@ -216,8 +221,9 @@ def test_train_student_records_its_recipe(tmp_path):
     teacher_recipe = BGMRecipe.quick().replace(**TINY_BGM)
     assert json.loads((teacher / "run.json").read_text()) == teacher_recipe.settings()
     out = tmp_path / "student"
-    assert main(["train-student", "--preset", "quick", "--teacher", str(teacher), "--generated", "4",
-                 "--val-generated", "2", "--size", "32", "--steps", "1", "--ndf", "8",
+    assert main(["train-student", "--preset", "quick", "--teacher", str(teacher),
+                 "--generated", "4", "--val-generated", "2", "--size", "32", "--steps", "1",
+                 "--ndf", "8",
                  "--device", "cpu", "--out", str(out)]) == 0
     expected = StudentRecipe.quick().replace(
         teacher=teacher_recipe, teacher_run=str(teacher.resolve()), image_size=32, train_steps=1,
@@ -237,4 +243,5 @@ def test_trainer_keyword_defaults_agree_with_the_recipe():
              "halve_every_epochs": "halve_every_epochs", "max_shift": "max_shift",
              "min_shift": "min_shift", "shift_fill": "shift_fill", "gan_gradient": "gan_gradient",
              "gan_weight": "gan_weight"}
-    assert {k: params[k].default for k in pairs} == {k: getattr(recipe, v) for k, v in pairs.items()}
+    defaults = {k: params[k].default for k in pairs}
+    assert defaults == {k: getattr(recipe, v) for k, v in pairs.items()}

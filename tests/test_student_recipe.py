@@ -64,9 +64,11 @@ def test_trains_on_captured_videos(teacher, tmp_path):
     data = TargetDomainDataset(3, 32, seed=0)
     for i in range(3):
         a = data.arrays(i)
-        cv2.imwrite(str(captures / f"{i:04d}_img.png"), (a["image"][..., ::-1] * 255).astype(np.uint8))
+        cv2.imwrite(str(captures / f"{i:04d}_img.png"),
+                    (a["image"][..., ::-1] * 255).astype(np.uint8))
         cv2.imwrite(str(captures / f"{i:04d}_masksDL.png"), (a["seg_gt"] * 255).astype(np.uint8))
-    cv2.imwrite(str(captures / "video_a_back.png"), (data.arrays(0)["bg"][..., ::-1] * 255).astype(np.uint8))
+    cv2.imwrite(str(captures / "video_a_back.png"),
+                (data.arrays(0)["bg"][..., ::-1] * 255).astype(np.uint8))
     out = tmp_path / "student"
     assert student(teacher, out, "--captures", str(captures.parent), "--steps", "2") == 0
     assert load_checkpoint(latest_checkpoint(out))["step"] == 2

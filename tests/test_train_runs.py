@@ -11,7 +11,12 @@ from mattinglib.config import get_profile
 from mattinglib.inference.bgm import RandomWeightsWarning
 from mattinglib.models.mnet import MNet
 from mattinglib.train import bgm_recipes, runs
-from mattinglib.train.checkpoint import RUN_FILE, checkpoint_path, latest_checkpoint, save_checkpoint
+from mattinglib.train.checkpoint import (
+    RUN_FILE,
+    checkpoint_path,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from mattinglib.train.recipes import DIMRecipe, MNetRecipe, build_mnet_trainer
 
 TINY = MNetRecipe.quick().replace(train_steps=2, val_every=2, image_size=32, batch_size=2,
@@ -46,7 +51,8 @@ class TestLoadOrTrainMnet:
         runs.load_or_train_mnet(tmp_path, TINY, progress=False, device="cpu")      # 2 of 2 steps
         assert latest_checkpoint(tmp_path).name == "step_00000002.pt"
         # A constant learning rate lets the same run continue to more steps.
-        model = runs.load_or_train_mnet(tmp_path, TINY.replace(train_steps=4), progress=False, device="cpu")
+        model = runs.load_or_train_mnet(tmp_path, TINY.replace(train_steps=4), progress=False,
+                                        device="cpu")
         assert latest_checkpoint(tmp_path).name == "step_00000004.pt"
         assert isinstance(model, MNet)
 

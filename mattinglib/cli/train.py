@@ -47,7 +47,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cls = RECIPES[args.model]
     changes = {field: getattr(args, option) for option, field in _RECIPE_OPTIONS.items()
                if getattr(args, option, None) is not None}
-    recipe = cls.preset(args.profile).replace(**changes)  # every check runs before run.json is written
+    # every check runs before run.json is written
+    recipe = cls.preset(args.profile).replace(**changes)
     out = Path(args.out)
     # Check the folder before any work; the recipe's fields were checked when it was built.
     check_run_folder(out, recipe.settings(), resume=args.resume, fixed=recipe.fixed_on_resume())
@@ -121,7 +122,8 @@ def add_train_bgm_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
                    help="feed the motion feature to comb_multi (the paper's text) instead of the "
                         "released code's background feature")
     p.add_argument("--lr", type=float,
-                   help=f"Adam learning rate (default: the recipe's, {BGMRecipe.quick().lr:g}, the paper's)")
+                   help=f"Adam learning rate (default: the recipe's, "
+                        f"{BGMRecipe.quick().lr:g}, the paper's)")
     p.set_defaults(func=interruptible(_cmd_train_bgm, p))
     return p
 
@@ -215,7 +217,8 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
     (:class:`~mattinglib.train.adversarial.TeacherStudentTrainer`)::
 
         # your own captured videos, laid out as the authors' released captured data
-        python -m mattinglib train-student --teacher runs/bgm --captures data/captured --out runs/student
+        python -m mattinglib train-student --teacher runs/bgm --captures data/captured \\
+            --out runs/student
         # or the offline target domain, validated on held-out generated captures
         python -m mattinglib train-student --teacher runs/bgm --generated 4000 --val-generated 32 \\
             --out runs/student
@@ -240,13 +243,15 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
                    help="the teacher: a run folder (or checkpoint) of `train-bgm`")
     p.add_argument("--out", required=True, type=Path, help=f"run folder (checkpoints, {RUN_FILE}, "
                    f"{EXPORT_FILE})")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --out")
     p.add_argument("--preset", choices=sorted(StudentRecipe.presets), default=None,
                    help="the recipe the options below change (StudentRecipe; default: "
                    "$MATTINGLIB_PROFILE, else full on a GPU, quick on a CPU)")
     p.add_argument("--captures", type=Path, help="folder of captured videos (see "
                    "mattinglib.data.target_domain.CapturedVideoDataset)")
-    p.add_argument("--generated", type=int, help="train on this many generated target-domain captures")
+    p.add_argument("--generated", type=int,
+                   help="train on this many generated target-domain captures")
     p.add_argument("--val-generated", type=int,
                    help="validate on this many held-out generated captures (they have truth; "
                    "0: no validation)")

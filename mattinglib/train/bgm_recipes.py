@@ -135,7 +135,8 @@ def bgm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
     """
     missing = [k for k in (*BGM_INPUTS, "alpha", "fg", "bg_gt") if k not in batch]
     if missing:
-        raise ValueError(f"batch: missing the keys {missing} (expected a BGMSyntheticDataset batch)")
+        raise ValueError(f"batch: missing the keys {missing} "
+                         f"(expected a BGMSyntheticDataset batch)")
     alpha, fg = model(*(batch[k] for k in BGM_INPUTS))
     with torch.autocast(device_type=alpha.device.type, enabled=False):
         return supervised_loss(alpha.float(), fg.float(), batch["alpha"].float(),
@@ -170,7 +171,8 @@ def bgm_val_fn(model: nn.Module, val_data: Any, *,
         ``{"sad", "mse", "grad", "conn"}``: SAD, Grad and Conn divided by 1000 as
         the official code does, MSE unscaled; means over the samples.
     """
-    if not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__")) or len(val_data) == 0:
+    if (not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__"))
+            or len(val_data) == 0):
         raise ValueError(f"val_data: expected a non-empty map-style dataset, "
                          f"got {type(val_data).__name__}")
     device = _model_device(model)
@@ -223,7 +225,8 @@ class _StageRecipe:
         return getattr(cls, cls.presets[name])()
 
     def replace(self, **changes: Any):
-        """A copy with some fields changed; unknown names raise a ``ValueError`` listing the fields."""
+        """A copy with some fields changed; unknown names raise a ``ValueError``
+        listing the fields."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
@@ -315,7 +318,8 @@ class BGMRecipe(_StageRecipe):
         _check_flag(self.device_augment, "device_augment")
         _check_rate(self.lr, "lr")
         if self.image_size % 4:
-            raise ValueError(f"image_size: the generator needs a multiple of 4, got {self.image_size}")
+            raise ValueError(f"image_size: the generator needs a multiple of 4, "
+                             f"got {self.image_size}")
         if self.nf_part != self.ngf:
             raise ValueError(f"nf_part: the generator needs nf_part == ngf ({self.ngf}), "
                              f"got {self.nf_part}")
@@ -379,13 +383,14 @@ class BGMRecipe(_StageRecipe):
         >>> BGMRecipe.quick().run_name().startswith("bgm_quick_s64_b4_t60_ngf16_2x1_")
         True
         """
-        return (f"{self.model}_{self.name}_s{self.image_size}_b{self.batch_size}_t{self.train_steps}"
-                f"_ngf{self.ngf}_{self.n_blocks1}x{self.n_blocks2}_{self._digest()}")
+        return (f"{self.model}_{self.name}_s{self.image_size}_b{self.batch_size}"
+                f"_t{self.train_steps}_ngf{self.ngf}_{self.n_blocks1}x{self.n_blocks2}_{self._digest()}")
 
 
 @dataclass(frozen=True)
 class StudentRecipe(_StageRecipe):
-    """Every number of a teacher-student run (:class:`~mattinglib.train.adversarial.TeacherStudentTrainer`).
+    """Every number of a teacher-student run
+    (:class:`~mattinglib.train.adversarial.TeacherStudentTrainer`).
 
     ``StudentRecipe.quick()`` is chapter 7 on a CPU, ``.full()`` the paper's sizes
     for a GPU (and ``train-student``'s preset there), ``.cpu()`` the recorded CPU
@@ -471,7 +476,8 @@ class StudentRecipe(_StageRecipe):
                      "d_seed", "train_seed", "val_seed"):
             check_int(getattr(self, name), name, minimum=0)
         if self.image_size % 4:
-            raise ValueError(f"image_size: the generator needs a multiple of 4, got {self.image_size}")
+            raise ValueError(f"image_size: the generator needs a multiple of 4, "
+                             f"got {self.image_size}")
         if self.val_every is not None and self.num_val_samples == 0:
             raise ValueError("val_every: validation needs held-out truth; set num_val_samples")
         _check_rate(self.lr, "lr")
@@ -480,13 +486,17 @@ class StudentRecipe(_StageRecipe):
                 or not 0 <= self.gan_weight < math.inf:
             raise ValueError(f"gan_weight: expected a finite number >= 0, got {self.gan_weight!r}")
         if self.gan_gradient not in GAN_GRADIENTS:
-            raise ValueError(f"gan_gradient: expected one of {list(GAN_GRADIENTS)}, got {self.gan_gradient!r}")
+            raise ValueError(f"gan_gradient: expected one of {list(GAN_GRADIENTS)}, "
+                             f"got {self.gan_gradient!r}")
         if self.shift_fill not in SHIFT_FILLS:
-            raise ValueError(f"shift_fill: expected one of {list(SHIFT_FILLS)}, got {self.shift_fill!r}")
+            raise ValueError(f"shift_fill: expected one of {list(SHIFT_FILLS)}, "
+                             f"got {self.shift_fill!r}")
         for name in ("min_shift", "max_shift"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"{name}: expected a fraction of the width in [0, 1], got {value!r}")
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not 0 <= value <= 1):
+                raise ValueError(f"{name}: expected a fraction of the width in [0, 1], "
+                                 f"got {value!r}")
         if self.min_shift > self.max_shift:
             raise ValueError(f"min_shift: expected at most max_shift={self.max_shift!r}, "
                              f"got {self.min_shift!r}")
@@ -673,7 +683,8 @@ def build_bgm_trainer(recipe: BGMRecipe | Profile | str | None = None, *,
         options.setdefault("device_transform", functools.partial(augment_bgm_batch,
                                                                  size=recipe.image_size))
     val_data = BGMSyntheticDataset(recipe.num_val_samples, recipe.image_size, seed=recipe.seed + 1)
-    every = options.pop("checkpoint_every", recipe.val_every if checkpoint_dir is not None else None)
+    every = options.pop("checkpoint_every",
+                        recipe.val_every if checkpoint_dir is not None else None)
     trainer = Trainer(
         model, torch.optim.Adam(model.parameters(), lr=recipe.lr), bgm_loss_fn, train_data,
         batch_size=recipe.batch_size, max_steps=recipe.train_steps, val_data=val_data,
@@ -731,7 +742,8 @@ def _student_data(recipe: StudentRecipe):
     from ..data.target_domain import CapturedVideoDataset, TargetDomainDataset
 
     if recipe.captures is not None:
-        train = CapturedVideoDataset(recipe.captures, size=recipe.image_size, seed=recipe.train_seed)
+        train = CapturedVideoDataset(recipe.captures, size=recipe.image_size,
+                                     seed=recipe.train_seed)
     else:
         train = TargetDomainDataset(recipe.num_train_samples, recipe.image_size,
                                     seed=recipe.train_seed, strengths=recipe.strengths,
@@ -769,11 +781,13 @@ def build_student_trainer(recipe: StudentRecipe | Profile | str | None, teacher:
     """
     recipe = _student_recipe_of(recipe).replace(**changes)
     if not isinstance(teacher, BackgroundMattingGenerator):
-        raise TypeError(f"teacher: expected a BackgroundMattingGenerator, got {type(teacher).__name__}")
+        raise TypeError(f"teacher: expected a BackgroundMattingGenerator, "
+                        f"got {type(teacher).__name__}")
     have = {**teacher.config, "use_motion_features": teacher.use_motion_features}
     want = recipe.teacher.generator_config()
-    if {k: have[k] for k in want} != want:
-        raise ValueError(f"teacher: a generator of {({k: have[k] for k in want})}, but the recipe's "
+    got = {k: have[k] for k in want}
+    if got != want:
+        raise ValueError(f"teacher: a generator of {got}, but the recipe's "
                          f"teacher is {want}; build the recipe with the teacher's BGMRecipe")
     train, val = _student_data(recipe)
     trainer = TeacherStudentTrainer(

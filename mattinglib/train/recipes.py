@@ -195,8 +195,10 @@ def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = 
         ``{"sad", "mse", "grad", "conn"}``: SAD, Grad and Conn divided by 1000 as
         the official code does, MSE unscaled; means over the images.
     """
-    if not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__")) or len(val_data) == 0:
-        raise ValueError(f"val_data: expected a non-empty map-style dataset, got {type(val_data).__name__}")
+    if (not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__"))
+            or len(val_data) == 0):
+        raise ValueError(f"val_data: expected a non-empty map-style dataset, "
+                         f"got {type(val_data).__name__}")
     kind = input_kind_of(model, input_kind)
     device = _model_device(model)
     rows = []
@@ -240,7 +242,8 @@ def _profile_trainer(model: nn.Module, loss_fn, val_fn, train_data, val_data, pr
                      lr: float, checkpoint_dir, device: str, options: dict[str, Any]) -> Trainer:
     """Adam at ``lr`` and a :class:`Trainer` sized by ``profile`` (checkpoints every
     ``val_every`` steps unless ``options`` say otherwise); sets ``trainer.profile`` and ``.lr``."""
-    every = options.pop("checkpoint_every", profile.val_every if checkpoint_dir is not None else None)
+    every = options.pop("checkpoint_every",
+                        profile.val_every if checkpoint_dir is not None else None)
     trainer = Trainer(
         model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, train_data,
         batch_size=profile.batch_size, max_steps=profile.train_steps,
@@ -321,20 +324,24 @@ class MNetRecipe:
         check_int(self.num_workers, "num_workers", minimum=0)
         check_int(self.procedural_pool, "procedural_pool", minimum=0)
         if not isinstance(self.compose_on_device, bool):
-            raise TypeError(f"compose_on_device: expected True or False, got {self.compose_on_device!r}")
+            raise TypeError(f"compose_on_device: expected True or False, "
+                            f"got {self.compose_on_device!r}")
         if self.image_size % self.input_multiple:
             raise ValueError(f"image_size: {type(self).__name__} needs a multiple of "
                              f"{self.input_multiple}, got {self.image_size}")
         for name in ("width", "lr"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not 0 < value < math.inf):
                 raise ValueError(f"{name}: expected a positive number, got {value!r}")
         for name in ("synthetic_fraction", "procedural_fraction"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not 0 <= value <= 1):
                 raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+            raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, "
+                             f"got {self.lr_schedule!r}")
         if self.data not in DATA_SOURCES:
             raise ValueError(f"data: expected one of {list(DATA_SOURCES)}, got {self.data!r}")
         object.__setattr__(self, "crop_scales", tuple(float(c) for c in self.crop_scales))
@@ -370,7 +377,8 @@ class MNetRecipe:
         """The paper's sizes for a GPU: full width, 320 px crops, 20,000 steps of 16."""
         return cls(name="full", width=1.0, image_size=320, batch_size=16, train_steps=20_000,
                    lr=4e-4, val_every=1000, num_train_samples=320_000, num_val_samples=256,
-                   max_side=800, eval_max_side=100_000, num_workers=8, procedural_pool=512, compose_on_device=True)
+                   max_side=800, eval_max_side=100_000, num_workers=8, procedural_pool=512,
+                   compose_on_device=True)
 
     @classmethod
     def preset(cls, name: str | None = None) -> "MNetRecipe":
@@ -384,7 +392,8 @@ class MNetRecipe:
 
     # -- changes and run.json -----------------------------------------------------------------
     def replace(self, **changes: Any) -> "MNetRecipe":
-        """A copy with some fields changed; unknown names raise a ``ValueError`` listing the fields."""
+        """A copy with some fields changed; unknown names raise a ``ValueError``
+        listing the fields."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
@@ -399,7 +408,8 @@ class MNetRecipe:
     def from_settings(cls, settings: Mapping[str, Any]) -> "MNetRecipe":
         """The recipe of a ``run.json`` written by :meth:`settings` (unknown keys are refused)."""
         known = {f.name for f in fields(cls)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if k != "model"}
+        values = {k: (tuple(v) if isinstance(v, list) else v)
+                  for k, v in settings.items() if k != "model"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"settings: unknown {cls.__name__} fields {unknown}")
@@ -414,8 +424,10 @@ class MNetRecipe:
 
     def run_name(self) -> str:
         """A folder name that changes with every field that changes the run."""
-        digest = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:10]
-        return f"{self.model}_{self.name}_s{self.image_size}_w{self.width:g}_t{self.train_steps}_{digest}"
+        text = json.dumps(self.settings(), sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        return (f"{self.model}_{self.name}_s{self.image_size}_w{self.width:g}"
+                f"_t{self.train_steps}_{digest}")
 
 
 @dataclass(frozen=True)
@@ -533,13 +545,15 @@ def _recipe_of(recipe: MNetRecipe | Profile | str | None, cls: type[MNetRecipe])
         return cls.preset(recipe.name)
     if recipe is None or isinstance(recipe, str):
         return cls.preset(recipe)
-    raise TypeError(f"recipe: expected an {cls.__name__}, a Profile or a preset name, got {recipe!r}")
+    raise TypeError(f"recipe: expected an {cls.__name__}, a Profile or a preset name, "
+                    f"got {recipe!r}")
 
 
 def _recipe_trainer(recipe: MNetRecipe, model: nn.Module, loss_fn, *, steps: int, lr: float,
                     params, checkpoint_dir, device, options: dict[str, Any]) -> Trainer:
     options = dict(options)
-    every = options.pop("checkpoint_every", recipe.val_every if checkpoint_dir is not None else None)
+    every = options.pop("checkpoint_every",
+                        recipe.val_every if checkpoint_dir is not None else None)
     optimizer = torch.optim.Adam(params, lr=lr)
     trainer = Trainer(
         model, optimizer, loss_fn, training_data(recipe),
@@ -646,7 +660,8 @@ def train_run(recipe: MNetRecipe, out: str | Path | None = None, *, device: str 
     if isinstance(recipe, DIMRecipe):
         stage1, stage2 = build_dim_trainers(recipe, checkpoint_dir=out, device=device, **options)
         if out is not None:
-            start_run_folder(out / "encoder_decoder", {**recipe.settings(), "stage": "encoder_decoder"},
+            start_run_folder(out / "encoder_decoder",
+                             {**recipe.settings(), "stage": "encoder_decoder"},
                              resume=resume, fixed=recipe.fixed_on_resume())
         first = stage1.fit(resume=resume and out is not None)
         stage2.model.set_stage("refinement")
