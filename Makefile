@@ -38,11 +38,13 @@ lab: setup
 	$(VENV)/bin/jupyter lab course/
 
 test: setup
+	$(VENV)/bin/ruff check .
 	MATTINGLIB_PROFILE=quick $(PY) -m pytest tests mattinglib data_scripts --doctest-modules
 	MATTINGLIB_PROFILE=quick $(PY) -m pytest --nbval course/ solutions/ -p no:cacheprovider --nbval-cell-timeout=900
 
 # Unit tests only, for quick iteration.
 test-fast: setup
+	$(VENV)/bin/ruff check .
 	MATTINGLIB_PROFILE=quick $(PY) -m pytest tests mattinglib data_scripts --doctest-modules -m "not slow" -x -q
 
 # Regenerate the student copies in course/ from solutions/.

@@ -70,8 +70,9 @@ class TestSadByBand:
         image, alpha, mask = case
         half = lambda img, tri: np.where(tri == 255, 1.0, np.where(tri == 128, 0.5, 0.0))  # noqa: E731
         out = dg.sad_by_band(image, alpha, mask, [2], solver=half)
-        assert out["sad"][0] == pytest.approx(sad(half(image, trimap_from_mask(mask, iterations=2)), alpha,
-                                                  dg.common_trimap(mask, alpha, 2)))
+        expected = sad(half(image, trimap_from_mask(mask, iterations=2)), alpha,
+                       dg.common_trimap(mask, alpha, 2))
+        assert out["sad"][0] == pytest.approx(expected)
 
     @pytest.mark.parametrize("bands", [[], [0], [1.5], 3, [True]])
     def test_rejects_bad_bands(self, case, bands):
@@ -83,7 +84,8 @@ class TestMatteAtScale:
     def test_scale_one_is_the_solver(self, case):
         image, alpha, mask = case
         tri = trimap_from_mask(mask, iterations=4)
-        assert np.allclose(dg.matte_at_scale(image, tri, 1.0), closed_form_matting(image, tri), atol=1e-5)
+        assert np.allclose(dg.matte_at_scale(image, tri, 1.0), closed_form_matting(image, tri),
+                           atol=1e-5)
 
     def test_smaller_subject_is_worse_and_known_pixels_stay(self, case):
         image, alpha, mask = case

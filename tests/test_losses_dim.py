@@ -15,8 +15,8 @@ from mattinglib.losses.dim import (
     mnet_pretrain_loss,
     shm_end_to_end_loss,
     shm_loss,
-    tnet_pretrain_loss,
     sobel_gradient_loss,
+    tnet_pretrain_loss,
 )
 from mattinglib.losses.gradient import Sobel
 
@@ -241,8 +241,9 @@ class TestGradcheck:
         classes = torch.randint(0, 3, (2, 4, 4), generator=gen)
         pred.requires_grad_(True)
         assert torch.autograd.gradcheck(
-            lambda p, lg: shm_end_to_end_loss(pred_alpha=p, target_alpha=target, fg=fg, bg=bg, image=image,
-                                                trimap_logits=lg, trimap_target=classes)["total"], (pred, logits))
+            lambda p, lg: shm_end_to_end_loss(
+                pred_alpha=p, target_alpha=target, fg=fg, bg=bg, image=image,
+                trimap_logits=lg, trimap_target=classes)["total"], (pred, logits))
 
 
 class TestTotals:

@@ -45,7 +45,8 @@ def fake(tmp_path):
     rng = np.random.default_rng(0)
     adobe = tmp_path / "Combined_Dataset"
     tr, te = adobe / "Training_set", adobe / "Test_set"
-    for name, folder in (("a.jpg", tr / "Adobe-licensed images"), ("b.png", tr / "Adobe-licensed images"),
+    for name, folder in (("a.jpg", tr / "Adobe-licensed images"),
+                         ("b.png", tr / "Adobe-licensed images"),
                          ("c.png", tr / "Other"), ("t1.png", te / "Adobe-licensed images"),
                          ("t2.jpg", te / "Adobe-licensed images")):
         h, w = FG_SIZE[name]
@@ -130,7 +131,8 @@ class TestPrepare:
             assert len(list((out / split / "bg").glob("*.png"))) == n_comp
             assert len(list((out / split / "alpha").glob("*.png"))) == n_fg
             assert len(list((out / split / "fg").glob("*.png"))) == n_fg
-        assert sorted(p.name for p in (out / "test" / "trimaps").glob("*.png")) == ["t1.png", "t2.png"]
+        trimaps = sorted(p.name for p in (out / "test" / "trimaps").glob("*.png"))
+        assert trimaps == ["t1.png", "t2.png"]
         assert not (out / "train" / "trimaps").exists()
         for split in ("train", "test"):
             for merged in sorted((out / split / "merged").glob("*.png")):
@@ -170,7 +172,8 @@ class TestPrepare:
         assert len(ds) == 4
         s = ds[ds.names.index("t1_1")]
         assert tuple(s["image"].shape) == (3, 22, 30) and "fg" in s and "bg" in s
-        a = pa.read_alpha_u8(fake["adobe"] / "Test_set" / "Adobe-licensed images" / "alpha" / "t1.png")
+        a = pa.read_alpha_u8(
+            fake["adobe"] / "Test_set" / "Adobe-licensed images" / "alpha" / "t1.png")
         np.testing.assert_array_equal((s["alpha"][0].numpy() * 255).round().astype(np.uint8), a)
         assert sorted(np.unique((s["trimap"] * 255).round().numpy()).tolist()) == [0, 128, 255]
 
@@ -271,11 +274,13 @@ class TestBGMLists:
             a = pa.read_alpha_u8(alpha)
             np.testing.assert_array_equal(pa.read_rgb_u8(bg), pa.cover_and_crop(src, *a.shape))
             image = pa.read_rgb_u8(merged)
-            assert composition_residual(image, pa.read_rgb_u8(fg), pa.read_rgb_u8(bg), a) <= 1 / 255 + 1e-9
+            residual = composition_residual(image, pa.read_rgb_u8(fg), pa.read_rgb_u8(bg), a)
+            assert residual <= 1 / 255 + 1e-9
 
     def test_seed_changes_the_pairing_reproducibly(self):
         names = [f"{i}.jpg" for i in range(50)]
-        assert bl.pair_backgrounds(3, names, 4, seed=1) == bl.pair_backgrounds(3, names[::-1], 4, seed=1)
+        reversed_names = bl.pair_backgrounds(3, names[::-1], 4, seed=1)
+        assert bl.pair_backgrounds(3, names, 4, seed=1) == reversed_names
         assert bl.pair_backgrounds(3, names, 4, seed=1) != bl.pair_backgrounds(3, names, 4, seed=2)
         wrapped = bl.pair_backgrounds(3, names[:4], 2, seed=0)
         assert sorted(wrapped[0] + wrapped[1]) == sorted(names[:4]) and wrapped[2] == wrapped[0]
