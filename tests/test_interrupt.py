@@ -37,6 +37,16 @@ from mattinglib.train.trainer import Trainer
 STEPS = 13
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_python():
+    """Python's own Ctrl-C handler, whatever the test runner inherited: a runner started
+    in the background (``cmd &`` in a script) ignores SIGINT, and so, rightly, does a
+    training run started that way."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def sigint_at(step: int, times: int = 1):
     """A loss function that sends itself Ctrl-C ``times`` times during step ``step`` (1-based)."""
     calls = {"n": 0}
