@@ -247,8 +247,13 @@ def test_evaluate_on_target(data):
     teacher.train()
     result = evaluate_on_target(teacher, TargetDomainDataset(3, SIZE, seed=4), device="cpu",
                                 batch_size=2)
-    assert set(result) == {"sad", "mse", "grad", "conn", "count", "mean_alpha"}
+    assert set(result) == {"sad", "mse", "grad", "conn", "count", "mean_alpha", "sad_image",
+                           "mse_image", "sad_band", "sad_background", "sad_foreground"}
     assert result["count"] == 3
+    assert result["sad_band"] == pytest.approx(result["sad"])
+    assert result["sad_image"] == pytest.approx(
+        result["sad_band"] + result["sad_background"] + result["sad_foreground"])
+    assert result["sad_image"] > result["sad"]  # an untrained net errs outside the band too
     assert all(math.isfinite(v) and v >= 0 for v in result.values())
     data3 = TargetDomainDataset(3, SIZE, seed=4)
     with torch.no_grad():

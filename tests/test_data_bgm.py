@@ -175,3 +175,37 @@ def test_motion_cue_matches_a_plain_per_pixel_transcription():
     plain = _motion_cue_four_channels(fg, alpha, bg, np.random.default_rng(7), scale=2.0)
     assert np.abs(fast - plain).max() < 1e-5
     assert np.abs(fast[..., 0] - fast[..., 1]).max() > 0.05  # the frames did move
+
+
+class TestRealForegrounds:
+    def test_a_share_of_real_foregrounds_and_never_a_held_out_one(self, alphamatting_dir):
+        ds = BGMSyntheticDataset(40, 32, seed=0, real_fraction=0.5, real_root=alphamatting_dir)
+        tags = [ds.foregrounds.sample(i)[2] for i in range(40)]
+        real = [t for t in tags if t.startswith("alphamatting:")]
+        assert 10 <= len(real) <= 30  # about half, decided per index
+        assert {t.split(":")[1] for t in real} <= {f"GT{i:02d}" for i in range(1, 11)}
+        assert "real foregrounds" in ds.source_description
+        for i in range(4):  # a real foreground keeps its aspect: resized on its own
+            sample = ds[i]
+            assert tuple(sample["alpha"].shape) == (1, 32, 32)
+        device = BGMSyntheticDataset(4, 32, seed=0, real_fraction=1.0, real_root=alphamatting_dir,
+                                     augment_on="device")
+        assert tuple(device[0]["stack"].shape) == (7, 50, 50)
+
+    def test_generated_samples_are_unchanged_by_the_option(self):
+        plain = BGMSyntheticDataset(4, 32, seed=3)
+        none_real = BGMSyntheticDataset(4, 32, seed=3, real_fraction=0.0)
+        for key, value in plain[1].items():
+            assert torch.equal(value, none_real[1][key]), key
+
+    def test_without_real_data_it_says_so_and_generates(self, tmp_path):
+        with pytest.warns(UserWarning, match="real_fraction=0.5: no alphamatting.com"):
+            ds = BGMSyntheticDataset(4, 32, seed=0, real_fraction=0.5, real_root=tmp_path)
+        assert ds.source_description.startswith("generated foregrounds only")
+        assert all(not ds.foregrounds.sample(i)[2].startswith("alphamatting")
+                   for i in range(4))
+
+    @pytest.mark.parametrize("value", [-0.1, 1.5, "half"])
+    def test_bad_share_is_named(self, value):
+        with pytest.raises((ValueError, TypeError), match="^real_fraction"):
+            BGMSyntheticDataset(4, 32, seed=0, real_fraction=value)

@@ -50,12 +50,13 @@ def run_until(source: str, stop: str, namespace: dict) -> dict:
 def test_quick_recipes_hold_what_the_chapters_trained_before_the_recipes():
     # Chapter 6 / train-bgm --profile quick: the quick profile changed by the Background
     # Matting sizes (64 px, batch 4, 60 steps, validation every 30 on 8, 512 samples), the
-    # 16/16/2/1 generator, Adam 1e-4, no pool, augmentation in the workers.
+    # 16/16/2/1 generator, Adam 1e-4, no pool, augmentation in the workers; since then,
+    # half of the foregrounds real (the only change).
     assert BGMRecipe.quick().settings() == {
         "model": "bgm", "name": "quick", "ngf": 16, "nf_part": 16, "n_blocks1": 2, "n_blocks2": 1,
         "use_motion_features": False, "image_size": 64, "batch_size": 4, "train_steps": 60,
         "lr": 1e-4, "val_every": 30, "num_train_samples": 512, "num_val_samples": 8, "seed": 0,
-        "num_workers": 0, "procedural_pool": 0, "device_augment": False}
+        "num_workers": 0, "procedural_pool": 0, "device_augment": False, "real_fraction": 0.5}
     # Chapter 7's quick RUN, SWITCHES and seeds (profile seed 0: + 1 student, + 2 D,
     # + 7 training captures, + 8 held-out ones; validation at max_steps // 2).
     student = StudentRecipe.quick()

@@ -46,7 +46,7 @@ class TestRocAuc:
 
 def test_gate0_ratios_are_the_teachers_sad_per_effect(teacher):
     gap = gate0_domain_gap(teacher, 2, SIZE, seed=3, effects=["shadow", "noise"], device="cpu")
-    assert set(gap) == {"clean_sad", "sad", "ratio"}
+    assert set(gap) == {"metric", "clean_sad", "sad", "ratio", "regions"}
     assert list(gap["sad"]) == ["shadow", "noise"]
     off = {e: 0.0 for e in ("noise", "blur", "colour_cast", "misalignment", "exposure", "shadow",
                             "jpeg")}
@@ -65,11 +65,33 @@ def test_gate0_ratios_are_the_teachers_sad_per_effect(teacher):
     (dict(effects=[]), "^effects: expected a non-empty list"),
     (dict(strength=0.0), "^strength:"),
     (dict(num_samples=0), "^num_samples:"),
+    (dict(metric="sad_everywhere"), "^metric: expected one of"),
+    (dict(domain={"fog": 1.0}), "^strengths: unknown effects"),
 ])
 def test_gate0_bad_arguments(teacher, kwargs, message):
     args = dict(num_samples=1, size=SIZE, device="cpu") | kwargs
     with pytest.raises(ValueError, match=message):
         gate0_domain_gap(teacher, **args)
+
+
+def test_gate0_whole_image_metric_regions_and_domain(teacher):
+    off = {e: 0.0 for e in ("noise", "blur", "colour_cast", "misalignment", "exposure", "shadow",
+                            "jpeg")}
+    domain = {"shadow": 1.0, "misalignment": 0.5}
+    gap = gate0_domain_gap(teacher, 2, SIZE, seed=3, effects=["shadow"], metric="sad_image",
+                           domain=domain, device="cpu")
+    data = TargetDomainDataset(2, SIZE, seed=3, strengths={**off, **domain})
+    whole = evaluate_on_target(teacher, data, device="cpu")
+    assert gap["metric"] == "sad_image" and gap["domain_sad"] == whole["sad_image"]
+    assert gap["domain_ratio"] == pytest.approx(whole["sad_image"] / gap["clean_sad"])
+    assert set(gap["regions"]) == {"clean", "shadow", "domain"}
+    # The three regions add up to the whole image (per sample, so also on average).
+    for name in ("clean", "shadow", "domain"):
+        parts = gap["regions"][name]
+        total = parts["sad_band"] + parts["sad_background"] + parts["sad_foreground"]
+        assert total == pytest.approx(gap["sad"]["shadow"] if name == "shadow" else
+                                      gap["clean_sad"] if name == "clean" else gap["domain_sad"])
+    assert gap["regions"]["domain"]["sad_band"] == pytest.approx(whole["sad"])
 
 
 def test_gate1_probe_runs_and_reports_aucs(teacher):

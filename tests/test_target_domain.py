@@ -67,13 +67,31 @@ class TestTargetDomain:
     @pytest.mark.parametrize("effect, changes_image, changes_plate", [
         ("noise", True, True), ("blur", True, True), ("colour_cast", True, True),
         ("misalignment", False, True), ("exposure", False, True), ("shadow", True, False),
-        ("jpeg", True, True),
+        ("jpeg", True, True), ("segmentation", False, False),
     ])
     def test_each_effect_changes_what_it_should(self, effect, changes_image, changes_plate):
         plain = TargetDomainDataset(2, SIZE, seed=2, strengths=OFF)[1]
         changed = TargetDomainDataset(2, SIZE, seed=2, strengths={**OFF, effect: 1.0})[1]
         assert (not torch.equal(plain["image"], changed["image"])) == changes_image
         assert (not torch.equal(plain["bg"], changed["bg"])) == changes_plate
+
+    def test_coarse_segmentation_widens_only_the_guide(self):
+        plain = TargetDomainDataset(3, 64, seed=2, strengths=OFF)
+        coarse = TargetDomainDataset(3, 64, seed=2, strengths={**OFF, "segmentation": 1.0})
+        for i in range(3):
+            a, b = plain.arrays(i), coarse.arrays(i)
+            for key in ("image", "bg", "seg_gt", "multi_fr", "back_rnd", "alpha", "fg"):
+                assert np.array_equal(a[key], b[key]), key  # its own random stream
+            person = (a["alpha"] > 0.5).astype(np.uint8)
+            # a halo: within 3 px outside the subject the guide holds much more
+            ring = cv2.dilate(person, np.ones((7, 7), np.uint8)).astype(bool) & ~person.astype(bool)
+            assert b["seg"][ring].mean() > a["seg"][ring].mean() + 0.15
+            assert (b["seg"] > 0.5).sum() > 1.2 * (a["seg"] > 0.5).sum()
+
+    def test_coarse_segmentation_is_off_by_default(self):
+        default, off = TargetDomainDataset(2, SIZE, seed=2), TargetDomainDataset(
+            2, SIZE, seed=2, strengths={"segmentation": 0.0})
+        assert torch.equal(default[1]["seg"], off[1]["seg"])
 
     def test_blur_softens_the_ground_truth_matte(self):
         sharp = TargetDomainDataset(2, SIZE, seed=2, strengths=OFF).ground_truth(0)["alpha"]

@@ -56,13 +56,14 @@ seg (1, 32, 32)
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from .._checks import check_index, check_int
+from .._checks import check_index, check_int, check_number
 from ..trimap import trimap_from_alpha
 from .composition import (
     EpochDataset,
@@ -313,6 +314,19 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * _GREY[0] + rgb[..., 1] * _GREY[1] + rgb[..., 2] * _GREY[2]
 
 
+def _working_stack(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int) -> np.ndarray:
+    """uint16 ``(n, n, 7)``: foreground, alpha and background resized to the working square.
+
+    Foreground and background may differ in size (a real foreground keeps its
+    photo's aspect); each is then resized on its own, which gives every channel
+    the values a joint resize would.
+    """
+    layer = np.concatenate([to_u16(fg), to_u16(alpha)[..., None]], axis=2)
+    if layer.shape[:2] == bg.shape[:2]:
+        return resize_u16(np.concatenate([layer, to_u16(bg)], axis=2), n, n)
+    return np.concatenate([resize_u16(layer, n, n), resize_u16(to_u16(bg), n, n)], axis=2)
+
+
 def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: bool) -> np.ndarray:
     """uint16 ``(7, n, n)``: the working-size stack of :meth:`BGMCompositeDataset.arrays`, CHW.
 
@@ -321,9 +335,8 @@ def _stack_chw(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, n: int, flip: 
     product, ``rint`` and cast), without the worker's concatenate, ``resize_u16``
     copy and transpose, at a third of the cost.
     """
-    if alpha.shape[:2] != (n, n) or alpha.dtype == np.uint16:
-        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
-        stack = resize_u16(stack, n, n)
+    if alpha.shape[:2] != (n, n) or bg.shape[:2] != (n, n) or alpha.dtype == np.uint16:
+        stack = _working_stack(fg, alpha, bg, n)
         return np.ascontiguousarray((stack[:, ::-1] if flip else stack).transpose(2, 0, 1))
     cols = slice(None, None, -1) if flip else slice(None)
     out = np.empty((7, n, n), np.uint16)
@@ -395,8 +408,7 @@ class BGMCompositeDataset(EpochDataset):
         fg_index = (index // self.backgrounds_per_fg) % len(self.foregrounds)
         fg, alpha, _ = self.foregrounds.sample(fg_index)
         bg, _ = self.backgrounds.sample(index % len(self.backgrounds))
-        stack = np.concatenate([to_u16(fg), to_u16(alpha)[..., None], to_u16(bg)], axis=2)
-        stack = resize_u16(stack, n, n)
+        stack = _working_stack(fg, alpha, bg, n)
         if rng.random() < 0.5:
             stack = stack[:, ::-1]
         work = from_u16(np.ascontiguousarray(stack))
@@ -538,12 +550,21 @@ class BGMSyntheticDataset(BGMCompositeDataset):
         procedural_pool: 0: every foreground and background is generated afresh;
             ``n > 0``: drawn from ``n`` of each, made once per process and shared by
             the loader's workers (:mod:`mattinglib.data.pool`).
+        real_fraction: share of composites whose foreground is a real one, the
+            alphamatting.com training images GT01-GT10 at longer side ``working_size``
+            (:class:`~mattinglib.data.real.AlphamattingForegrounds`, mixed by
+            :class:`~mattinglib.data.real.MixedForegrounds`); when none is on disk, a
+            warning says so and every foreground is generated.
+        real_root: their ``alphamatting_lowres`` folder (``None``: under the data root).
         **kwargs: the other options of :class:`BGMCompositeDataset` (``augment_on``).
+
+    Attributes:
+        source_description: which foregrounds are used.
     """
 
     def __init__(self, num_samples: int, size: int = BGM_TRAIN_SIZE, seed: int = 0, *,
                  kinds: Sequence[str] = KINDS, background_folder=None, procedural_pool: int = 0,
-                 **kwargs):
+                 real_fraction: float = 0.0, real_root=None, **kwargs):
         num_samples = _positive_int(num_samples, "num_samples")
         size = _positive_int(size, "size")
         seed = check_seed(seed)
@@ -554,5 +575,25 @@ class BGMSyntheticDataset(BGMCompositeDataset):
         if check_int(procedural_pool, "procedural_pool", minimum=0):
             fgs = PooledSource(fgs, min(procedural_pool, num_samples))
             bgs = PooledSource(bgs, min(procedural_pool, num_samples))
+        check_number(real_fraction, "real_fraction", minimum=0, maximum=1)
+        self.source_description = "generated foregrounds"
+        if real_fraction > 0:
+            fgs = self._with_real(fgs, real_fraction, real_root, working, seed, num_samples)
         super().__init__(fgs, bgs, size=size, working_size=working, seed=seed,
                          length=num_samples, **kwargs)
+
+    def _with_real(self, generated, real_fraction: float, root, working: int, seed: int,
+                   length: int):
+        from .real import AlphamattingForegrounds, MixedForegrounds
+
+        try:
+            real = AlphamattingForegrounds(root, max_side=working)
+        except FileNotFoundError as err:
+            warnings.warn(f"real_fraction={real_fraction}: {err}; training on generated "
+                          "foregrounds only", stacklevel=3)
+            self.source_description = "generated foregrounds only (no real training image found)"
+            return generated
+        self.source_description = (f"{real_fraction:.0%} real foregrounds ({', '.join(real.names)}"
+                                   f"), the others generated")
+        return MixedForegrounds(real, generated, synthetic_fraction=1 - real_fraction, seed=seed,
+                                length=length)

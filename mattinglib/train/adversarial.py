@@ -748,8 +748,9 @@ class TeacherStudentTrainer:
         """Score the student (and, once, the teacher); record and return the scores.
 
         Returns:
-            With ``val_data``: ``{"sad", "mse", "grad", "conn", "mean_alpha"}`` of the
-            student and the same keys with a ``teacher_`` prefix (see
+            With ``val_data``: ``{"sad", "mse", "grad", "conn", "mean_alpha",
+            "sad_image", "sad_background"}`` of the student and the same keys with a
+            ``teacher_`` prefix (see
             :func:`evaluate_on_target`). With ``monitor_data``, or else ``val_data``:
             the label-free ``{"alpha_drift", "teacher_l1", "student_alpha",
             "teacher_alpha"}`` of :func:`label_free_scores`.
@@ -759,7 +760,7 @@ class TeacherStudentTrainer:
                              "(give val_data or monitor_data)")
         metrics: dict[str, float] = {}
         if self.val_data is not None:
-            keys = ("sad", "mse", "grad", "conn", "mean_alpha")
+            keys = ("sad", "mse", "grad", "conn", "mean_alpha", "sad_image", "sad_background")
             if self._teacher_val is None:
                 scores = evaluate_on_target(self.teacher, self.val_data, device=self.device)
                 self._teacher_val = {f"teacher_{k}": scores[k] for k in keys}
@@ -928,6 +929,16 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
         model's mean alpha over all pixels in ``[0, 1]`` (compare it with the truth's:
         a student drifting towards "everything is foreground", the GAN's trivial
         answer, shows here first).
+
+        Also the **whole-image** errors ``"sad_image"`` (sum of ``|pred - truth|`` over
+        every pixel, / 1000, as SAD) and ``"mse_image"``, with ``sad_image`` split by
+        the trimap's regions: ``"sad_band"`` (its unknown band, the official SAD's
+        region), ``"sad_background"`` and ``"sad_foreground"`` (its definite regions),
+        so ``sad_image = sad_band + sad_background + sad_foreground`` per sample. The
+        official SAD scores only the band, where a trimap-based method has work to do;
+        Background Matting gets no trimap, and the errors a capture causes it (a
+        misaligned plate, the subject's shadow, a plate exposed differently) lie mostly
+        in the background, which only ``sad_image`` sees.
     """
     if not hasattr(dataset, "ground_truth"):
         raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
@@ -947,13 +958,23 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
             for p, i in zip(pred, indices):
                 truth = dataset.ground_truth(i)["alpha"][0].numpy()
                 trimap = trimap_from_alpha(truth, kernel_size=kernel_size, iterations=iterations)
-                rows.append(evaluate(p, truth, trimap))
+                rows.append({**evaluate(p, truth, trimap), **_region_errors(p, truth, trimap)})
     finally:
         model.train(was_training)
     result = mean_metrics(rows)
     result["count"] = float(len(rows))
     result["mean_alpha"] = alpha_sum / pixels
     return result
+
+
+def _region_errors(pred: np.ndarray, truth: np.ndarray, trimap: np.ndarray) -> dict[str, float]:
+    """Whole-image SAD (split by trimap region, / 1000) and MSE of one ``(H, W)`` matte."""
+    error = np.abs(pred.astype(np.float64) - truth.astype(np.float64))
+    regions = {"band": trimap == 128, "background": trimap == 0, "foreground": trimap == 255}
+    out = {f"sad_{name}": float(error[mask].sum()) / 1000 for name, mask in regions.items()}
+    out["sad_image"] = float(error.sum()) / 1000
+    out["mse_image"] = float(np.mean(error ** 2))
+    return out
 
 
 @torch.no_grad()

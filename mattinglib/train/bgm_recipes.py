@@ -273,8 +273,11 @@ class BGMRecipe(_StageRecipe):
     background feature), initialised with ``seed``.
 
     Data (:class:`~mattinglib.data.bgm.BGMSyntheticDataset`): ``num_train_samples``
-    generated composites of ``image_size`` px (seed ``seed``), ``num_val_samples``
-    held-out ones (seed ``seed + 1``); ``procedural_pool > 0`` draws the generated
+    composites of ``image_size`` px (seed ``seed``), a share ``real_fraction`` of them
+    of the real alphamatting.com foregrounds GT01-GT10
+    (:class:`~mattinglib.data.real.AlphamattingForegrounds`, their held-out GT11-GT14
+    never), the others generated; ``num_val_samples`` held-out generated ones (seed
+    ``seed + 1``); ``procedural_pool > 0`` draws the generated
     layers from pools of that size (:mod:`mattinglib.data.pool`), ``device_augment``
     leaves the per-pixel augmentation to the training device
     (:func:`~mattinglib.data.bgm_device.augment_bgm_batch`); ``num_workers`` loader workers.
@@ -300,6 +303,7 @@ class BGMRecipe(_StageRecipe):
     num_workers: int = 0
     procedural_pool: int = 0
     device_augment: bool = False
+    real_fraction: float = 0.0
 
     model: ClassVar[str] = MODEL_NAME
     free_on_resume: ClassVar[frozenset[str]] = frozenset(
@@ -317,6 +321,10 @@ class BGMRecipe(_StageRecipe):
         _check_flag(self.use_motion_features, "use_motion_features")
         _check_flag(self.device_augment, "device_augment")
         _check_rate(self.lr, "lr")
+        if (isinstance(self.real_fraction, bool) or not isinstance(self.real_fraction, (int, float))
+                or not 0 <= self.real_fraction <= 1):
+            raise ValueError(f"real_fraction: expected a share in [0, 1], "
+                             f"got {self.real_fraction!r}")
         if self.image_size % 4:
             raise ValueError(f"image_size: the generator needs a multiple of 4, "
                              f"got {self.image_size}")
@@ -327,11 +335,12 @@ class BGMRecipe(_StageRecipe):
     # -- presets ------------------------------------------------------------------------------
     @classmethod
     def quick(cls) -> "BGMRecipe":
-        """Chapter 6 on a CPU: 60 steps of 4 crops of 64 px, a 0.47 M-parameter generator."""
+        """Chapter 6 on a CPU: 60 steps of 4 crops of 64 px, a 0.47 M-parameter generator;
+        half the foregrounds real (GT01-GT10), half generated."""
         return cls(name="quick", ngf=16, nf_part=16, n_blocks1=2, n_blocks2=1,
                    use_motion_features=False, image_size=64, batch_size=4, train_steps=60,
                    lr=1e-4, val_every=30, num_train_samples=512, num_val_samples=8, seed=0,
-                   num_workers=0, procedural_pool=0, device_augment=False)
+                   num_workers=0, procedural_pool=0, device_augment=False, real_fraction=0.5)
 
     @classmethod
     def full(cls) -> "BGMRecipe":
@@ -340,7 +349,7 @@ class BGMRecipe(_StageRecipe):
         return cls(name="full", ngf=64, nf_part=64, n_blocks1=7, n_blocks2=3,
                    use_motion_features=False, image_size=512, batch_size=4, train_steps=20_000,
                    lr=1e-4, val_every=1000, num_train_samples=20_000, num_val_samples=256, seed=0,
-                   num_workers=8, procedural_pool=256, device_augment=True)
+                   num_workers=8, procedural_pool=256, device_augment=True, real_fraction=0.25)
 
     # -- changes and run.json -----------------------------------------------------------------
     def replace(self, **changes: Any) -> "BGMRecipe":
@@ -533,7 +542,7 @@ class StudentRecipe(_StageRecipe):
         of 3,000 steps of 4 captures of 64 px, the GAN term attached (``"paper"``, as the
         recorded runs were made)."""
         teacher = BGMRecipe.quick().replace(name="cpu", train_steps=1500, num_train_samples=2000,
-                                            val_every=250)
+                                            val_every=250, real_fraction=0.0)
         return cls(name="cpu", teacher=teacher, image_size=64, batch_size=4, train_steps=3000,
                    steps_per_epoch=None, num_train_samples=1000, num_val_samples=32, val_every=250,
                    ndf=32, gan_gradient="paper", checkpoint_every=250, num_workers=0,
@@ -678,6 +687,7 @@ def build_bgm_trainer(recipe: BGMRecipe | Profile | str | None = None, *,
         param.requires_grad_(False)
     train_data = BGMSyntheticDataset(recipe.num_train_samples, recipe.image_size, seed=recipe.seed,
                                      procedural_pool=recipe.procedural_pool,
+                                     real_fraction=recipe.real_fraction,
                                      augment_on="device" if recipe.device_augment else "worker")
     if recipe.device_augment:
         options.setdefault("device_transform", functools.partial(augment_bgm_batch,

@@ -46,7 +46,7 @@ from .adversarial import (
     fresh_discriminator,
 )
 
-__all__ = ["roc_auc", "gate0_domain_gap", "gate1_discriminator_probe"]
+__all__ = ["roc_auc", "GATE0_METRICS", "gate0_domain_gap", "gate1_discriminator_probe"]
 
 _INPUTS = ("image", "bg", "seg", "multi_fr")
 
@@ -91,44 +91,80 @@ def roc_auc(positive: Any, negative: Any) -> float:
     return float(u / (pos.size * neg.size))
 
 
+#: The errors of :func:`~mattinglib.train.adversarial.evaluate_on_target` gate 0 can compare.
+GATE0_METRICS = ("sad", "sad_image", "mse", "mse_image", "grad", "conn")
+_REGIONS = ("sad_band", "sad_background", "sad_foreground")
+
+
 def gate0_domain_gap(teacher: nn.Module, num_samples: int, size: int, *, seed: int = 0,
                      effects: Sequence[str] = EFFECTS, strength: float = 1.0,
+                     metric: str = "sad", domain: Mapping[str, float] | None = None,
                      device: str | torch.device = "auto") -> dict[str, Any]:
-    """The teacher's SAD on the target domain relative to clean captures, per effect.
+    """The teacher's error on the target domain relative to clean captures, per effect.
 
     The same ``num_samples`` captures (``TargetDomainDataset(num_samples, size,
     seed=seed)``) are scored with every effect off ("clean") and with each
-    effect alone at ``strength``, by :func:`~mattinglib.train.adversarial.evaluate_on_target`.
+    effect alone at ``strength``, by :func:`~mattinglib.train.adversarial.evaluate_on_target`;
+    with ``domain``, also with every effect at the strengths of ``domain`` (the
+    target domain a student trains on).
 
     Args:
         teacher: a Background Matting generator.
         num_samples, size, seed: the captures.
         effects: which effects of :data:`~mattinglib.data.target_domain.EFFECTS` to measure.
         strength: each effect's strength, in ``(0, 1]``.
+        metric: the error compared, one of :data:`GATE0_METRICS`: ``"sad"`` (the
+            official one, the trimap's unknown band only) or ``"sad_image"`` (every
+            pixel: where a misaligned plate or a shadow misleads the teacher).
+        domain: effect -> strength of the whole target domain (missing effects: 0), or
+            ``None`` to skip it.
         device: where to run the teacher.
 
     Returns:
-        ``{"clean_sad": float, "sad": {effect: float}, "ratio": {effect: float}}`` with
-        ``ratio = sad / clean_sad`` (> 1: the effect costs the teacher; ``inf`` when the
-        clean SAD is 0 and the effect's is not, 1 when both are 0).
+        ``{"metric", "clean_sad", "sad": {effect: float}, "ratio": {effect: float}}``
+        (``clean_sad`` and ``sad`` hold ``metric``, whatever its name) with ``ratio =
+        sad / clean_sad`` (> 1: the effect costs the teacher; ``inf`` when the clean
+        error is 0 and the effect's is not, 1 when both are 0); ``"regions"``:
+        condition -> the whole-image SAD split by the true trimap's regions
+        (``sad_band, sad_background, sad_foreground``), which says where an effect's
+        errors lie; with ``domain``, ``"domain_sad"`` and ``"domain_ratio"`` too.
     """
     check_int(num_samples, "num_samples", minimum=1)
     check_number(strength, "strength", minimum=0, min_open=True, maximum=1)
+    if metric not in GATE0_METRICS:
+        raise ValueError(f"metric: expected one of {GATE0_METRICS}, got {metric!r}")
     effects = list(effects)
     unknown = [e for e in effects if e not in EFFECTS]
     if unknown or not effects:
         raise ValueError(f"effects: expected a non-empty list from {EFFECTS}, got {effects!r}")
     off = {e: 0.0 for e in EFFECTS}
+    if domain is not None:
+        if not isinstance(domain, Mapping):
+            raise TypeError(f"domain: expected a dict effect -> strength or None, "
+                            f"got {type(domain).__name__}")
+        domain = {**off, **domain}  # TargetDomainDataset checks names and values
 
-    def sad(strengths: Mapping[str, float]) -> float:
+    def scores(strengths: Mapping[str, float]) -> dict[str, float]:
         data = TargetDomainDataset(num_samples, size, seed=seed, strengths=strengths)
-        return evaluate_on_target(teacher, data, device=device)["sad"]
+        return evaluate_on_target(teacher, data, device=device)
 
-    clean = sad(off)
-    per_effect = {e: sad({**off, e: strength}) for e in effects}
-    ratio = {e: (v / clean if clean > 0 else (1.0 if v == 0 else float("inf")))
-             for e, v in per_effect.items()}
-    return {"clean_sad": clean, "sad": per_effect, "ratio": ratio}
+    def ratio(value: float, clean: float) -> float:
+        return value / clean if clean > 0 else (1.0 if value == 0 else float("inf"))
+
+    conditions = {"clean": off} | {e: {**off, e: strength} for e in effects}
+    if domain is not None:
+        conditions["domain"] = domain
+    measured = {name: scores(s) for name, s in conditions.items()}
+    clean = measured["clean"][metric]
+    per_effect = {e: measured[e][metric] for e in effects}
+    out: dict[str, Any] = {
+        "metric": metric, "clean_sad": clean, "sad": per_effect,
+        "ratio": {e: ratio(v, clean) for e, v in per_effect.items()},
+        "regions": {name: {r: m[r] for r in _REGIONS} for name, m in measured.items()}}
+    if domain is not None:
+        out["domain_sad"] = measured["domain"][metric]
+        out["domain_ratio"] = ratio(out["domain_sad"], clean)
+    return out
 
 
 @torch.no_grad()
