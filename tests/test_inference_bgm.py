@@ -643,6 +643,39 @@ class TestPredictBGM:
         assert read_image(out / "shot_img_composite.png").shape == (360, 480, 3)
         assert "DEMO MODE" in printed.err
 
+    def test_cli_runs_a_generator_trained_here(self, tmp_path, capsys):
+        from mattinglib.train.bgm_recipes import BGMRecipe, start_bgm_run
+        from mattinglib.train.runs import load_bgm_generator
+
+        run = tmp_path / "run"
+        recipe = BGMRecipe.quick().replace(image_size=32, batch_size=2, train_steps=1,
+                                           val_every=1, num_train_samples=2, num_val_samples=1,
+                                           real_fraction=0.0, **TINY)
+        start_bgm_run(recipe, run, device="cpu", progress=False).fit()
+        photo, plate, target = write_scene_files(tmp_path)
+        parser = argparse.ArgumentParser(prog="mattinglib")
+        add_predict_bgm_command(parser.add_subparsers(dest="command", required=True))
+        out = tmp_path / "out"
+        args = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate),
+                                  "--out-dir", str(out), "--run", str(run), "--size", "32",
+                                  "--device", "cpu", "--segmentation", "background"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RandomWeightsWarning)
+            warnings.simplefilter("ignore", SegmentationFallbackWarning)
+            assert args.func(args) == 0
+            expected = predict_bgm(photo, plate, out_dir=tmp_path / "direct", size=32,
+                                   device="cpu", segmentation="background",
+                                   generator=load_bgm_generator(run, device="cpu"))
+        assert f"generator: the run {run}" in capsys.readouterr().err
+        assert np.array_equal(read_alpha(out / "shot_img_matte.png"),
+                              read_alpha(expected["matte"]))
+        both = parser.parse_args(["predict-bgm", "--photo", str(photo), "--plate", str(plate),
+                                  "--out-dir", str(out), "--run", str(run), "--weights", "g.pth"])
+        with pytest.raises(SystemExit, match="--weights .* or --run"):
+            both.func(both)
+        with pytest.raises(TypeError, match="^generator: expected"):
+            predict_bgm(photo, plate, out_dir=out, generator="netG.pth")
+
     def test_cli_without_weights_fails_clearly(self, tmp_path):
         photo, plate, _ = write_scene_files(tmp_path)
         parser = argparse.ArgumentParser(prog="mattinglib")

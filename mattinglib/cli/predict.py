@@ -10,6 +10,8 @@ trimap at any size (:func:`mattinglib.inference.matting.predict_alpha`);
         --out alpha.png
     python -m mattinglib predict-bgm --photo photo.png --plate plate.png --out-dir out \\
         --weights netG.pth
+    python -m mattinglib predict-bgm --photo photo.png --plate plate.png --out-dir out \\
+        --run runs/bgm_quick_...     # a generator trained here (train-bgm, chapter 6)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from .. import io
 from ..inference.bgm import predict_bgm
 from ..inference.matting import predict_alpha
-from ..train.runs import load_trained_model
+from ..train.runs import load_bgm_generator, load_trained_model
 
 __all__ = ["add_predict_command", "add_predict_bgm_command"]
 
@@ -71,15 +73,23 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 
 def _cmd_predict_bgm(args) -> int:
+    if args.run is not None and args.weights is not None:
+        raise SystemExit("predict-bgm: give --weights (an official checkpoint) or --run (a run "
+                         "folder trained here), not both")
+    generator = None
+    if args.run is not None:
+        generator = load_bgm_generator(args.run, device=args.device)
+        print(f"generator: the run {args.run}", file=sys.stderr)
     for photo in args.photo:
         paths = predict_bgm(photo, args.plate, out_dir=args.out_dir, weights=args.weights,
+                            generator=generator,
                             target=args.target, size=args.size, device=args.device,
                             align=not args.no_align, segmentation=args.segmentation,
                             seg_weights=args.seg_weights,
                             allow_random_weights=args.allow_random_weights, seed=args.seed)
         for path in paths.values():
             print(f"wrote {path}")
-    if args.allow_random_weights and args.weights is None:
+    if args.allow_random_weights and args.weights is None and args.run is None:
         print("note: DEMO MODE (random generator weights): these mattes are meaningless",
               file=sys.stderr)
     return 0
@@ -107,6 +117,8 @@ def add_predict_bgm_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="output folder")
     p.add_argument("--weights",
                    help="official generator checkpoint (.pth); see the error without it")
+    p.add_argument("--run", help="a run folder (or step_*.pt) of a generator trained here "
+                                 "(train-bgm, chapter 6), instead of --weights")
     p.add_argument("--target", help="new background image for the composite (else a checkerboard)")
     p.add_argument("--size", type=int, default=512,
                    help="network resolution (multiple of 4; paper: 512)")

@@ -357,7 +357,7 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
 def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, size: int = 512,
                 device: str = "auto", align: bool = True, segmentation: str = "auto",
                 seg_weights=None, allow_random_weights: bool = False, seed: int = 0,
-                generator_config: dict | None = None) -> dict[str, Path]:
+                generator_config: dict | None = None, generator=None) -> dict[str, Path]:
     """Matte one photo file and write ``<name>_matte.png``, ``<name>_fg.png``,
     ``<name>_composite.png``.
 
@@ -377,6 +377,8 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
         seed: seed of the random generator in that demo mode.
         generator_config: arguments of :func:`~mattinglib.models.bgm.bgm_generator`
             (the defaults are the official configuration).
+        generator: a generator already loaded (e.g. a run trained with this library,
+            :func:`mattinglib.train.runs.load_bgm_generator`), instead of ``weights``.
 
     Returns:
         ``{"matte": path, "fg": path, "composite": path}``.
@@ -390,7 +392,13 @@ def predict_bgm(photo_path, plate_path, *, out_dir, weights=None, target=None, s
 
     check_writable_dir(out_dir, "out_dir")  # before the long work, not after it
     config = dict(generator_config or {})
-    if weights is None:
+    if generator is not None:
+        if weights is not None:
+            raise ValueError("weights: give either weights or generator, not both")
+        if not isinstance(generator, torch.nn.Module):
+            raise TypeError(f"generator: expected a Background Matting generator (nn.Module), "
+                            f"got {type(generator).__name__}")
+    elif weights is None:
         if not allow_random_weights:
             raise ValueError(
                 "weights: Background Matting needs the official generator weights to produce a "
