@@ -35,12 +35,12 @@ import torch
 
 from ._checks import (
     InputTypeError,
-    _is_int,
     as_float01,
     check_finite,
     check_not_empty,
     check_shape,
     check_trimap_values,
+    is_int,
 )
 
 __all__ = [
@@ -73,7 +73,7 @@ CLASS_VALUES = tuple(_VALUE_OF_CLASS[c] for c in CLASS_ORDER)
 
 def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
     message = f"{name}: expected a positive odd integer, got {kernel_size!r}"
-    if not _is_int(kernel_size):
+    if not is_int(kernel_size):
         raise InputTypeError(message)
     # Even OpenCV ellipses are anchored off-centre, which would make the band lopsided.
     if kernel_size < 1 or kernel_size % 2 == 0:
@@ -83,7 +83,7 @@ def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
 
 def _check_iterations(iterations: Any, name: str = "iterations") -> int:
     message = f"{name}: expected a non-negative integer, got {iterations!r}"
-    if not _is_int(iterations):
+    if not is_int(iterations):
         raise InputTypeError(message)
     if iterations < 0:
         raise ValueError(message)
@@ -271,7 +271,7 @@ def sample_trimap_params(
     for k in sizes:
         _check_kernel_size(k, name="kernel_sizes")
     if (not isinstance(iterations_range, (tuple, list)) or len(iterations_range) != 2
-            or not all(_is_int(i) and i >= 0 for i in iterations_range)
+            or not all(is_int(i) and i >= 0 for i in iterations_range)
             or iterations_range[0] > iterations_range[1]):
         raise ValueError(f"iterations_range: expected (low, high) with 0 <= low <= high, "
                          f"got {iterations_range!r}")
