@@ -10,6 +10,9 @@ A recipe is three small functions and a builder:
   validation sets of a recipe (:class:`MNetRecipe`; a profile stands for the
   preset of its name) and its step counts into a trainer.
 
+SHM's three phases have their own recipe, which embeds an :class:`MNetRecipe`:
+:class:`~mattinglib.train.shm_recipes.SHMRecipe` in :mod:`mattinglib.train.shm_recipes`.
+
 The command ``python -m mattinglib train`` (:mod:`mattinglib.cli.train`) runs a
 recipe with a progress bar and resumable checkpoints::
 
