@@ -9,10 +9,11 @@ most of it:
 ``mnet``       :func:`mattinglib.train.recipes.build_mnet_trainer`
 ``bgm``        :func:`mattinglib.train.bgm_recipes.build_bgm_trainer` (a profile means
                the :class:`~mattinglib.train.bgm_recipes.BGMRecipe` preset of its name)
-``shm``        SHM end to end (no library builder): T-Net (ResNet-50 in the full
-               profile, ResNet-18 in quick) + M-Net at the profile's width,
-               :func:`~mattinglib.train.recipes.shm_loss_fn`, Adam 1e-5, on the data of
-               the M-Net recipe preset of the profile's name
+``shm``        SHM's end-to-end phase,
+               :func:`mattinglib.train.shm_recipes.build_shm_trainer` of the
+               :class:`~mattinglib.train.shm_recipes.SHMRecipe` preset of the profile's
+               name (T-Net from random weights: a step costs the same, and nothing is
+               read from the torch hub)
 ``dim``        Deep Image Matting's joint stage (no library builder): ``DIM(width)``
                at the profile's width, :func:`dim_joint_loss_fn`, Adam at the M-Net rate,
                on the data of the DIM recipe preset of the profile's name
@@ -22,10 +23,11 @@ most of it:
                the profile's name, against an untrained teacher of its teacher's size
 =============  ==============================================================
 
-Each is sized by a profile (or, for ``mnet``, ``bgm`` and ``student``, the recipe
-preset of its name) plus keyword overrides (fields such as ``image_size``,
+Each is sized by a profile (or, for ``mnet``, ``shm``, ``bgm`` and ``student``, the
+recipe preset of its name) plus keyword overrides (fields such as ``image_size``,
 ``batch_size``, ``num_workers``, ``train_steps``, and the trainer options ``amp``,
 ``channels_last``, ``checkpoint_every``), so the checks follow any change of a recipe.
+For ``shm`` the profile's names map onto the recipe's (:data:`SHM_FIELDS`).
 
 >>> stage = build_stage("mnet", "quick", device="cpu", image_size=32, batch_size=2,
 ...                     num_train_samples=4, num_val_samples=1, train_steps=1)
@@ -37,8 +39,10 @@ preset of its name) plus keyword overrides (fields such as ``image_size``,
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +50,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
-from mattinglib.config import Profile
+from mattinglib.config import Profile, get_profile
 from mattinglib.data.composition import compose_on_device
 from mattinglib.losses.dim import alpha_prediction_loss, dim_loss
 from mattinglib.models.dim import DIM
-from mattinglib.models.mnet import MNet
-from mattinglib.models.shm import SHM
-from mattinglib.models.tnet import TNet
+from mattinglib.train import Trainer
 from mattinglib.train.adversarial import TeacherStudentTrainer
 from mattinglib.train.bgm_recipes import (
     StudentRecipe,
@@ -62,25 +64,24 @@ from mattinglib.train.bgm_recipes import (
 )
 from mattinglib.train.recipes import (
     DEFAULT_LR,
+    TRAINER_OPTIONS,
     DIMRecipe,
-    MNetRecipe,
-    _profile_trainer,
-    _resolve_profile,
-    _split_options,
-    _unknown_weight,
     build_mnet_trainer,
     matting_val_fn,
-    shm_loss_fn,
     training_data,
+    unknown_weight,
     validation_data,
 )
+from mattinglib.train.shm_recipes import SHMRecipe, build_shm_trainer
 
-__all__ = ["STAGES", "Stage", "build_stage", "dim_joint_loss_fn", "SHM_END_TO_END_LR",
-           "STUDENT_NDF"]
+__all__ = ["STAGES", "Stage", "build_stage", "dim_joint_loss_fn", "SHM_FIELDS", "STUDENT_NDF"]
 
 STAGES = ("mnet", "shm", "dim", "bgm", "student")
-#: Adam's rate of SHM's end-to-end phase (chapter 04's full run).
-SHM_END_TO_END_LR = 1e-5
+#: The profile field names a caller may give the ``shm`` stage -> the recipe's fields they set
+#: (the stage steps the end-to-end phase; a width sizes both networks).
+SHM_FIELDS = {"train_steps": ("end_to_end_steps",), "lr": ("end_to_end_lr",),
+              "width": ("tnet_width", "mnet.width"), "seed": ("seed", "mnet.seed"),
+              "procedural_pool": ("mnet.procedural_pool",)}
 #: The discriminator width of the full adversarial stage (the recipe's).
 STUDENT_NDF = StudentRecipe.full().ndf
 #: The recipe fields of the Background Matting generator's size.
@@ -100,7 +101,7 @@ def dim_joint_loss_fn(model: nn.Module,
         ``{"alpha", "composition", "refined", "total"}``, 0-dim float32 tensors.
     """
     out = model(batch["image"], batch["trimap"])
-    weight = _unknown_weight(batch["trimap"])
+    weight = unknown_weight(batch["trimap"], check_values=False)
     terms = dim_loss(out["alpha_coarse"].float(), batch["alpha"], batch["fg"], batch["bg"],
                      batch["image"], weight)
     terms["refined"] = alpha_prediction_loss(out["alpha"].float(), batch["alpha"], weight)
@@ -116,9 +117,9 @@ class Stage:
         name: one of :data:`STAGES`.
         trainer: a :class:`~mattinglib.train.trainer.Trainer` or a
             :class:`~mattinglib.train.adversarial.TeacherStudentTrainer`.
-        profile: the resolved profile (sizes, batch, workers); for ``mnet``, ``bgm`` and
-            ``student`` their recipe (``MNetRecipe``, ``BGMRecipe``, ``StudentRecipe``),
-            which have the same fields.
+        profile: the resolved profile (sizes, batch, workers); for ``mnet``, ``shm``,
+            ``bgm`` and ``student`` their recipe (``MNetRecipe``, ``SHMRecipe``,
+            ``BGMRecipe``, ``StudentRecipe``), which have ``name`` and ``image_size`` too.
         amp: whether the step runs under bf16 autocast.
         modules: the networks of the stage (what ``channels_last`` and ``compile`` act on).
     """
@@ -175,38 +176,76 @@ class Stage:
         return {**logged, "total": logged["total_g"]}
 
 
-def _matting_stage(name: str, profile: Profile | str | None, device: str, overrides: dict,
-                   checkpoint_dir) -> Stage:
-    profile = _resolve_profile(profile)
-    lr_default = SHM_END_TO_END_LR if name == "shm" else DEFAULT_LR
+def _split_options(overrides: dict[str, Any], default_lr: float) -> tuple[dict[str, Any], float]:
+    """Take the trainer options (and the checked ``lr``) out of a stage's ``**overrides``."""
+    options = {k: overrides.pop(k) for k in list(overrides) if k in TRAINER_OPTIONS}
+    lr = options.pop("lr", default_lr)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
+        raise ValueError(f"lr: expected a positive number, got {lr!r}")
+    return options, float(lr)
+
+
+def _dim_stage(profile: Profile | str | None, device: str, overrides: dict,
+               checkpoint_dir) -> Stage:
+    """Deep Image Matting's joint stage, sized by the profile (it has no recipe builder)."""
+    if not isinstance(profile, Profile):
+        profile = get_profile(profile)
     fields = dict(overrides)
-    options, lr = _split_options(fields, lr_default)  # takes the trainer options out of fields
+    options, lr = _split_options(fields, DEFAULT_LR)  # takes the trainer options out of fields
     profile = profile.with_(**fields)
-    if name == "shm":
-        backbone = "resnet18" if profile.name == "quick" else "resnet50"
-        model: nn.Module = SHM(TNet(backbone=backbone, width=profile.width, seed=profile.seed),
-                               MNet(width=profile.width, seed=profile.seed), mode="end_to_end")
-        loss_fn, input_kind = shm_loss_fn, "mnet"
-    else:
-        model = DIM(width=profile.width, seed=profile.seed)
-        loss_fn, input_kind = dim_joint_loss_fn, "dim"
+    model = DIM(width=profile.width, seed=profile.seed)
     # The data of the recipe preset with the profile's name (real foregrounds, pooled
     # generated layers and the composite made on the device in the full one), at the
     # profile's sizes.
-    recipe = (DIMRecipe if name == "dim" else MNetRecipe).preset(profile.name).replace(
+    recipe = DIMRecipe.preset(profile.name).replace(
         image_size=profile.image_size, num_train_samples=profile.num_train_samples,
         num_val_samples=profile.num_val_samples, seed=profile.seed,
         **({"procedural_pool": fields["procedural_pool"]} if "procedural_pool" in fields else {}))
-    train, val = training_data(recipe), validation_data(recipe)
     if recipe.compose_on_device:
         options.setdefault("device_transform", compose_on_device)
+    every = options.pop("checkpoint_every",
+                        profile.val_every if checkpoint_dir is not None else None)
+    trainer = Trainer(
+        model, torch.optim.Adam(model.parameters(), lr=lr), dim_joint_loss_fn,
+        training_data(recipe), batch_size=profile.batch_size, max_steps=profile.train_steps,
+        val_data=validation_data(recipe), val_fn=partial(matting_val_fn, input_kind="dim"),
+        val_every=profile.val_every, device=device, checkpoint_dir=checkpoint_dir,
+        checkpoint_every=every, seed=profile.seed, num_workers=profile.num_workers, **options)
+    return Stage("dim", trainer, profile, trainer.amp, (trainer.model,))
 
-    def val_fn(m, data):
-        return matting_val_fn(m, data, input_kind=input_kind)
 
-    trainer = _profile_trainer(model, loss_fn, val_fn, train, val, profile, lr=lr,
-                               checkpoint_dir=checkpoint_dir, device=device, options=options)
-    return Stage(name, trainer, profile, trainer.amp, (trainer.model,))
+def shm_stage_recipe(profile: Profile | str | None, **fields: Any) -> SHMRecipe:
+    """The :class:`~mattinglib.train.shm_recipes.SHMRecipe` the ``shm`` stage steps: the
+    preset of the profile's name, T-Net from random weights, changed by ``fields`` (recipe
+    fields, or the profile names of :data:`SHM_FIELDS`).
+
+    >>> r = shm_stage_recipe("quick", width=0.125, train_steps=3)
+    >>> r.tnet_width, r.mnet.width, r.end_to_end_steps, r.tnet_pretrained
+    (0.125, 0.125, 3, None)
+    """
+    name = profile.name if isinstance(profile, Profile) else profile
+    recipe = SHMRecipe.preset(name).replace(tnet_pretrained=None)
+    changes: dict[str, Any] = {}
+    mnet_changes: dict[str, Any] = {}
+    for key, value in fields.items():
+        for target in SHM_FIELDS.get(key, (key,)):
+            if target.startswith("mnet."):
+                mnet_changes[target.removeprefix("mnet.")] = value
+            else:
+                changes[target] = value
+    if mnet_changes:
+        changes["mnet"] = recipe.mnet.replace(**mnet_changes)
+    return recipe.replace(**changes)
+
+
+def _shm_stage(profile: Profile | str | None, device: str, overrides: dict,
+               checkpoint_dir) -> Stage:
+    fields = dict(overrides)
+    options = {k: fields.pop(k) for k in list(fields) if k in TRAINER_OPTIONS - {"lr"}}
+    recipe = shm_stage_recipe(profile, **fields)
+    trainer = build_shm_trainer(recipe, "end_to_end", checkpoint_dir=checkpoint_dir,
+                                device=device, **options)
+    return Stage("shm", trainer, recipe, trainer.amp, (trainer.model,))
 
 
 def _student_stage(profile: Profile | str | None, device: str, overrides: dict,
@@ -254,8 +293,10 @@ def build_stage(name: str, profile: Profile | str | None = "full", *, device: st
     overrides.setdefault("progress", False)
     if name == "student":
         return _student_stage(profile, device, overrides, checkpoint_dir)
-    if name in ("shm", "dim"):
-        return _matting_stage(name, profile, device, overrides, checkpoint_dir)
+    if name == "shm":
+        return _shm_stage(profile, device, overrides, checkpoint_dir)
+    if name == "dim":
+        return _dim_stage(profile, device, overrides, checkpoint_dir)
     if name == "mnet":
         # M-Net is sized by its recipe (real foregrounds): a profile means its preset.
         trainer = build_mnet_trainer(profile, checkpoint_dir=checkpoint_dir, device=device,

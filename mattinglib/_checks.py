@@ -36,6 +36,7 @@ __all__ = [
     "as_float01",
     "check_trimap_values",
     "check_int",
+    "is_int",
     "check_index",
     "check_number",
     "check_names",
@@ -63,7 +64,12 @@ class InputIndexError(IndexError, ValueError):
     the end, as the sequence protocol requires); also a ``ValueError``."""
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (Python or NumPy), booleans excluded.
+
+    >>> is_int(3), is_int(np.int64(3)), is_int(True), is_int(3.0)
+    (True, True, False, False)
+    """
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -96,7 +102,7 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
     if value is None and optional:
         return None
     bounds = _bounds_text(minimum, maximum, integer=True) + (" or None" if optional else "")
-    if not _is_int(value):
+    if not is_int(value):
         raise InputTypeError(f"{name}: expected an integer{bounds}, got {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name}: expected an integer{bounds}, got {value!r}")
@@ -164,7 +170,7 @@ def check_index(index: Any, length: int, *, name: str = "index") -> int:
     ...
     mattinglib._checks.InputTypeError: index: expected an int in [0, 3), got bool True
     """
-    if not _is_int(index):
+    if not is_int(index):
         raise InputTypeError(f"{name}: expected an int in [0, {length}), "
                              f"got {type(index).__name__} {index!r}")
     if not 0 <= index < length:

@@ -35,12 +35,12 @@ import torch
 
 from ._checks import (
     InputTypeError,
-    _is_int,
     as_float01,
     check_finite,
     check_not_empty,
     check_shape,
     check_trimap_values,
+    is_int,
 )
 
 __all__ = [
@@ -73,7 +73,7 @@ CLASS_VALUES = tuple(_VALUE_OF_CLASS[c] for c in CLASS_ORDER)
 
 def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
     message = f"{name}: expected a positive odd integer, got {kernel_size!r}"
-    if not _is_int(kernel_size):
+    if not is_int(kernel_size):
         raise InputTypeError(message)
     # Even OpenCV ellipses are anchored off-centre, which would make the band lopsided.
     if kernel_size < 1 or kernel_size % 2 == 0:
@@ -83,7 +83,7 @@ def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
 
 def _check_iterations(iterations: Any, name: str = "iterations") -> int:
     message = f"{name}: expected a non-negative integer, got {iterations!r}"
-    if not _is_int(iterations):
+    if not is_int(iterations):
         raise InputTypeError(message)
     if iterations < 0:
         raise ValueError(message)
@@ -271,7 +271,7 @@ def sample_trimap_params(
     for k in sizes:
         _check_kernel_size(k, name="kernel_sizes")
     if (not isinstance(iterations_range, (tuple, list)) or len(iterations_range) != 2
-            or not all(_is_int(i) and i >= 0 for i in iterations_range)
+            or not all(is_int(i) and i >= 0 for i in iterations_range)
             or iterations_range[0] > iterations_range[1]):
         raise ValueError(f"iterations_range: expected (low, high) with 0 <= low <= high, "
                          f"got {iterations_range!r}")
@@ -322,26 +322,28 @@ def random_trimap(
 _FLOAT_VALUES = "trimap: expected only the values {0, 128/255, 1} (a uint8 trimap / 255)"
 
 
-def _classes_from_torch(trimap: torch.Tensor) -> torch.Tensor:
+def _classes_from_torch(trimap: torch.Tensor, check_values: bool = True) -> torch.Tensor:
     check_shape(trimap, "B,1,H,W", name="trimap")
     if trimap.dtype == torch.uint8:
         levels = trimap.to(torch.int64)
     elif trimap.dtype in (torch.float32, torch.float64):
-        check_finite(trimap, name="trimap")
+        if check_values:
+            check_finite(trimap, name="trimap")
         scaled = trimap * 255
         levels = scaled.round()
         # A float trimap is a uint8 trimap divided by 255: allow only the
         # representation error of that division, not a nearby value.
-        if bool(((scaled - levels).abs() > 1e-3).any()):
+        if check_values and bool(((scaled - levels).abs() > 1e-3).any()):
             off = trimap[(scaled - levels).abs() > 1e-3].unique()[:8]
             raise ValueError(f"{_FLOAT_VALUES}, got also {[round(float(v), 6) for v in off]}")
         levels = levels.to(torch.int64)
     else:
         raise ValueError(f"trimap: expected dtype uint8, float32 or float64, got {trimap.dtype}")
+    # masked_fill, not ``classes[mask] = index``: no data-dependent indexing, so no device sync.
     classes = torch.full_like(levels, -1)
     for index, value in enumerate(CLASS_VALUES):
-        classes[levels == value] = index
-    if bool((classes < 0).any()):
+        classes = classes.masked_fill(levels == value, index)
+    if check_values and bool((classes < 0).any()):
         bad = levels[classes < 0].unique()[:8].tolist()
         if trimap.dtype == torch.uint8:
             raise ValueError(f"trimap: expected only the values {{0, 128, 255}}, got also {bad}")
@@ -349,13 +351,19 @@ def _classes_from_torch(trimap: torch.Tensor) -> torch.Tensor:
     return classes[:, 0]
 
 
-def trimap_to_classes(trimap: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+def trimap_to_classes(trimap: np.ndarray | torch.Tensor, *,
+                      check_values: bool = True) -> np.ndarray | torch.Tensor:
     """Class indices (see :data:`CLASS_ORDER`) of a trimap, e.g. for a cross-entropy target.
 
     Args:
         trimap: numpy uint8 ``(H, W)`` in {0, 128, 255}; or a torch tensor
             ``(B, 1, H, W)``, either uint8 in {0, 128, 255} or float32/float64
             in {0, 128/255, 1} (a uint8 trimap divided by 255).
+        check_values: for a torch tensor, check that every value is one of the three
+            (reading the result back: a device synchronisation on a GPU). A training
+            loop whose trimaps come from the library's datasets, checked when they were
+            made, passes ``False``; a value outside the three then gets the class -1.
+            Shapes and dtypes are always checked; numpy input is always checked.
 
     Returns:
         numpy int64 ``(H, W)`` or torch long ``(B, H, W)`` with 0 = background,
@@ -368,9 +376,14 @@ def trimap_to_classes(trimap: np.ndarray | torch.Tensor) -> np.ndarray | torch.T
     array([[0, 1, 2]])
     >>> trimap_to_classes(torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 1, 1, 3))
     tensor([[[0, 1, 2]]])
+    >>> trimap_to_classes(torch.tensor([0, 127, 255], dtype=torch.uint8).view(1, 1, 1, 3),
+    ...                   check_values=False)
+    tensor([[[ 0, -1,  2]]])
     """
+    if not isinstance(check_values, bool):
+        raise TypeError(f"check_values: expected True or False, got {check_values!r}")
     if isinstance(trimap, torch.Tensor):
-        return _classes_from_torch(trimap)
+        return _classes_from_torch(trimap, check_values)
     t = validate_trimap(trimap)
     lookup = np.zeros(256, dtype=np.int64)
     for index, value in enumerate(CLASS_VALUES):
@@ -378,11 +391,14 @@ def trimap_to_classes(trimap: np.ndarray | torch.Tensor) -> np.ndarray | torch.T
     return lookup[t]
 
 
-def trimap_to_onehot(trimap: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+def trimap_to_onehot(trimap: np.ndarray | torch.Tensor, *,
+                     check_values: bool = True) -> np.ndarray | torch.Tensor:
     """One-hot trimap with channels in :data:`CLASS_ORDER` (e.g. an SHM M-Net input).
 
     Args:
         trimap: as for :func:`trimap_to_classes`.
+        check_values: as for :func:`trimap_to_classes` (``False``: no device
+            synchronisation; a pixel of another value is all zeros).
 
     Returns:
         numpy float32 ``(3, H, W)`` or torch float32 ``(B, 3, H, W)`` (same
@@ -393,10 +409,12 @@ def trimap_to_onehot(trimap: np.ndarray | torch.Tensor) -> np.ndarray | torch.Te
            [0., 1., 0.],
            [0., 0., 1.]], dtype=float32)
     """
-    classes = trimap_to_classes(trimap)
+    classes = trimap_to_classes(trimap, check_values=check_values)
     n = len(CLASS_ORDER)
     if isinstance(classes, torch.Tensor):
-        return torch.nn.functional.one_hot(classes, n).permute(0, 3, 1, 2).to(torch.float32)
+        # A comparison, not F.one_hot, which reads the classes' range back from the device.
+        channels = torch.arange(n, device=classes.device).view(1, n, 1, 1)
+        return (classes.unsqueeze(1) == channels).to(torch.float32)
     return (classes[None] == np.arange(n)[:, None, None]).astype(np.float32)
 
 

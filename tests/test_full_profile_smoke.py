@@ -68,10 +68,13 @@ def check_full_widths(stage) -> None:
             first_conv = next(m for m in stage.trainer.discriminator.modules()
                               if isinstance(m, torch.nn.Conv2d))
             assert first_conv.out_channels == STUDENT_NDF
+    elif stage.name == "shm":  # the SHM recipe: both networks at the full widths
+        recipe = stage.profile
+        assert recipe.mnet.width == recipe.tnet_width == FULL.width == 1.0
+        assert stage.trainer.model.tnet.backbone_name == "resnet50"
+        assert stage.trainer.model.mnet.width == 1.0
     else:
         assert stage.profile.width == FULL.width == 1.0
-        if stage.name == "shm":
-            assert stage.trainer.model.tnet.backbone_name == "resnet50"
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -18,8 +18,8 @@ from mattinglib.train.checkpoint import latest_checkpoint, load_checkpoint
 from mattinglib.train.recipes import (
     DIMRecipe,
     MNetRecipe,
-    _recipe_of,
     build_mnet_trainer,
+    recipe_of,
     train_run,
 )
 from mattinglib.train.runs import load_trained_model
@@ -87,10 +87,10 @@ class TestRecipeObjects:
     @pytest.mark.parametrize("name", ["quick", "full"])
     def test_a_profile_means_its_preset(self, cls, name):
         # A chapter passing its Profile gets the recipe of the same name, real data included.
-        assert _recipe_of(get_profile(name), cls) == cls.preset(name)
-        assert _recipe_of(name, cls) == cls.preset(name)
+        assert recipe_of(get_profile(name), cls) == cls.preset(name)
+        assert recipe_of(name, cls) == cls.preset(name)
         with pytest.raises(TypeError, match="recipe"):
-            _recipe_of(3, cls)
+            recipe_of(3, cls)
 
 
 class TestRunFolders:

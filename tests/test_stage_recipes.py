@@ -1,5 +1,5 @@
-"""The recipe objects of Background Matting's two stages: what the chapters, the commands
-and the benchmark train is exactly one recipe, and run.json is its settings."""
+"""The recipe objects of Background Matting's two stages and of SHM: what the chapters, the
+commands and the benchmarks train is exactly one recipe, and run.json is its settings."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import torch
 
 from mattinglib.cli import main
 from mattinglib.config import get_profile
+from mattinglib.data.composition import SyntheticMattingDataset
+from mattinglib.models.mnet import MNet
 from mattinglib.train import bgm_recipes
 from mattinglib.train.bgm_recipes import (
     BGMRecipe,
@@ -20,7 +22,9 @@ from mattinglib.train.bgm_recipes import (
     build_student_trainer,
     start_bgm_run,
 )
+from mattinglib.train.recipes import MNetRecipe, validation_data
 from mattinglib.train.runs import load_bgm_generator
+from mattinglib.train.shm_recipes import SHMRecipe, build_shm_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_BGM = {"image_size": 32, "ngf": 8, "n_blocks1": 1, "n_blocks2": 1, "batch_size": 2,
@@ -184,6 +188,75 @@ def test_chapter_7_trains_the_quick_recipe_and_records_it(tmp_path, monkeypatch)
     assert (trainer.max_steps, trainer.batch_size, trainer.steps_per_epoch, trainer.val_every,
             len(trainer.data), len(trainer.val_data)) == (16, 2, 2, 8, 64, 6)
     assert trainer.data.size == 64 and trainer.val_data.seed == 8 and trainer.data.seed == 7
+
+
+def chapter_4_namespace(profile: str) -> dict:
+    """Chapter 4's imports, its profile, and a fresh M-Net standing in for section 3's."""
+    ns = run_until(chapter_cell("04_mnet.ipynb", "profile = mattinglib.notebook.start("),
+                   "profile =", {})
+    ns.update(profile=get_profile(profile), recipe=MNetRecipe.preset(profile),
+              mnet=MNet(width=MNetRecipe.preset(profile).width), device=torch.device("cpu"))
+    return ns
+
+
+def test_chapter_4_builds_shm_from_the_quick_recipe():
+    ns = chapter_4_namespace("quick")
+    ns["data"] = SyntheticMattingDataset(2, 64, seed=0)
+    run_until(chapter_cell("04_mnet.ipynb", "SHMRecipe.preset("), "batch =", ns)
+    assert ns["shm_recipe"] == SHMRecipe.quick()
+    # the numbers the chapter ran before the recipe: ResNet-18 T-Net, the profile's width
+    # and seed, section 3's M-Net
+    assert ns["shm_recipe"].mnet == MNetRecipe.quick()
+    shm = ns["shm"]
+    assert (shm.tnet.backbone_name, shm.mode, shm.training) == ("resnet18", "end_to_end", True)
+    assert shm.mnet is not ns["mnet"] and shm.mnet.width == 0.25
+    built = build_shm_model(SHMRecipe.quick())
+    theirs = built.tnet.state_dict()
+    for name, mine in shm.tnet.state_dict().items():
+        assert torch.equal(mine, theirs[name]), name  # the same seed, so the same T-Net
+
+
+def test_chapter_4_full_schedule_records_the_recipe_per_phase(tmp_path):
+    """The full profile's cell, run on a tiny recipe: every phase is the recipe's."""
+    ns = chapter_4_namespace("full")
+    tiny = SHMRecipe.quick().replace(
+        mnet=MNetRecipe.quick().replace(data="synthetic"), image_size=32, batch_size=2,
+        num_train_samples=4, num_val_samples=2, val_every=1, tnet_steps=2, end_to_end_steps=1)
+    ns.update(shm_recipe=tiny, mnet=MNet(width=0.25), REPO_ROOT=tmp_path,
+              shm_run_dir=lambda recipe: tmp_path / "runs" / recipe.run_name(),
+              val_data=validation_data(tiny.data_recipe()))
+    exec(chapter_cell("04_mnet.ipynb", "start_shm_phase("), ns)  # noqa: S102 - the course's code
+    for phase in ("pretrain_tnet", "end_to_end"):
+        written = json.loads((tmp_path / "runs" / tiny.run_name() / phase / "run.json").read_text())
+        assert written == {**tiny.settings(), "phase": phase}
+        assert SHMRecipe.from_settings(written) == tiny
+    trainer = ns["trainer"]  # the last phase's
+    assert (trainer.phase, trainer.max_steps, trainer.lr, trainer.batch_size) == (
+        "end_to_end", 1, 1e-5, 2)
+    assert trainer.step == 1 and ns["shm"] is trainer.model
+    assert trainer.optimizer.param_groups[0]["lr"] == tiny.end_to_end_lr
+    assert len(ns["rows"]) == 2
+
+
+def test_the_benchmarks_shm_stage_steps_the_recipes_end_to_end_phase():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from _stages import build_stage
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    stage = build_stage("shm", "quick", device="cpu")
+    assert stage.profile == SHMRecipe.quick()
+    t = stage.trainer
+    # the numbers the stage used before the recipe: the quick profile's sizes, Adam 1e-5
+    assert (t.max_steps, t.batch_size, t.val_every, len(t.train_data), len(t.val_data),
+            t.train_data.size, t.optimizer.param_groups[0]["lr"]) == (300, 8, 50, 512, 32, 64,
+                                                                       1e-5)
+    assert t.model.tnet.backbone_name == "resnet18" and t.model.mode == "end_to_end"
+    # the full stage: the full recipe's end-to-end phase, T-Net from random weights
+    full = build_stage("shm", "full", device="cpu", num_train_samples=16, num_val_samples=1)
+    assert full.profile == SHMRecipe.full().replace(tnet_pretrained=None, num_train_samples=16,
+                                                    num_val_samples=1)
+    assert (full.trainer.batch_size, full.trainer.max_steps, full.image_size) == (16, 10_000, 320)
 
 
 # --------------------------------------------------------------------------- runs and resume

@@ -1,4 +1,5 @@
-"""The library's import structure: no import cycles, and argparse only in the command line.
+"""The library's import structure: no import cycles, argparse only in the command line, and no
+private name imported from another module.
 
 Both checks read the source with :mod:`ast` instead of importing it, so an import
 inside a function (run only when the function is called) counts like one at the
@@ -6,6 +7,13 @@ top of the module. A cycle through such imports works until someone moves one of
 them to the top; a module graph without cycles keeps the layers of
 ``docs/architecture.md`` (data -> models -> losses -> train -> inference -> cli)
 something a reader can rely on.
+
+A name that starts with one underscore is private to its module: another module (of the
+library or of ``benchmarks/``) that needs it makes it part of an interface nobody documents.
+Such a function becomes public (documented, tested) or moves; the few imports that remain
+are listed in :data:`PRIVATE_IMPORTS_ALLOWED`, each with its reason. A private *module*
+(``_checks``, ``cli/_common``, ``benchmarks/_stages``) is a package-internal module:
+importing it, and its public names, is fine.
 
 Edges that are not counted: a package's ``__init__`` importing its own submodules
 (to re-export their names). Importing ``mattinglib.train.recipes`` runs
@@ -31,6 +39,31 @@ ARGPARSE_ALLOWED = ("mattinglib.cli", "mattinglib.__main__")
 LAYERS = ("data", "models", "losses", "train", "inference", "cli")
 #: Modules every layer may import, which import none of the layers themselves.
 LEAVES = ("_checks", "config", "weights", "io", "compositing", "trimap", "metrics")
+#: The scripts of the benchmarks, checked for private imports like the library.
+BENCHMARKS = ROOT / "benchmarks"
+#: Private names still imported from another module: (importer, module, name) -> why.
+PRIVATE_IMPORTS_ALLOWED = {
+    ("mattinglib.train.bgm_recipes", "mattinglib.train.recipes", "_TRAINER_OPTIONS"):
+        "the former name of recipes.TRAINER_OPTIONS, kept as its alias until bgm_recipes "
+        "imports the public name",
+    ("mattinglib.data.folders", "mattinglib.io", "_imread"):
+        "the decoder without read_image's conversions (the folder dataset decodes to BGR "
+        "itself); to become a documented io function",
+    ("mattinglib.data.external", "mattinglib.data.composition", "_chw"):
+        "HWC array -> CHW tensor of the composition datasets; to become public beside them",
+    ("mattinglib.data.target_domain", "mattinglib.data.composition", "_chw"):
+        "as for mattinglib.data.external",
+    ("mattinglib.data.bgm", "mattinglib.data.composition", "_chw"):
+        "as for mattinglib.data.external",
+    ("mattinglib.data.bgm", "mattinglib.data.composition", "_positive_int"):
+        "the composition datasets' positive-int check, close to _checks.check_int(x, name, "
+        "minimum=1), which could replace it",
+    ("mattinglib.data.external", "mattinglib.data.folders", "_SkippingSource"):
+        "the base of the folder sources that skip unreadable files; to become public "
+        "(documented) in data.folders",
+    ("mattinglib.data.target_domain", "mattinglib.data.folders", "_SkippingSource"):
+        "as for mattinglib.data.external",
+}
 
 
 def module_name(path: Path, package_dir: Path = PACKAGE) -> str:
@@ -158,6 +191,45 @@ def layer_of(module: str) -> int | None:
     return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
 
 
+def _is_private(name: str) -> bool:
+    """One leading underscore, not a dunder (``__version__`` is public).
+
+    >>> _is_private("_recipe_of"), _is_private("__all__"), _is_private("recipe_of")
+    (True, False, False)
+    """
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_imports(package_dir: Path = PACKAGE,
+                    scripts_dir: Path | None = BENCHMARKS) -> set[tuple[str, str, str]]:
+    """``(importer, module, name)`` for every private name a module imports from another
+    module of the package (or, for the scripts in ``scripts_dir``, from another script or
+    the package), anywhere in its code; a private submodule (``from . import _common``)
+    is a module, not a name, and is not counted.
+    """
+    modules = all_modules(package_dir)
+    scripts = {} if scripts_dir is None else {p.stem: p for p in sorted(scripts_dir.glob("*.py"))}
+    known = set(modules) | set(scripts)
+    found = set()
+    for name, path in {**modules, **scripts}.items():
+        package = name if _is_package(path) else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - (node.level - 1)]
+                                + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base not in known or base == name:
+                continue
+            for alias in node.names:
+                if _is_private(alias.name) and f"{base}.{alias.name}" not in known:
+                    found.add((name, base, alias.name))
+    return found
+
+
 def _write_package(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / "mattinglib" / rel
@@ -192,6 +264,15 @@ def test_the_leaves_import_no_layer():
     leaves = {f"mattinglib.{name}" for name in LEAVES}
     wrong = {leaf: sorted(t for t in graph[leaf] if t not in leaves) for leaf in sorted(leaves)}
     assert not any(wrong.values()), f"leaf modules importing more than leaves: {wrong}"
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = private_imports()
+    new = sorted(found - set(PRIVATE_IMPORTS_ALLOWED))
+    assert not new, ("private names imported from another module (make them public and "
+                     f"document them, or move them): {new}")
+    stale = sorted(set(PRIVATE_IMPORTS_ALLOWED) - found)
+    assert not stale, f"PRIVATE_IMPORTS_ALLOWED lists imports that are gone: {stale}"
 
 
 def test_the_library_modules_are_all_found():
@@ -240,6 +321,30 @@ class TestChecker:
         })
         assert find_cycle(import_graph(pkg)) == ["mattinglib.inference", "mattinglib.train.runs",
                                                  "mattinglib.inference"]
+
+    def test_private_names_are_found_and_private_modules_are_not(self, tmp_path):
+        pkg = _write_package(tmp_path, {
+            "__init__.py": "",
+            "_checks.py": "def check_int(): ...\n",
+            "train/__init__.py": "",
+            "train/recipes.py": "def _recipe_of(): ...\nX = 1\n",
+            "train/runs.py": ("from .._checks import check_int\n"
+                              "from .recipes import X, _recipe_of as recipe_of\n"
+                              "def f():\n    from mattinglib.train.recipes import _recipe_of\n"),
+            "cli/__init__.py": "from . import _common\n",
+            "cli/_common.py": "from ..train.recipes import __doc__\n",
+        })
+        scripts = tmp_path / "benchmarks"
+        scripts.mkdir()
+        (scripts / "_stages.py").write_text("from mattinglib.train.recipes import _recipe_of\n"
+                                            "def _local(): ...\n")
+        (scripts / "bench.py").write_text("from _stages import _local, X\n")
+        assert private_imports(pkg, scripts) == {
+            ("mattinglib.train.runs", "mattinglib.train.recipes", "_recipe_of"),
+            ("_stages", "mattinglib.train.recipes", "_recipe_of"),
+            ("bench", "_stages", "_local")}
+        assert private_imports(pkg, None) == {
+            ("mattinglib.train.runs", "mattinglib.train.recipes", "_recipe_of")}
 
     @pytest.mark.parametrize("line", ["import argparse", "from argparse import Namespace",
                                       "def f():\n    import argparse as ap"])

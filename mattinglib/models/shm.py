@@ -89,6 +89,8 @@ class SHM(nn.Module):
         mode: one of :data:`SHM_MODES` (can be changed later with :meth:`set_mode`).
 
     Call ``shm(image)`` (``shm(image, trimap)`` in ``"pretrain_mnet"`` mode).
+    ``check_values=False`` skips the check of the trimap's values (a device
+    synchronisation), as the training loss does for the library's datasets.
 
     Shape:
         - image: ``(B, 3, H, W)`` float RGB in [0, 1], H and W multiples of 16
@@ -126,8 +128,8 @@ class SHM(nn.Module):
         self.mode = mode
         return self
 
-    def forward(self, image: torch.Tensor,
-                trimap: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, trimap: torch.Tensor | None = None, *,
+                check_values: bool = True) -> dict[str, torch.Tensor]:
         check_float_input(image, name="image", dtype=self.mnet.rgb_mean.dtype)
         if self.mode == "pretrain_mnet":
             if trimap is None:
@@ -137,7 +139,8 @@ class SHM(nn.Module):
             if tuple(trimap.shape[-2:]) != tuple(image.shape[-2:]):
                 raise ValueError(f"trimap: expected height x width {tuple(image.shape[-2:])} "
                                  f"like image, got {tuple(trimap.shape[-2:])}")
-            probs = trimap_to_onehot(trimap).to(device=image.device, dtype=image.dtype)
+            probs = trimap_to_onehot(trimap, check_values=check_values).to(device=image.device,
+                                                                           dtype=image.dtype)
             alpha_r = self.mnet(torch.cat([image, probs], dim=1))
             return {"trimap_probs": probs, "alpha_r": alpha_r, "alpha": fuse_alpha(probs, alpha_r)}
         if trimap is not None:

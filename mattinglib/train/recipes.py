@@ -10,6 +10,9 @@ A recipe is three small functions and a builder:
   validation sets of a recipe (:class:`MNetRecipe`; a profile stands for the
   preset of its name) and its step counts into a trainer.
 
+SHM's three phases have their own recipe, which embeds an :class:`MNetRecipe`:
+:class:`~mattinglib.train.shm_recipes.SHMRecipe` in :mod:`mattinglib.train.shm_recipes`.
+
 The command ``python -m mattinglib train`` (:mod:`mattinglib.cli.train`) runs a
 recipe with a progress bar and resumable checkpoints::
 
@@ -48,7 +51,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._checks import check_int
-from ..config import PROFILES, Profile, get_profile
+from ..config import Profile, get_profile
 from ..data.composition import SyntheticMattingDataset, compose_on_device
 from ..data.real import RealMattingDataset
 from ..losses.dim import (
@@ -76,6 +79,10 @@ __all__ = [
     "MNetRecipe",
     "DIMRecipe",
     "RECIPES",
+    "TRAINER_OPTIONS",
+    "unknown_weight",
+    "recipe_of",
+    "lr_scheduler",
     "training_data",
     "validation_data",
     "build_model",
@@ -95,9 +102,21 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _unknown_weight(trimap: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` float mask of the unknown pixels of a trimap in {0, 128/255, 1}."""
-    return trimap_to_classes(trimap).eq(1).unsqueeze(1).to(torch.float32)
+def unknown_weight(trimap: torch.Tensor, *, check_values: bool = True) -> torch.Tensor:
+    """The ``(B, 1, H, W)`` float32 mask of the unknown pixels of a ``(B, 1, H, W)`` trimap
+    in {0, 128/255, 1} (or uint8 {0, 128, 255}): the region of DIM's losses.
+
+    Args:
+        trimap: the ground-truth trimap of a batch.
+        check_values: check the trimap's values (a device synchronisation; see
+            :func:`~mattinglib.trimap.trimap_to_classes`); the training losses of this
+            module pass ``False``, their batches come from the library's datasets.
+
+    >>> unknown_weight(torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 1, 1, 3))
+    tensor([[[[0., 1., 0.]]]])
+    """
+    return trimap_to_classes(trimap, check_values=check_values).eq(1).unsqueeze(1).to(
+        torch.float32)
 
 
 def mnet_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -123,10 +142,12 @@ def mnet_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[st
     >>> sorted(mnet_loss_fn(MNet(width=0.25), batch))
     ['alpha', 'composition', 'total']
     """
-    onehot = trimap_to_onehot(batch["trimap"]).to(batch["image"].dtype)
+    # The batch comes from the library's datasets (checked trimaps): no value checks,
+    # which would each wait for the device.
+    onehot = trimap_to_onehot(batch["trimap"], check_values=False).to(batch["image"].dtype)
     alpha_r = model(torch.cat([batch["image"], onehot], dim=1)).float()
     return dim_loss(alpha_r, batch["alpha"], batch["fg"], batch["bg"], batch["image"],
-                    _unknown_weight(batch["trimap"]))
+                    unknown_weight(batch["trimap"], check_values=False))
 
 
 def shm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -146,20 +167,24 @@ def shm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
     Returns:
         the dict of the phase's loss in :mod:`mattinglib.losses.dim` (``"total"`` and the
         terms computed).
+
+    No value is read back from the device: the batch comes from the library's
+    datasets, whose trimaps were checked when they were made, so the trimap and
+    class checks are off (``check_values=False``) and a training step on a GPU
+    does not wait for them.
     """
     mode = _unwrap(model).mode
     image, target = batch["image"], batch["alpha"]
-    classes = trimap_to_classes(batch["trimap"])
+    classes = trimap_to_classes(batch["trimap"], check_values=False)
     if mode == "pretrain_tnet":
         out = model(image)
-        # The classes come from trimap_to_classes, checked there: no second device sync.
         return tnet_pretrain_loss(trimap_logits=out["trimap_logits"].float(),
                                   trimap_target=classes, check_values=False)
     if mode == "pretrain_mnet":
-        out = model(image, batch["trimap"])
+        out = model(image, batch["trimap"], check_values=False)
         return mnet_pretrain_loss(pred_alpha=out["alpha"].float(), target_alpha=target,
                                   fg=batch["fg"], bg=batch["bg"], image=image,
-                                  weight=_unknown_weight(batch["trimap"]))
+                                  weight=classes.eq(1).unsqueeze(1).to(torch.float32))
     out = model(image)
     return shm_end_to_end_loss(pred_alpha=out["alpha"].float(), target_alpha=target,
                                fg=batch["fg"], bg=batch["bg"], image=image,
@@ -217,43 +242,12 @@ def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = 
     return mean_metrics(rows)
 
 
-_TRAINER_OPTIONS = {"lr", "progress", "amp", "channels_last", "checkpoint_every",
-                    "keep_checkpoints", "grad_clip"}
-
-
-def _resolve_profile(profile: Profile | str | None) -> Profile:
-    if isinstance(profile, Profile):
-        return profile
-    if profile is None or isinstance(profile, str):
-        return get_profile(profile)
-    raise ValueError(f"profile: expected a Profile or one of {sorted(PROFILES)}, got {profile!r}")
-
-
-def _split_options(overrides: dict[str, Any], default_lr: float) -> tuple[dict[str, Any], float]:
-    """Take the trainer options (and the checked ``lr``) out of a builder's ``**overrides``."""
-    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS}
-    lr = options.pop("lr", default_lr)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
-    return options, float(lr)
-
-
-def _profile_trainer(model: nn.Module, loss_fn, val_fn, train_data, val_data, profile: Profile, *,
-                     lr: float, checkpoint_dir, device: str, options: dict[str, Any]) -> Trainer:
-    """Adam at ``lr`` and a :class:`Trainer` sized by ``profile`` (checkpoints every
-    ``val_every`` steps unless ``options`` say otherwise); sets ``trainer.profile`` and ``.lr``."""
-    every = options.pop("checkpoint_every",
-                        profile.val_every if checkpoint_dir is not None else None)
-    trainer = Trainer(
-        model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, train_data,
-        batch_size=profile.batch_size, max_steps=profile.train_steps,
-        val_data=val_data, val_fn=val_fn, val_every=profile.val_every,
-        device=device, checkpoint_dir=checkpoint_dir, checkpoint_every=every,
-        seed=profile.seed, num_workers=profile.num_workers, **options,
-    )
-    trainer.profile = profile
-    trainer.lr = lr
-    return trainer
+#: The keyword options of the builders that go to the :class:`Trainer`, not to the recipe
+#: (``lr`` is a recipe field: a builder refuses it as an option).
+TRAINER_OPTIONS = frozenset({"lr", "progress", "amp", "channels_last", "checkpoint_every",
+                             "keep_checkpoints", "grad_clip"})
+#: The former name of :data:`TRAINER_OPTIONS`, still imported by ``bgm_recipes``.
+_TRAINER_OPTIONS = TRAINER_OPTIONS
 
 
 # --------------------------------------------------------------------------- recipes
@@ -488,7 +482,9 @@ def validation_data(recipe: MNetRecipe):
     return training_data(recipe, seed_offset=1, num_samples=recipe.num_val_samples, flip=False)
 
 
-def _scheduler(recipe: MNetRecipe, optimizer: torch.optim.Optimizer, steps: int, lr: float):
+def lr_scheduler(recipe: MNetRecipe, optimizer: torch.optim.Optimizer, steps: int):
+    """The learning-rate scheduler of ``recipe.lr_schedule`` over ``steps`` steps:
+    ``None`` for ``"constant"``, a ``LambdaLR`` of :func:`_one_cycle` for ``"onecycle"``."""
     if recipe.lr_schedule == "constant":
         return None
     return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_one_cycle, steps=steps))
@@ -530,7 +526,7 @@ def dim_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
         batch: as for :func:`mnet_loss_fn`.
     """
     out = model(batch["image"], batch["trimap"])
-    weight = _unknown_weight(batch["trimap"])
+    weight = unknown_weight(batch["trimap"], check_values=False)
     alpha = out["alpha"].float()
     if _unwrap(model).stage == "refinement":
         loss = alpha_prediction_loss(alpha, batch["alpha"], weight)
@@ -538,14 +534,29 @@ def dim_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
     return dim_loss(alpha, batch["alpha"], batch["fg"], batch["bg"], batch["image"], weight)
 
 
-def _recipe_of(recipe: MNetRecipe | Profile | str | None, cls: type[MNetRecipe]) -> MNetRecipe:
-    if isinstance(recipe, MNetRecipe):
+def recipe_of(recipe: Any, cls: type) -> Any:
+    """The recipe a builder's ``recipe`` argument stands for: an instance of ``cls`` as
+    given, else the preset ``cls.preset(name)`` of a :class:`~mattinglib.config.Profile`'s
+    name, of a preset name, or of the active profile (``None``).
+
+    ``cls`` is any recipe class with a ``preset`` class method (:class:`MNetRecipe`,
+    :class:`DIMRecipe`, :class:`~mattinglib.train.bgm_recipes.BGMRecipe`, ...).
+
+    >>> recipe_of("quick", MNetRecipe) == MNetRecipe.quick()
+    True
+    >>> recipe_of(3, MNetRecipe)
+    Traceback (most recent call last):
+    ...
+    TypeError: recipe: expected an MNetRecipe, a Profile or a preset name, got 3
+    """
+    if isinstance(recipe, cls):
         return recipe
     if isinstance(recipe, Profile):
         return cls.preset(recipe.name)
     if recipe is None or isinstance(recipe, str):
         return cls.preset(recipe)
-    raise TypeError(f"recipe: expected an {cls.__name__}, a Profile or a preset name, "
+    article = "an" if cls.__name__[0] in "AEIOUFHLMNSX" else "a"  # as the letter is read
+    raise TypeError(f"recipe: expected {article} {cls.__name__}, a Profile or a preset name, "
                     f"got {recipe!r}")
 
 
@@ -559,7 +570,7 @@ def _recipe_trainer(recipe: MNetRecipe, model: nn.Module, loss_fn, *, steps: int
         model, optimizer, loss_fn, training_data(recipe),
         batch_size=recipe.batch_size, max_steps=steps, val_data=validation_data(recipe),
         val_fn=matting_val_fn, val_every=recipe.val_every,
-        scheduler=_scheduler(recipe, optimizer, steps, lr), device=device,
+        scheduler=lr_scheduler(recipe, optimizer, steps), device=device,
         checkpoint_dir=checkpoint_dir, checkpoint_every=every, seed=recipe.seed,
         num_workers=recipe.num_workers,
         device_transform=compose_on_device if recipe.compose_on_device else None, **options)
@@ -594,8 +605,8 @@ def build_mnet_trainer(recipe: MNetRecipe | Profile | str | None = None, *,
     >>> t.max_steps, type(t.model).__name__, t.recipe.lr_schedule
     (2, 'MNet', 'onecycle')
     """
-    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS - {"lr"}}
-    recipe = _recipe_of(recipe, MNetRecipe).replace(**overrides)
+    options = {k: overrides.pop(k) for k in list(overrides) if k in TRAINER_OPTIONS - {"lr"}}
+    recipe = recipe_of(recipe, MNetRecipe).replace(**overrides)
     model = build_model(recipe)
     return _recipe_trainer(recipe, model, mnet_loss_fn, steps=recipe.train_steps, lr=recipe.lr,
                            params=model.parameters(), checkpoint_dir=checkpoint_dir, device=device,
@@ -612,8 +623,8 @@ def build_dim_trainers(recipe: DIMRecipe | Profile | str | None = None, *,
 
     Arguments as for :func:`build_mnet_trainer`, with :class:`DIMRecipe` fields.
     """
-    options = {k: overrides.pop(k) for k in list(overrides) if k in _TRAINER_OPTIONS - {"lr"}}
-    recipe = _recipe_of(recipe, DIMRecipe).replace(**overrides)
+    options = {k: overrides.pop(k) for k in list(overrides) if k in TRAINER_OPTIONS - {"lr"}}
+    recipe = recipe_of(recipe, DIMRecipe).replace(**overrides)
     model = build_model(recipe)
     root = None if checkpoint_dir is None else Path(checkpoint_dir)
     stage1 = _recipe_trainer(recipe, model, dim_loss_fn, steps=recipe.train_steps, lr=recipe.lr,

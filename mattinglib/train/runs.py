@@ -34,7 +34,7 @@ from ..config import REPO_ROOT, Profile, get_device
 from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
 from ..models.dim import DIM
 from ..models.mnet import MNet
-from .bgm_recipes import MODEL_NAME, BGMRecipe, _bgm_recipe_of
+from .bgm_recipes import MODEL_NAME, BGMRecipe
 from .checkpoint import (
     RUN_FILE,
     latest_checkpoint,
@@ -42,7 +42,7 @@ from .checkpoint import (
     load_run_weights,
     read_run_settings,
 )
-from .recipes import RECIPES, MNetRecipe, _recipe_of, train_run
+from .recipes import RECIPES, MNetRecipe, recipe_of, train_run
 
 __all__ = ["MNET_RUNS", "mnet_run_dir", "load_trained_model", "load_bgm_generator",
            "load_or_train_mnet", "load_bgm_teacher"]
@@ -141,7 +141,7 @@ def load_bgm_generator(checkpoint: str | Path, *,
 
 def _mnet_recipe(recipe: MNetRecipe | Profile | str | None) -> MNetRecipe:
     """An :class:`MNetRecipe` as given, or the preset a Profile or a name stands for."""
-    resolved = _recipe_of(recipe, MNetRecipe)
+    resolved = recipe_of(recipe, MNetRecipe)
     if type(resolved) is not MNetRecipe:
         raise TypeError(f"recipe: expected an MNetRecipe (M-Net), got {type(resolved).__name__}")
     return resolved
@@ -244,7 +244,7 @@ def load_bgm_teacher(recipe: BGMRecipe | Profile | str | None = None, *,
     """
     from . import bgm_recipes
 
-    recipe = _bgm_recipe_of(recipe)
+    recipe = recipe_of(recipe, BGMRecipe)
     run_dir = bgm_recipes.course_run_dir(recipe)
     path = latest_checkpoint(run_dir)
     dev = get_device(device)
