@@ -105,6 +105,7 @@ def test_gate1_probe_runs_and_reports_aucs(teacher):
     s = result["scores"]
     assert result["auc_teacher_vs_truth"] == roc_auc(s["truth"], s["teacher"])
     assert result["auc_alpha1_vs_truth"] == roc_auc(s["truth"], s["alpha1"])
+    assert result["auc_real_vs_truth"] == roc_auc(s["real"], s["truth"])
     for key, value in teacher.state_dict().items():   # the generator stays frozen
         assert torch.equal(value, before[key]), key
     # the same seed repeats the probe exactly

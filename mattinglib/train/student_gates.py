@@ -235,8 +235,10 @@ def gate1_discriminator_probe(teacher: nn.Module, train_data: Any, eval_data: An
         ``{"auc_teacher_vs_truth", "auc_alpha1_vs_truth"}`` (:func:`roc_auc` of D's scores
         with the truth's recompositions as the positives: 1 = D scores every true
         recomposition as more real than every teacher / alpha = 1 one, 0.5 = it cannot
-        tell them apart), ``"d_loss"`` (D's loss per step) and ``"scores"`` (the
-        per-image scores of ``real, truth, teacher, alpha1`` on ``eval_data``).
+        tell them apart), ``"auc_real_vs_truth"`` (real frames as the positives: whether
+        D learned anything that holds on ``eval_data`` at all), ``"d_loss"`` (D's loss per
+        step) and ``"scores"`` (the per-image scores of ``real, truth, teacher, alpha1`` on
+        ``eval_data``).
     """
     for name, data in (("train_data", train_data), ("eval_data", eval_data)):
         if data is None and name == "eval_data":
@@ -273,4 +275,5 @@ def gate1_discriminator_probe(teacher: nn.Module, train_data: Any, eval_data: An
     scores = {k: _scores(d, v, dev, batch_size) for k, v in scored.items()}
     return {"auc_teacher_vs_truth": roc_auc(scores["truth"], scores["teacher"]),
             "auc_alpha1_vs_truth": roc_auc(scores["truth"], scores["alpha1"]),
+            "auc_real_vs_truth": roc_auc(scores["real"], scores["truth"]),
             "d_loss": losses, "scores": scores}
