@@ -16,16 +16,21 @@ ValueError: alpha: expected shape (B,1,H,W), got (2, 3, 4, 4)
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "value_checks",
+    "value_checks_enabled",
     "InputTypeError",
     "InputIndexError",
     "RANGE_TOLERANCE",
@@ -332,6 +337,40 @@ def _min_max(x: Any, name: str) -> tuple[float, float]:
     lo, hi = torch.aminmax(x)
     xmin, xmax = torch.stack([lo.double(), hi.double()]).tolist()
     return xmin, xmax
+
+
+_VALUE_CHECKS = threading.local()
+
+
+def value_checks_enabled() -> bool:
+    """Whether the networks check their inputs' *values* (on by default).
+
+    A value check (inputs in ``[0, 1]``, finite) reads the tensor's extremes back
+    into Python: on a GPU, a wait for the device at every forward. The trainers
+    switch them off for their training steps (:func:`value_checks`), where the data
+    pipeline made the inputs; shapes and dtypes are always checked, they cost nothing.
+    """
+    return getattr(_VALUE_CHECKS, "enabled", True)
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Switch the networks' value checks on or off inside a ``with`` block (this thread).
+
+    >>> with value_checks(False):
+    ...     value_checks_enabled()
+    False
+    >>> value_checks_enabled()
+    True
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled: expected True or False, got {enabled!r}")
+    before = value_checks_enabled()
+    _VALUE_CHECKS.enabled = enabled
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS.enabled = before
 
 
 def check_range(x: Any, lo: float, hi: float, *, name: str, tol: float = RANGE_TOLERANCE) -> None:

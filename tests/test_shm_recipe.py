@@ -229,3 +229,39 @@ def test_unchecked_classes_mark_a_wrong_value_instead_of_raising():
         trimap_to_classes(trimap)
     with pytest.raises(TypeError, match="^check_values: expected True or False"):
         trimap_to_classes(trimap, check_values="no")
+
+
+def test_a_trainer_step_of_shm_reads_nothing_back_for_a_check(no_device_reads, monkeypatch):
+    """The networks' own range checks are off inside Trainer.train_step (value_checks)."""
+    from mattinglib._checks import value_checks, value_checks_enabled
+    from mattinglib.train.trainer import Trainer
+
+    batch = shm_batch()
+    model = build_shm_model(SHMRecipe.quick()).set_mode("end_to_end")
+    seen = []
+
+    def loss_fn(m, b):
+        seen.append(value_checks_enabled())
+        no_device_reads()  # from here on, any read of a value raises
+        try:
+            return shm_loss_fn(m, b)
+        finally:
+            monkeypatch.undo()  # the trainer itself reads the logged terms once per step
+
+    trainer = Trainer(model, torch.optim.Adam(model.parameters(), lr=1e-5), loss_fn,
+                      SyntheticMattingDataset(2, 32, seed=0), batch_size=2, max_steps=1,
+                      device="cpu", progress=False)
+    trainer.train_step(batch)
+    assert seen == [False] and value_checks_enabled()
+    # Outside a trainer the check is on, and it is a read.
+    no_device_reads()
+    with pytest.raises(AssertionError, match="read a value back"):
+        model.tnet(batch["image"])
+    monkeypatch.undo()
+    with value_checks(False):
+        no_device_reads()
+        model.tnet.eval()(batch["image"])
+    monkeypatch.undo()
+    with pytest.raises(TypeError, match="^enabled: expected True or False"):
+        with value_checks("off"):
+            pass

@@ -80,7 +80,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 from tqdm.auto import tqdm
 
-from .._checks import check_int
+from .._checks import check_int, value_checks
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..weights import load_into
@@ -416,7 +416,9 @@ class Trainer:
         batch = self._to_device(batch)
         if self.device_transform is not None:  # then channels_last for what it made
             batch = self._to_device(self.device_transform(batch))
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        # The inputs come from the data pipeline: no per-step device reads for value checks.
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                            enabled=self.amp), value_checks(False):
             terms = self.loss_fn(self._forward_model, batch)
         self._check_terms(terms)
         names = list(terms)
