@@ -92,6 +92,17 @@ class TestRecipeObjects:
         with pytest.raises(TypeError, match="recipe"):
             recipe_of(3, cls)
 
+    def test_the_error_names_the_class_with_its_article(self):
+        from mattinglib.train.bgm_recipes import BGMRecipe, StudentRecipe
+        from mattinglib.train.shm_recipes import SHMRecipe
+
+        for cls, phrase in ((MNetRecipe, "an MNetRecipe"), (DIMRecipe, "a DIMRecipe"),
+                            (BGMRecipe, "a BGMRecipe"), (StudentRecipe, "a StudentRecipe"),
+                            (SHMRecipe, "an SHMRecipe")):
+            with pytest.raises(TypeError, match=f"^recipe: expected {phrase}, a Profile or a "
+                                                "preset name, got 3$"):
+                recipe_of(3, cls)
+
 
 class TestRunFolders:
     def test_mnet_run_folder_predicts(self, tmp_path):

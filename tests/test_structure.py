@@ -43,9 +43,6 @@ LEAVES = ("_checks", "config", "weights", "io", "compositing", "trimap", "metric
 BENCHMARKS = ROOT / "benchmarks"
 #: Private names still imported from another module: (importer, module, name) -> why.
 PRIVATE_IMPORTS_ALLOWED = {
-    ("mattinglib.train.bgm_recipes", "mattinglib.train.recipes", "_TRAINER_OPTIONS"):
-        "the former name of recipes.TRAINER_OPTIONS, kept as its alias until bgm_recipes "
-        "imports the public name",
     ("mattinglib.data.folders", "mattinglib.io", "_imread"):
         "the decoder without read_image's conversions (the folder dataset decodes to BGR "
         "itself); to become a documented io function",

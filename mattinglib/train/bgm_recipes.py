@@ -73,7 +73,7 @@ from .adversarial import (
     fresh_student_like,
 )
 from .checkpoint import check_run_folder, start_run_folder
-from .recipes import _TRAINER_OPTIONS
+from .recipes import TRAINER_OPTIONS, recipe_of
 from .trainer import Trainer
 
 __all__ = [
@@ -590,29 +590,9 @@ class StudentRecipe(_StageRecipe):
 # --------------------------------------------------------------------------- builders
 
 
-def _bgm_recipe_of(recipe: BGMRecipe | Profile | str | None) -> BGMRecipe:
-    if isinstance(recipe, BGMRecipe):
-        return recipe
-    if isinstance(recipe, Profile):
-        return BGMRecipe.preset(recipe.name)
-    if recipe is None or isinstance(recipe, str):
-        return BGMRecipe.preset(recipe)
-    raise TypeError(f"recipe: expected a BGMRecipe, a Profile or a preset name, got {recipe!r}")
-
-
-def _student_recipe_of(recipe: StudentRecipe | Profile | str | None) -> StudentRecipe:
-    if isinstance(recipe, StudentRecipe):
-        return recipe
-    if isinstance(recipe, Profile):
-        return StudentRecipe.preset(recipe.name)
-    if recipe is None or isinstance(recipe, str):
-        return StudentRecipe.preset(recipe)
-    raise TypeError(f"recipe: expected a StudentRecipe, a Profile or a preset name, got {recipe!r}")
-
-
 def _split_trainer_options(overrides: dict[str, Any]) -> dict[str, Any]:
     """Take the trainer options (not recipe fields) out of a builder's ``**overrides``."""
-    names = (_TRAINER_OPTIONS - {"lr"}) | {"device_transform"}
+    names = (TRAINER_OPTIONS - {"lr"}) | {"device_transform"}
     return {k: overrides.pop(k) for k in list(overrides) if k in names}
 
 
@@ -636,7 +616,7 @@ def build_bgm_generator(recipe: BGMRecipe | Profile | str | None = None, *, seed
     >>> sum(p.numel() for p in build_bgm_generator("full").parameters())
     17908420
     """
-    recipe = _bgm_recipe_of(recipe).replace(**changes)
+    recipe = recipe_of(recipe, BGMRecipe).replace(**changes)
     return bgm_generator(seed=recipe.seed if seed is None else seed, **recipe.generator_config())
 
 
@@ -679,7 +659,7 @@ def build_bgm_trainer(recipe: BGMRecipe | Profile | str | None = None, *,
     (2, 4, 8, 0.0001)
     """
     options = _split_trainer_options(overrides)
-    recipe = _bgm_recipe_of(recipe).replace(**overrides)
+    recipe = recipe_of(recipe, BGMRecipe).replace(**overrides)
     model = build_bgm_generator(recipe)
     # The motion encoder of the released code's quirk gets no gradient: frozen, so that
     # DistributedDataParallel (under torchrun) does not wait for its gradients.
@@ -721,7 +701,7 @@ def start_bgm_run(recipe: BGMRecipe | Profile | str | None, out: str | Path, *, 
         device: where to train.
         **options: the trainer options of :func:`build_bgm_trainer`.
     """
-    recipe = _bgm_recipe_of(recipe)
+    recipe = recipe_of(recipe, BGMRecipe)
     settings, fixed = recipe.settings(), recipe.fixed_on_resume()
     check_run_folder(out, settings, resume=resume, fixed=fixed)
     trainer = build_bgm_trainer(recipe, checkpoint_dir=out, device=device, **options)
@@ -739,13 +719,13 @@ def course_run_dir(recipe: BGMRecipe | Profile | str | None = None) -> Path:
     >>> course_run_dir("quick").name == "06_" + BGMRecipe.quick().run_name()
     True
     """
-    return REPO_ROOT / "runs" / f"06_{_bgm_recipe_of(recipe).run_name()}"
+    return REPO_ROOT / "runs" / f"06_{recipe_of(recipe, BGMRecipe).run_name()}"
 
 
 def student_run_dir(recipe: StudentRecipe | Profile | str | None = None) -> Path:
     """The run folder of chapter 7's teacher-student run: ``runs/07_<recipe.run_name()>``
     (the digest covers the teacher's recipe too)."""
-    return REPO_ROOT / "runs" / f"07_{_student_recipe_of(recipe).run_name()}"
+    return REPO_ROOT / "runs" / f"07_{recipe_of(recipe, StudentRecipe).run_name()}"
 
 
 def _student_data(recipe: StudentRecipe):
@@ -789,7 +769,7 @@ def build_student_trainer(recipe: StudentRecipe | Profile | str | None, teacher:
         a :class:`~mattinglib.train.adversarial.TeacherStudentTrainer`; ``trainer.recipe``
         is the resolved recipe.
     """
-    recipe = _student_recipe_of(recipe).replace(**changes)
+    recipe = recipe_of(recipe, StudentRecipe).replace(**changes)
     if not isinstance(teacher, BackgroundMattingGenerator):
         raise TypeError(f"teacher: expected a BackgroundMattingGenerator, "
                         f"got {type(teacher).__name__}")
@@ -844,7 +824,7 @@ def start_student_run(recipe: StudentRecipe | Profile | str | None, teacher: nn.
     their checks; a run of other :meth:`~StudentRecipe.fixed_on_resume` fields is refused.
     Chapter 7 and ``python -m mattinglib train-student`` build their runs here.
     """
-    recipe = _student_recipe_of(recipe)
+    recipe = recipe_of(recipe, StudentRecipe)
     settings, fixed = recipe.settings(), _student_fixed(recipe, out, resume)
     check_run_folder(out, settings, resume=resume, fixed=fixed)
     trainer = build_student_trainer(recipe, teacher, checkpoint_dir=out, device=device,

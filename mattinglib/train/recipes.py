@@ -246,8 +246,6 @@ def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = 
 #: (``lr`` is a recipe field: a builder refuses it as an option).
 TRAINER_OPTIONS = frozenset({"lr", "progress", "amp", "channels_last", "checkpoint_every",
                              "keep_checkpoints", "grad_clip"})
-#: The former name of :data:`TRAINER_OPTIONS`, still imported by ``bgm_recipes``.
-_TRAINER_OPTIONS = TRAINER_OPTIONS
 
 
 # --------------------------------------------------------------------------- recipes
@@ -555,8 +553,11 @@ def recipe_of(recipe: Any, cls: type) -> Any:
         return cls.preset(recipe.name)
     if recipe is None or isinstance(recipe, str):
         return cls.preset(recipe)
-    article = "an" if cls.__name__[0] in "AEIOUFHLMNSX" else "a"  # as the letter is read
-    raise TypeError(f"recipe: expected {article} {cls.__name__}, a Profile or a preset name, "
+    name = cls.__name__
+    # "an MNetRecipe" (an initialism, read letter by letter), "a StudentRecipe" (a word)
+    initialism = len(name) > 1 and name[1].isupper()
+    article = "an" if name[0] in ("AEFHILMNORSX" if initialism else "AEIOU") else "a"
+    raise TypeError(f"recipe: expected {article} {name}, a Profile or a preset name, "
                     f"got {recipe!r}")
 
 
