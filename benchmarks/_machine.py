@@ -19,14 +19,30 @@ import math
 import os
 import platform
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_machine", "write_result", "RESULTS_DIR", "sync", "reset_peak", "peak_mib"]
+__all__ = ["describe_machine", "write_result", "RESULTS_DIR", "commit", "sync", "reset_peak",
+           "peak_mib"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def commit() -> str | None:
+    """The checkout's commit, with ``+changes`` when tracked files differ from it (``None``
+    outside a git checkout), so that a result says which code made it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=RESULTS_DIR.parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    try:
+        head = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def _cpu_model() -> str:

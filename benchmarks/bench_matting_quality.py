@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _machine import RESULTS_DIR, write_result  # noqa: E402
+from _machine import RESULTS_DIR, commit, write_result  # noqa: E402
 
 from mattinglib.evaluation import (  # noqa: E402
     baseline_methods,
@@ -70,14 +69,6 @@ def parse_sets(items: list[str]) -> dict:
             raise SystemExit(f"--set: expected field=value, got {item!r}")
         changes[key] = _value(value)
     return changes
-
-
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def _figure(table: dict, path: Path) -> None:
@@ -143,7 +134,7 @@ def run(args: argparse.Namespace) -> Path:
         "photos": [c[0] for c in cases], "max_side": args.max_side, "tag": args.tag,
         "changes": parse_sets(args.set), "recipes": recipes, "training": train_seconds,
         "per_photo": table, "summary": summary, "method_seconds": seconds,
-        "commit": _commit(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "commit": commit(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "torch_threads": torch.get_num_threads(),
     }
     path = write_result(f"matting_quality_{args.tag}", payload)

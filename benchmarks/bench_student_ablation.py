@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import RESULTS_DIR, write_result  # noqa: E402
+from _machine import RESULTS_DIR, commit, write_result  # noqa: E402
 from bench_teacher_student import train_teacher  # noqa: E402
 
 from mattinglib.config import REPO_ROOT, get_device  # noqa: E402
@@ -100,13 +99,9 @@ def base_recipe() -> StudentRecipe:
                                        checkpoint_every=VAL_EVERY, num_train_samples=NUM_CAPTURES)
 
 
-def provenance(argv: list[str]) -> dict[str, str]:
-    """The commit (and whether the tree had changes) and the command of this run."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True,
-                              text=True).stdout.strip()
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    return {"commit": git("rev-parse", "HEAD") + ("+changes" if dirty else ""),
+def provenance(argv: list[str]) -> dict[str, str | None]:
+    """The commit (``+changes`` if the tree had changes) and the command of this run."""
+    return {"commit": commit(),
             "command": "python benchmarks/bench_student_ablation.py " + " ".join(argv)}
 
 
