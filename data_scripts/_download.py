@@ -246,7 +246,7 @@ def _fetch_into(url, part: Path, *, timeout, progress, chunk_size, log, desc) ->
     Raises :class:`_Dropped` when the body is cut short, :class:`DownloadError`
     for failures that retrying cannot fix.
     """
-    from tqdm.auto import tqdm
+    from mattinglib._progress import progress_bar
 
     offset = part.stat().st_size if part.exists() else 0
     try:
@@ -287,7 +287,7 @@ def _fetch_into(url, part: Path, *, timeout, progress, chunk_size, log, desc) ->
             offset, mode = 0, "wb"
             total = length
         got = 0
-        with open(part, mode) as f, tqdm(
+        with open(part, mode) as f, progress_bar(
             total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
             desc=desc, disable=not progress, leave=False,
         ) as bar:

@@ -204,7 +204,7 @@ def build_bgm_list(
     Raises:
         ValueError: no names, no source folders, or no backgrounds.
     """
-    from tqdm.auto import tqdm
+    from mattinglib._progress import progress_bar
 
     names = list(dict.fromkeys(names))  # duplicates would write the same files twice
     if not names:
@@ -237,8 +237,8 @@ def build_bgm_list(
         log(f"note: {len(found)} x {per_fg} composites but only {len(bg_names)} backgrounds; "
             "some backgrounds are used more than once")
     rows = []
-    bar = tqdm(total=len(found) * per_fg, desc="bgm", unit="img",
-               disable=not (progress and compose))
+    bar = progress_bar(total=len(found) * per_fg, desc="bgm", unit="img",
+                       disable=not (progress and compose))
     try:
         for j, (name, fg_path, alpha_path) in enumerate(found):
             stem = Path(name).stem

@@ -138,8 +138,7 @@ def make_synthetic(
     Raises:
         ValueError: bad arguments, or ``out`` holds a set made with other settings.
     """
-    from tqdm.auto import tqdm
-
+    from mattinglib._progress import progress_bar
     from mattinglib.data.synthetic import KINDS, check_seed, check_size
 
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
@@ -175,7 +174,7 @@ def make_synthetic(
     }
     write_json_atomic(out / MANIFEST, manifest)
     report = SyntheticReport(out)
-    with tqdm(total=num_samples, desc="synthetic", unit="img", disable=not progress) as bar:
+    with progress_bar(total=num_samples, desc="synthetic", unit="img", disable=not progress) as bar:
         for i in range(num_samples):
             name = sample_name(i)
             if all(png_size(out / d / f"{name}.png") == (size, size) for d in FOLDERS):

@@ -395,9 +395,8 @@ def prepare_split(
         ValueError: the folder is not a ``Combined_Dataset``, the name files
             disagree with each other, or the backgrounds are not where they were said to be.
     """
-    from tqdm.auto import tqdm
-
     from mattinglib._checks import check_trimap_values
+    from mattinglib._progress import progress_bar
 
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {sorted(SPLITS)}, got {split!r}")
@@ -435,7 +434,7 @@ def prepare_split(
     log(f"{split}: {len(todo)} foregrounds x {bg_per_fg} backgrounds = "
         f"{len(todo) * bg_per_fg} composites into {out_dir}")
 
-    bar = tqdm(total=len(todo) * bg_per_fg, desc=split, unit="img", disable=not progress)
+    bar = progress_bar(total=len(todo) * bg_per_fg, desc=split, unit="img", disable=not progress)
     try:
         for i, name in enumerate(todo):
             stem = Path(name).stem

@@ -38,7 +38,7 @@ ARGPARSE_ALLOWED = ("mattinglib.cli", "mattinglib.__main__")
 #: own layer and earlier ones.
 LAYERS = ("data", "models", "losses", "train", "inference", "cli")
 #: Modules every layer may import, which import none of the layers themselves.
-LEAVES = ("_checks", "config", "weights", "io", "compositing", "trimap", "metrics")
+LEAVES = ("_checks", "_progress", "config", "weights", "io", "compositing", "trimap", "metrics")
 #: The scripts of the benchmarks, checked for private imports like the library.
 BENCHMARKS = ROOT / "benchmarks"
 #: Private names still imported from another module: (importer, module, name) -> why.
@@ -247,6 +247,14 @@ def test_argparse_only_in_the_command_line():
     outside = [m for m in modules_importing("argparse")
                if not any(m == a or m.startswith(a + ".") for a in ARGPARSE_ALLOWED)]
     assert not outside, f"argparse imported outside mattinglib.cli: {outside}"
+
+
+def test_progress_bars_come_from_one_place():
+    # mattinglib._progress.progress_bar redraws at most once a second; a bare tqdm redraws ten
+    # times a second, each redraw a message to a notebook's front-end (see its docstring).
+    outside = [m for folder in (PACKAGE, ROOT / "data_scripts")
+               for m in modules_importing("tqdm", folder) if not m.endswith("._progress")]
+    assert not outside, f"tqdm imported directly (use mattinglib._progress.progress_bar): {outside}"
 
 
 def test_imports_follow_the_layers():

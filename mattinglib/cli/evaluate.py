@@ -14,10 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from .. import io, metrics
 from .._checks import check_writable_file
+from .._progress import progress_bar
 
 __all__ = ["add_evaluate_command"]
 
@@ -31,7 +30,7 @@ def _cmd_evaluate(args) -> int:
         print(f"error: pred: no PNG files in {pred_dir}", file=sys.stderr)
         return 2
     rows = {}
-    for name in tqdm(names, desc="evaluating"):
+    for name in progress_bar(names, desc="evaluating"):
         for folder in (gt_dir, trimap_dir):
             if not (folder / name).is_file():
                 print(f"error: {folder / name} is missing (every prediction needs a ground truth "

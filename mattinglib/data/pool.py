@@ -47,6 +47,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_index, check_int
+from .._progress import progress_bar
 from .synthetic import from_u16, to_u16
 
 __all__ = ["PooledSource", "prepare_pools", "find_pools"]
@@ -144,10 +145,8 @@ class PooledSource:
         loader = DataLoader(_Layers(self.source, missing), batch_size=None, shuffle=False,
                             num_workers=num_workers, collate_fn=_as_is)
         if progress:
-            from tqdm.auto import tqdm
-
-            loader = tqdm(loader, total=len(missing), desc=f"pool of {self.pool_size} layers",
-                          leave=False)
+            loader = progress_bar(loader, total=len(missing),
+                                  desc=f"pool of {self.pool_size} layers", leave=False)
         for k, packed in loader:
             for part in packed:
                 if isinstance(part, np.ndarray):

@@ -100,9 +100,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, default_collate
-from tqdm.auto import tqdm
 
 from .._checks import check_int, check_shape
+from .._progress import progress_bar
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..losses.bgm import (
@@ -861,8 +861,8 @@ class TeacherStudentTrainer:
             prepare_pools(self.data, self.num_workers)
         loader = DataLoader(self.data, batch_sampler=order,
                             num_workers=self.num_workers, collate_fn=default_collate)
-        bar = tqdm(total=self.max_steps, initial=self.step, desc="teacher-student",
-                   dynamic_ncols=True, disable=not (self.progress and self.dist.is_main))
+        bar = progress_bar(total=self.max_steps, initial=self.step, desc="teacher-student",
+                           dynamic_ncols=True, disable=not (self.progress and self.dist.is_main))
         consistent = True  # the state is that of a complete step (see mattinglib.train.interrupt)
         stop = DeferredInterrupt()
         try:

@@ -78,9 +78,9 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
-from tqdm.auto import tqdm
 
 from .._checks import check_int, value_checks
+from .._progress import progress_bar
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..weights import load_into
@@ -579,8 +579,8 @@ class Trainer:
             remove_stale_temp_files(self.checkpoint_dir)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(total=self.max_steps, initial=self.step, desc="train", dynamic_ncols=True,
-                   disable=not (self.progress and self.dist.is_main))
+        bar = progress_bar(total=self.max_steps, initial=self.step, desc="train",
+                           dynamic_ncols=True, disable=not (self.progress and self.dist.is_main))
         stream = self.batches(self.step)
         shown: dict[str, str] = {}
         consistent = True  # the state is a complete step's (a checkpoint would resume exactly)
