@@ -23,9 +23,12 @@ def progress_bar(iterable: Any = None, **options: Any) -> tqdm:
 
     Takes tqdm's arguments; ``mininterval`` may still be given to override the default.
 
-    >>> bar = progress_bar(range(3), disable=True)
+    >>> import io
+    >>> bar = progress_bar(range(3), file=io.StringIO())
     >>> bar.mininterval, sum(bar)
     (1.0, 3)
+    >>> progress_bar(range(3), file=io.StringIO(), mininterval=0.1).mininterval
+    0.1
     """
     options.setdefault("mininterval", MIN_INTERVAL)
     return tqdm(iterable, **options)
