@@ -234,6 +234,51 @@ def test_non_finite_loss_raises_before_any_update(data):
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.student.parameters()))
 
 
+class TestSharedLoop:
+    """What the teacher-student trainer inherits from mattinglib.train.loop.TrainingLoop."""
+
+    def test_callbacks_see_every_step_and_can_stop_the_run(self, data):
+        seen = []
+
+        def callback(trainer, step, logged):
+            seen.append((step, sorted(logged)[:2]))
+            if step == 3:
+                raise RuntimeError("stop here")
+
+        trainer = make_trainer(data, 5, callbacks=[callback])
+        with pytest.raises(RuntimeError, match="stop here"):
+            trainer.fit()
+        assert [s for s, _ in seen] == [1, 2, 3] and trainer.step == 3
+        assert seen[0][1] == ["alpha", "composition"]
+
+    def test_keep_checkpoints_prunes_the_oldest(self, data, tmp_path):
+        trainer = make_trainer(data, 5, checkpoint_dir=tmp_path, checkpoint_every=1,
+                               keep_checkpoints=2)
+        trainer.fit()
+        assert sorted(p.name for p in tmp_path.glob("*.pt")) == [
+            checkpoint_path(tmp_path, 4).name, checkpoint_path(tmp_path, 5).name]
+        kept_all = make_trainer(data, 3, checkpoint_dir=tmp_path / "all", checkpoint_every=1)
+        kept_all.fit()  # the default keeps every checkpoint
+        assert len(list((tmp_path / "all").glob("*.pt"))) == 3
+
+    def test_non_finite_weights_are_never_saved(self, data, tmp_path):
+        trainer = make_trainer(data, 2, checkpoint_dir=tmp_path)
+        with torch.no_grad():
+            next(trainer.discriminator.parameters()).fill_(float("nan"))
+        with pytest.raises(NonFiniteLossError, match=r"parameters became non-finite .*"
+                                                     r"\(the discriminator\)"):
+            trainer.save()
+        assert not list(tmp_path.glob("*.pt"))
+
+    @pytest.mark.parametrize("options, message", [
+        (dict(keep_checkpoints=0), "keep_checkpoints"),
+        (dict(callbacks=[3]), "callbacks: expected functions"),
+    ])
+    def test_bad_loop_options_are_named(self, data, options, message):
+        with pytest.raises((ValueError, TypeError), match=message):
+            make_trainer(data, 2, **options)
+
+
 def test_separate_random_backgrounds(data):
     backgrounds = torch.zeros(3, 3, SIZE, SIZE)
     trainer = make_trainer(data, 2, random_backgrounds=backgrounds)

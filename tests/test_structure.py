@@ -257,6 +257,19 @@ def test_progress_bars_come_from_one_place():
     assert not outside, f"tqdm imported directly (use mattinglib._progress.progress_bar): {outside}"
 
 
+def test_both_trainers_share_one_loop():
+    # Resume, checkpoints, Ctrl-C and callbacks live once, in mattinglib.train.loop; a trainer
+    # provides its step, its data order and its checkpoint's contents.
+    from mattinglib.train.adversarial import TeacherStudentTrainer
+    from mattinglib.train.loop import TrainingLoop
+    from mattinglib.train.trainer import Trainer
+
+    for cls in (Trainer, TeacherStudentTrainer):
+        assert issubclass(cls, TrainingLoop)
+        again = sorted({"fit", "save", "resume"} & set(vars(cls)))
+        assert not again, f"{cls.__name__} defines its own {again}"
+
+
 def test_imports_follow_the_layers():
     graph = import_graph()
     upward = [f"{a} -> {b}" for a, targets in sorted(graph.items()) for b in sorted(targets)

@@ -92,7 +92,7 @@ Example (a tiny run on generated captures):
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, default_collate
 
 from .._checks import check_int, check_shape
-from .._progress import progress_bar
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..losses.bgm import (
@@ -119,19 +118,10 @@ from ..models.discriminator import MultiscaleDiscriminator
 from ..models.init import init_weights
 from ..trimap import trimap_from_alpha
 from ..weights import load_into
-from .checkpoint import (
-    get_rng_state,
-    load_checkpoint,
-    remove_stale_temp_files,
-    resume_path_for,
-    save_checkpoint,
-    save_path_for,
-    set_rng_state,
-)
+from .checkpoint import get_rng_state, set_rng_state
 from .distributed import all_mean, setup_distributed
 from .history import History
-from .interrupt import DeferredInterrupt, interrupted
-from .trainer import NonFiniteLossError
+from .loop import Callback, NonFiniteLossError, TrainingLoop
 
 __all__ = [
     "TeacherStudentTrainer",
@@ -432,7 +422,7 @@ class _StepBatches(Sampler[list[int]]):
 # --------------------------------------------------------------------------- the trainer
 
 
-class TeacherStudentTrainer:
+class TeacherStudentTrainer(TrainingLoop):
     """Background Matting's self-supervised adversarial stage (see the module docstring).
 
     Args:
@@ -490,6 +480,8 @@ class TeacherStudentTrainer:
             initialise those with their own seeds).
         checkpoint_dir: where ``step_XXXXXXXX.pt`` files go (``None``: none).
         checkpoint_every: save after every this many steps (and after the last).
+        keep_checkpoints: how many recent checkpoints to keep (``None``, the default: all,
+            so that the curves of a run can be read back from any of its steps).
         val_data: a dataset with held-out truth (``ground_truth(i)``, e.g. a
             :class:`~mattinglib.data.target_domain.TargetDomainDataset` of other
             captures); the student is scored on it by :func:`evaluate_on_target`
@@ -504,7 +496,14 @@ class TeacherStudentTrainer:
         val_every: validate after every this many steps (needs ``val_data`` or
             ``monitor_data``).
         num_workers: ``DataLoader`` worker processes.
-        progress: show a tqdm progress bar.
+        callbacks: functions ``callback(trainer, step, logged)`` called after every step
+            (after validation and checkpointing); an exception stops the run.
+        progress: show a progress bar.
+
+    The loop around the steps (resume, checkpoints, Ctrl-C, callbacks) is
+    :class:`~mattinglib.train.loop.TrainingLoop`'s, the same as the supervised
+    :class:`~mattinglib.train.trainer.Trainer`'s; this class provides the step with its
+    two optimisers, its data order and what its checkpoints hold.
 
     Attributes:
         step: steps done; history: a :class:`~mattinglib.train.history.History` with
@@ -527,10 +526,10 @@ class TeacherStudentTrainer:
                  max_shift: float = 0.1, min_shift: float = 0.0, shift_fill: str = "wrap",
                  gan_gradient: str = "released", gan_weight: float = 1.0, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 checkpoint_every: int | None = None, val_data: Any = None,
-                 monitor_data: Any = None,
+                 checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
+                 val_data: Any = None, monitor_data: Any = None,
                  val_every: int | None = None, num_workers: int = 0,
-                 progress: bool = True) -> None:
+                 callbacks: Sequence[Callback] = (), progress: bool = True) -> None:
         for name, module in (("teacher", teacher), ("student", student),
                              ("discriminator", discriminator)):
             if not isinstance(module, nn.Module):
@@ -550,6 +549,9 @@ class TeacherStudentTrainer:
         check_int(halve_every_epochs, "halve_every_epochs", minimum=1)
         check_int(steps_per_epoch, "steps_per_epoch", minimum=1, optional=True)
         check_int(checkpoint_every, "checkpoint_every", minimum=1, optional=True)
+        check_int(keep_checkpoints, "keep_checkpoints", minimum=1, optional=True)
+        if not all(callable(cb) for cb in callbacks):
+            raise ValueError("callbacks: expected functions (trainer, step, logged) -> None")
         check_int(val_every, "val_every", minimum=1, optional=True)
         if val_every is not None and val_data is None and monitor_data is None:
             raise ValueError("val_data: val_every given but no data to validate on "
@@ -612,7 +614,8 @@ class TeacherStudentTrainer:
         self.steps_per_epoch = steps_per_epoch or len(data) // (batch_size * self.dist.world_size)
         self.seed, self.num_workers, self.progress = seed, num_workers, progress
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
+        self.callbacks = list(callbacks)
         self.val_data, self.val_every, self.monitor_data = val_data, val_every, monitor_data
         self._teacher_val: dict[str, float] | None = None
         self.optimizer_g = torch.optim.Adam(self.student.parameters(), lr=lr_g)
@@ -771,7 +774,7 @@ class TeacherStudentTrainer:
         self.history.log_val(self.step, metrics)
         return metrics
 
-    def _due_for_validation(self) -> bool:
+    def validation_due(self) -> bool:
         """Validate now? Before the first step, every ``val_every`` steps, after the last."""
         if not self.dist.is_main or (self.val_data is None and self.monitor_data is None) or (
                 self.history.val_steps and self.history.val_steps[-1] == self.step):
@@ -817,87 +820,38 @@ class TeacherStudentTrainer:
         self.history = History.from_dict(state["history"])
         self.step = int(state["step"])
 
-    def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Write a checkpoint of the current step atomically; returns its path."""
-        path = save_path_for(path, self.checkpoint_dir, self.step)
-        return save_checkpoint(path, self.state_dict())
+    # -- the parts of the loop (mattinglib.train.loop) ---------------------------------------
+    progress_desc = "teacher-student"
 
-    def resume(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Load ``path`` or the latest checkpoint of ``checkpoint_dir`` (``None``: none yet)."""
-        path = resume_path_for(path, self.checkpoint_dir)
-        if path is None:
-            return None
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        return path
+    def trained_modules(self) -> dict[str, nn.Module]:
+        return {"student": self.student, "discriminator": self.discriminator}
 
-    # -- the loop ---------------------------------------------------------------------------
-    def fit(self, resume: bool | str | os.PathLike = False) -> History:
-        """Train until ``max_steps``; returns the history.
-
-        Args:
-            resume: ``True``: continue from the latest checkpoint of ``checkpoint_dir``
-                when there is one; a path: from that checkpoint; ``False``: from the
-                trainer's current state.
-        """
-        if resume is True:
-            self.resume()
-        elif resume is not False:
-            self.resume(resume)
-        if self.step >= self.max_steps:
-            return self.history
-        if self.checkpoint_dir is not None:
-            remove_stale_temp_files(self.checkpoint_dir)
+    def before_steps(self) -> None:
         self.teacher.eval()
         self.student.train()
         self.discriminator.train()
-        if self._due_for_validation():  # the fresh student, the baseline of the curves
+        if self.validation_due():  # the fresh student, the baseline of the curves
             self.validate()
         self._broadcast_weights()
+
+    def batch_stream(self) -> Iterator[dict[str, torch.Tensor]]:
         world, rank = self.dist.world_size, self.dist.rank
         # Each step takes world * batch_size samples; process r trains on the r-th slice.
         order = _StepBatches(len(self.data), self.batch_size * world, self.seed, self.step,
                              self.max_steps, part=(rank, world))
         if self.num_workers:  # pooled captures are made here, shared by the forked workers
             prepare_pools(self.data, self.num_workers)
-        loader = DataLoader(self.data, batch_sampler=order,
-                            num_workers=self.num_workers, collate_fn=default_collate)
-        bar = progress_bar(total=self.max_steps, initial=self.step, desc="teacher-student",
-                           dynamic_ncols=True, disable=not (self.progress and self.dist.is_main))
-        consistent = True  # the state is that of a complete step (see mattinglib.train.interrupt)
-        stop = DeferredInterrupt()
-        try:
-            with stop:
-                for batch in loader:
-                    consistent = False
-                    logged = self.train_step(batch)
-                    self.step += 1
-                    self.history.log_train(self.step, logged)
-                    if self._due_for_validation():
-                        self.validate()
-                        if self.progress and self.val_data is not None:
-                            bar.write(f"step {self.step}: student SAD "
-                                      f"{self.history.last('sad'):.4g}, "
-                                      f"teacher {self.history.last('teacher_sad'):.4g}")
-                    consistent = True
-                    every = self.checkpoint_every
-                    if self.checkpoint_dir is not None and self.dist.is_main and (
-                            self.step == self.max_steps or (every and self.step % every == 0)):
-                        self.save()
-                    bar.update(1)
-                    bar.set_postfix(g=f"{logged['total_g']:.4g}", d=f"{logged['d_total']:.4g}",
-                                    refresh=False)
-                    if stop.requested and self.step < self.max_steps:
-                        raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            raise interrupted(self, consistent=consistent, save=self.save) from None
-        except Exception as err:
-            if not stop.requested:
-                raise
-            # e.g. DataLoader workers stopped by the same Ctrl-C while the next batch was read
-            raise interrupted(self, consistent=consistent, save=self.save) from err
-        finally:
-            bar.close()
-        return self.history
+        return iter(DataLoader(self.data, batch_sampler=order,
+                               num_workers=self.num_workers, collate_fn=default_collate))
+
+    def bar_terms(self, logged: Mapping[str, float]) -> dict[str, str]:
+        return {"g": f"{logged['total_g']:.4g}", "d": f"{logged['d_total']:.4g}"}
+
+    def report_validation(self, bar: Any, metrics: Mapping[str, float]) -> dict[str, str]:
+        if self.progress and "sad" in metrics:
+            bar.write(f"step {self.step}: student SAD {metrics['sad']:.4g}, "
+                      f"teacher {metrics['teacher_sad']:.4g}")
+        return {}
 
 
 # --------------------------------------------------------------------------- evaluation

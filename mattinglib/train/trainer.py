@@ -80,24 +80,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 
 from .._checks import check_int, value_checks
-from .._progress import progress_bar
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..weights import load_into
 from .checkpoint import (
     get_rng_state,
     latest_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    remove_stale_temp_files,
-    resume_path_for,
-    save_checkpoint,
-    save_path_for,
     set_rng_state,
 )
 from .distributed import all_mean, setup_distributed
 from .history import History
-from .interrupt import DeferredInterrupt, interrupted
+from .loop import NonFiniteLossError, TrainingLoop
 
 __all__ = ["Trainer", "NonFiniteLossError", "seed_everything"]
 
@@ -107,15 +100,6 @@ Callback = Callable[["Trainer", int, dict[str, float]], None]
 
 #: Bumped when the layout of the checkpoint dict changes.
 CHECKPOINT_FORMAT = 1
-
-
-class NonFiniteLossError(ValueError):
-    """A loss term (or, at a checkpoint, a parameter) became NaN or infinite.
-
-    Raised before the update of that step is applied and before anything is
-    saved, so the last checkpoint on disk is still a good one to resume from
-    (with a smaller learning rate, say).
-    """
 
 
 def seed_everything(seed: int) -> None:
@@ -161,7 +145,7 @@ def _check_optional_bool(value: Any, name: str) -> None:
         raise ValueError(f"{name}: expected True, False or None (automatic), got {value!r}")
 
 
-class Trainer:
+class Trainer(TrainingLoop):
     """Supervised training for a fixed number of steps, with validation and checkpoints.
 
     Args:
@@ -486,32 +470,6 @@ class Trainer:
                      "steps_per_epoch": self.steps_per_epoch},
         }
 
-    def save(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Write a checkpoint of the current step (rank 0 only); returns its path.
-
-        Refuses (``NonFiniteLossError``) to save non-finite parameters, so the last
-        checkpoint on disk is always one worth resuming from.
-        """
-        finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()])
-        if not bool(finite.all()):
-            named = self.model.named_parameters()
-            names = [n for (n, _), ok in zip(named, finite.tolist()) if not ok]
-            raise NonFiniteLossError(f"step {self.step}: parameters became non-finite {names[:5]}; "
-                                     "the checkpoint was not written")
-        path = save_path_for(path, self.checkpoint_dir, self.step)
-        written = save_checkpoint(path, self.state_dict()) if self.dist.is_main else None
-        if self.dist.is_main and self.checkpoint_dir is not None and self.keep_checkpoints:
-            self._prune_checkpoints()
-        if self.dist.is_distributed:
-            torch.distributed.barrier()  # the file exists for every rank once save() returns
-        return written
-
-    def _prune_checkpoints(self) -> None:
-        older = [p for p in list_checkpoints(self.checkpoint_dir)
-                 if int(p.stem.split("_")[1]) <= self.step]
-        for stale in older[: -self.keep_checkpoints]:
-            stale.unlink(missing_ok=True)
-
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a checkpoint made by :meth:`state_dict` (model, optimiser, RNG, ...)."""
         if state.get("format") != CHECKPOINT_FORMAT:
@@ -538,85 +496,19 @@ class Trainer:
         self.step = int(state["step"])
         set_rng_state(state["rng"])
 
-    def resume(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Load ``path``, or the latest checkpoint of ``checkpoint_dir``; returns what was loaded.
+    # -- the parts of the loop (mattinglib.train.loop) ---------------------------------------
+    def trained_modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
 
-        Returns ``None`` (and changes nothing) when ``path`` is ``None`` and the folder
-        holds no checkpoint yet.
-        """
-        path = resume_path_for(path, self.checkpoint_dir)
-        if path is None:
-            return None
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        return path
+    def batch_stream(self) -> Iterator[Any]:
+        return self.batches(self.step)
 
-    # -- the loop ---------------------------------------------------------------------------
-    def _due(self, every: int | None) -> bool:
-        return self.step == self.max_steps or (every is not None and self.step % every == 0)
+    def validation_due(self) -> bool:
+        return self.val_fn is not None and self._due(self.val_every)
 
-    def fit(self, resume: bool | str | os.PathLike = False) -> History:
-        """Train until ``max_steps``; returns the history.
+    def fresh_start(self) -> None:
+        seed_everything(self.seed)
 
-        Args:
-            resume: ``False``: continue from the trainer's current state (a fresh run
-                seeds the global generators first). ``True``: load the latest checkpoint
-                of ``checkpoint_dir`` when there is one, else start fresh. A path: load
-                that checkpoint. A finished run returns at once, so ``fit(resume=True)``
-                is also "load the trained model, or train it".
-        """
-        if resume is True:
-            loaded = self.resume()
-        elif resume is not False:
-            loaded = self.resume(resume)
-        else:
-            loaded = None
-        if loaded is None and self.step == 0:
-            seed_everything(self.seed)
-        if self.step >= self.max_steps:
-            return self.history
-
-        if self.checkpoint_dir is not None and self.dist.is_main:
-            remove_stale_temp_files(self.checkpoint_dir)
+    def before_steps(self) -> None:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        bar = progress_bar(total=self.max_steps, initial=self.step, desc="train",
-                           dynamic_ncols=True, disable=not (self.progress and self.dist.is_main))
-        stream = self.batches(self.step)
-        shown: dict[str, str] = {}
-        consistent = True  # the state is a complete step's (a checkpoint would resume exactly)
-        stop = DeferredInterrupt(enabled=not self.dist.is_distributed)
-        try:
-            with stop:
-                for batch in stream:
-                    consistent = False
-                    losses = self.train_step(batch)
-                    self.step += 1
-                    self.history.log_train(self.step, losses)
-                    shown["loss"] = f"{losses['total']:.4g}"
-                    if self.val_fn is not None and self._due(self.val_every):
-                        metrics = self.validate()
-                        shown.update({k: f"{v:.4g}" for k, v in metrics.items()})
-                    consistent = True
-                    if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
-                        self.save()
-                    bar.update(1)
-                    bar.set_postfix(shown, refresh=False)
-                    for callback in self.callbacks:
-                        callback(self, self.step, losses)
-                    if self.step >= self.max_steps:
-                        break
-                    if stop.requested:
-                        raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            raise interrupted(self, consistent=consistent, save=self.save,
-                              distributed=self.dist.is_distributed) from None
-        except Exception as err:
-            if not stop.requested:
-                raise
-            # e.g. DataLoader workers stopped by the same Ctrl-C while the next batch was read
-            raise interrupted(self, consistent=consistent, save=self.save,
-                              distributed=self.dist.is_distributed) from err
-        finally:
-            stream.close()
-            bar.close()
-        return self.history
