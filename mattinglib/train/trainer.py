@@ -90,13 +90,12 @@ from .checkpoint import (
 )
 from .distributed import all_mean, setup_distributed
 from .history import History
-from .loop import NonFiniteLossError, TrainingLoop
+from .loop import Callback, NonFiniteLossError, TrainingLoop
 
 __all__ = ["Trainer", "NonFiniteLossError", "seed_everything"]
 
 LossFn = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
 ValFn = Callable[[nn.Module, Any], Mapping[str, float]]
-Callback = Callable[["Trainer", int, dict[str, float]], None]
 
 #: Bumped when the layout of the checkpoint dict changes.
 CHECKPOINT_FORMAT = 1
