@@ -41,6 +41,7 @@ __all__ = [
     "as_float01",
     "check_trimap_values",
     "check_int",
+    "check_bool",
     "is_int",
     "check_index",
     "check_number",
@@ -156,6 +157,33 @@ def check_number(value: Any, name: str, *, minimum: float | None = None,
     if bad:
         raise ValueError(f"{name}: expected a finite number{bounds}, got {value!r}")
     return v
+
+
+def check_bool(value: Any, name: str, *, optional: bool = False,
+               none_means: str = "") -> bool | None:
+    """Check that ``value`` is ``True`` or ``False`` (or ``None`` if ``optional``); returns it.
+
+    A NumPy bool is accepted (as a ``bool``); ``1``, ``"yes"`` are not. ``none_means``
+    says in the error what ``None`` stands for (e.g. ``"automatic"``).
+
+    >>> check_bool(np.True_, "amp")
+    True
+    >>> check_bool(1, "amp")
+    Traceback (most recent call last):
+    ...
+    mattinglib._checks.InputTypeError: amp: expected True or False, got 1
+    >>> check_bool("no", "amp", optional=True, none_means="automatic")
+    Traceback (most recent call last):
+    ...
+    mattinglib._checks.InputTypeError: amp: expected True, False or None (automatic), got 'no'
+    """
+    if value is None and optional:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if optional else "True or False"
+        meaning = f" ({none_means})" if optional and none_means else ""
+        raise InputTypeError(f"{name}: expected {allowed}{meaning}, got {value!r}")
+    return bool(value)
 
 
 def check_index(index: Any, length: int, *, name: str = "index") -> int:
