@@ -33,6 +33,7 @@ from ._checks import (
 
 __all__ = [
     "read_image",
+    "read_image_raw",
     "read_alpha",
     "read_trimap",
     "write_image",
@@ -73,7 +74,18 @@ def _jpeg_truncated(data: np.ndarray) -> bool:
     return False
 
 
-def _imread(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
+def read_image_raw(path: str | os.PathLike, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """The file as OpenCV decodes it: BGR(A) channel order, the file's dtype, no conversion.
+
+    What :func:`read_image`, :func:`read_alpha` and :func:`read_trimap` build on, for
+    code that converts the pixels itself (e.g. a folder dataset that wants BGR). ``flags``
+    are OpenCV's ``IMREAD_*`` flags. The file is read as bytes, so paths with any
+    characters work.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a truncated JPEG, or bytes that are not an image OpenCV can decode.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such image file: {path}")
@@ -101,7 +113,7 @@ def to_uint8(x: np.ndarray, *, name: str = "image") -> np.ndarray:
 
 def read_image(path) -> np.ndarray:
     """An RGB image as float32 ``(H, W, 3)`` in [0, 1] (alpha channel dropped, grey expanded)."""
-    arr = _imread(path)
+    arr = read_image_raw(path)
     if arr.dtype == np.uint16:
         arr = (arr.astype(np.float32) / 65535.0)
     else:
@@ -132,7 +144,7 @@ def read_alpha(path) -> np.ndarray:
         ValueError: naming the file, for a colour image, or an RGBA file whose
             alpha channel is opaque and whose RGB is colour.
     """
-    arr = _imread(path)
+    arr = read_image_raw(path)
     if arr.ndim == 3:
         arr = _matte_channel(arr, path)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
@@ -160,7 +172,7 @@ def _matte_channel(arr: np.ndarray, path) -> np.ndarray:
 
 def read_trimap(path) -> np.ndarray:
     """A trimap as uint8 ``(H, W)``; any value outside {0, 128, 255} is an error."""
-    arr = _imread(path, cv2.IMREAD_GRAYSCALE)
+    arr = read_image_raw(path, cv2.IMREAD_GRAYSCALE)
     try:
         return check_trimap_values(arr, name="trimap")
     except ValueError as err:

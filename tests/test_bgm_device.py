@@ -359,8 +359,10 @@ class TestBadInput:
     def test_not_a_dict_and_bad_size(self, batch):
         with pytest.raises(TypeError, match="batch: expected a dict of tensors, got list"):
             augment_bgm_batch([batch], size=SIZE)
-        with pytest.raises(ValueError, match="size: expected a positive int, got 0"):
+        with pytest.raises(ValueError, match="size: expected an integer >= 1, got 0"):
             augment_bgm_batch(batch, size=0)
+        with pytest.raises(TypeError, match="size: expected an integer >= 1, got 2.5"):
+            augment_bgm_batch(batch, size=2.5)
 
 
 def test_half_precision_masks_give_the_same_sample(batch, out, monkeypatch):

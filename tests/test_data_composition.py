@@ -115,6 +115,12 @@ class TestSamples:
             CompositionDataset([], SyntheticBackgrounds(32))
         with pytest.raises(IndexError, match="^index:"):
             SyntheticMattingDataset(2, SIZE)[2]
+        with pytest.raises(ValueError, match="^crop_sizes: expected positive ints"):
+            SyntheticMattingDataset(2, SIZE, crop_sizes=(True, 64))  # a bool is no size
+        with pytest.raises(TypeError, match="^epoch: expected an integer >= 0, got 1.0$"):
+            SyntheticMattingDataset(2, SIZE).set_epoch(1.0)
+        with pytest.raises(ValueError, match="^epoch: expected an integer >= 0, got -1$"):
+            SyntheticMattingDataset(2, SIZE).set_epoch(-1)
 
 
 class TestLoading:

@@ -86,13 +86,13 @@ class TestSplit:
         """Every image file opened while building and sampling a training set is recorded:
         none may be a held-out photo, alpha or trimap (this fails if the split leaks)."""
         opened = []
-        original = mio._imread
+        original = mio.read_image_raw
 
         def spy(path, *args, **kwargs):
             opened.append(str(path))
             return original(path, *args, **kwargs)
 
-        monkeypatch.setattr(mio, "_imread", spy)
+        monkeypatch.setattr(mio, "read_image_raw", spy)
         real._FG_CACHE.clear()
         ds = RealMattingDataset(24, 16, seed=0, max_side=48, synthetic_fraction=0.3)
         for i in range(len(ds)):

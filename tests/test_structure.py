@@ -42,25 +42,7 @@ LEAVES = ("_checks", "_progress", "config", "weights", "io", "compositing", "tri
 #: The scripts of the benchmarks, checked for private imports like the library.
 BENCHMARKS = ROOT / "benchmarks"
 #: Private names still imported from another module: (importer, module, name) -> why.
-PRIVATE_IMPORTS_ALLOWED = {
-    ("mattinglib.data.folders", "mattinglib.io", "_imread"):
-        "the decoder without read_image's conversions (the folder dataset decodes to BGR "
-        "itself); to become a documented io function",
-    ("mattinglib.data.external", "mattinglib.data.composition", "_chw"):
-        "HWC array -> CHW tensor of the composition datasets; to become public beside them",
-    ("mattinglib.data.target_domain", "mattinglib.data.composition", "_chw"):
-        "as for mattinglib.data.external",
-    ("mattinglib.data.bgm", "mattinglib.data.composition", "_chw"):
-        "as for mattinglib.data.external",
-    ("mattinglib.data.bgm", "mattinglib.data.composition", "_positive_int"):
-        "the composition datasets' positive-int check, close to _checks.check_int(x, name, "
-        "minimum=1), which could replace it",
-    ("mattinglib.data.external", "mattinglib.data.folders", "_SkippingSource"):
-        "the base of the folder sources that skip unreadable files; to become public "
-        "(documented) in data.folders",
-    ("mattinglib.data.target_domain", "mattinglib.data.folders", "_SkippingSource"):
-        "as for mattinglib.data.external",
-}
+PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str, str], str] = {}
 
 
 def module_name(path: Path, package_dir: Path = PACKAGE) -> str:

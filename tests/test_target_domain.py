@@ -103,10 +103,15 @@ class TestTargetDomain:
     def test_bad_arguments(self):
         with pytest.raises(ValueError, match="^strengths:"):
             TargetDomainDataset(2, SIZE, strengths={"fog": 0.5})
-        with pytest.raises(ValueError, match="^strengths:"):
+        with pytest.raises(ValueError, match=r"^strengths\['noise'\]: expected a finite number "
+                                             r"in \[0, 1\], got 1.5$"):
             TargetDomainDataset(2, SIZE, strengths={"noise": 1.5})
-        with pytest.raises(ValueError, match="^size:"):
+        with pytest.raises(ValueError, match="^size: expected an integer >= 16, got 8$"):
             TargetDomainDataset(2, 8)
+        with pytest.raises(TypeError, match="^num_samples: expected an integer >= 1, got True$"):
+            TargetDomainDataset(True, SIZE)
+        # NumPy integers are integers (they were refused before the checks were shared).
+        assert len(TargetDomainDataset(np.int64(2), np.int64(SIZE))) == 2
         with pytest.raises(IndexError, match="^index:"):
             TargetDomainDataset(2, SIZE)[2]
 

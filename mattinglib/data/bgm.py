@@ -67,11 +67,10 @@ from .._checks import check_index, check_int, check_number
 from ..trimap import trimap_from_alpha
 from .composition import (
     EpochDataset,
-    _chw,
-    _positive_int,
     check_source,
     crop_box,
     sample_raw,
+    to_chw,
     unknown_centre,
 )
 from .pool import PooledSource
@@ -385,18 +384,18 @@ class BGMCompositeDataset(EpochDataset):
         check_source(backgrounds, "backgrounds")
         self.foregrounds = foregrounds
         self.backgrounds = backgrounds
-        self.size = _positive_int(size, "size")
+        self.size = check_int(size, "size", minimum=1)
         self.working_size = (round(BGM_WORKING_SIZE * self.size / BGM_TRAIN_SIZE)
                              if working_size is None
-                             else _positive_int(working_size, "working_size"))
+                             else check_int(working_size, "working_size", minimum=1))
         if self.working_size < 16:
             raise ValueError(f"working_size: expected at least 16 pixels, got {self.working_size}")
         self.scale = self.working_size / BGM_WORKING_SIZE
         self.crop_sizes = tuple(max(1, round(c * self.scale)) for c in range(576, 801, 32))
-        self.backgrounds_per_fg = _positive_int(backgrounds_per_fg, "backgrounds_per_fg")
+        self.backgrounds_per_fg = check_int(backgrounds_per_fg, "backgrounds_per_fg", minimum=1)
         self.seed = check_seed(seed)
         self.length = (len(foregrounds) * self.backgrounds_per_fg if length is None
-                       else _positive_int(length, "length"))
+                       else check_int(length, "length", minimum=1))
         self.epoch = 0
 
     def arrays(self, index: int) -> dict[str, np.ndarray]:
@@ -433,7 +432,7 @@ class BGMCompositeDataset(EpochDataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self.augment_on == "device":
             return self.device_sample(index)
-        return {k: to_bgm_range(_chw(v)) for k, v in self.arrays(index).items()}
+        return {k: to_bgm_range(to_chw(v)) for k, v in self.arrays(index).items()}
 
     def device_sample(self, index: int) -> dict[str, torch.Tensor]:
         """Sample ``index`` for the device path: the working-size sources and every random draw.
@@ -565,8 +564,8 @@ class BGMSyntheticDataset(BGMCompositeDataset):
     def __init__(self, num_samples: int, size: int = BGM_TRAIN_SIZE, seed: int = 0, *,
                  kinds: Sequence[str] = KINDS, background_folder=None, procedural_pool: int = 0,
                  real_fraction: float = 0.0, real_root=None, **kwargs):
-        num_samples = _positive_int(num_samples, "num_samples")
-        size = _positive_int(size, "size")
+        num_samples = check_int(num_samples, "num_samples", minimum=1)
+        size = check_int(size, "size", minimum=1)
         seed = check_seed(seed)
         working = (kwargs.pop("working_size", None)
                    or round(BGM_WORKING_SIZE * size / BGM_TRAIN_SIZE))

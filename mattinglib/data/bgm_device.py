@@ -58,7 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import InputTypeError
+from .._checks import InputTypeError, check_int
 from .bgm import DEVICE_PARAM_KEYS, to_bgm_range
 
 __all__ = [
@@ -566,8 +566,7 @@ def augment_bgm_batch(batch: Mapping[str, torch.Tensor], *, size: int) -> dict[s
         ValueError: a missing key, a wrong shape or device (``InputTypeError``,
             also a ``TypeError``, for a wrong type or dtype), a bad ``size``.
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size: expected a positive int, got {size!r}")
+    size = check_int(size, "size", minimum=1)
     b, n = _check_batch(batch)
     p = batch
     work = p["stack"].to(torch.float32) / _U16

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .._checks import check_index
+from .._checks import check_index, check_int, is_int
 from ..compositing import compose
 from ..io import read_alpha, read_image, read_trimap
 from ..trimap import random_trimap
@@ -80,6 +80,7 @@ __all__ = [
     "make_loader",
     "sample_raw",
     "seed_worker",
+    "to_chw",
     "unknown_centre",
 ]
 
@@ -110,12 +111,6 @@ def sample_raw(source: Any, index: int):
 
 def _as_float(x: np.ndarray) -> np.ndarray:
     return from_u16(x) if x.dtype == np.uint16 else x
-
-
-def _positive_int(x: Any, name: str) -> int:
-    if not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1:
-        raise ValueError(f"{name}: expected a positive int, got {x!r}")
-    return int(x)
 
 
 def unknown_centre(alpha: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
@@ -158,7 +153,14 @@ def _cover(bg: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.ndarr
     return bg[y:y + h, x:x + w]
 
 
-def _chw(x: np.ndarray) -> torch.Tensor:
+def to_chw(x: np.ndarray) -> torch.Tensor:
+    """An ``(H, W, C)`` or ``(H, W)`` array as a ``(C, H, W)`` tensor (same dtype, one copy).
+
+    How the datasets hand their arrays to PyTorch.
+
+    >>> to_chw(np.zeros((4, 5, 3), np.float32)).shape, to_chw(np.zeros((4, 5), np.uint8)).shape
+    (torch.Size([3, 4, 5]), torch.Size([1, 4, 5]))
+    """
     if x.ndim == 2:
         x = x[..., None]
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
@@ -179,9 +181,7 @@ class EpochDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Draw fresh crops, flips and trimaps (all random choices) for ``epoch``."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch: expected a non-negative int, got {epoch!r}")
-        self.epoch = int(epoch)
+        self.epoch = check_int(epoch, "epoch", minimum=0)
 
 
 class CompositionDataset(EpochDataset):
@@ -228,9 +228,9 @@ class CompositionDataset(EpochDataset):
         check_source(backgrounds, "backgrounds")
         self.foregrounds = foregrounds
         self.backgrounds = backgrounds
-        self.size = _positive_int(size, "size")
-        self.backgrounds_per_fg = _positive_int(backgrounds_per_fg, "backgrounds_per_fg")
-        if not crop_sizes or any(not isinstance(c, (int, np.integer)) or c < 1 for c in crop_sizes):
+        self.size = check_int(size, "size", minimum=1)
+        self.backgrounds_per_fg = check_int(backgrounds_per_fg, "backgrounds_per_fg", minimum=1)
+        if not crop_sizes or any(not is_int(c) or c < 1 for c in crop_sizes):
             raise ValueError(f"crop_sizes: expected positive ints, got {crop_sizes!r}")
         self.scale = min(1.0, self.size / DIM_TRAIN_SIZE)
         self.crop_sizes = tuple(max(1, round(c * self.scale)) for c in crop_sizes)
@@ -248,7 +248,7 @@ class CompositionDataset(EpochDataset):
                              "device from the fixed-point layers, see compose_on_device)")
         self.seed = check_seed(seed)
         self.length = (len(foregrounds) * self.backgrounds_per_fg if length is None
-                       else _positive_int(length, "length"))
+                       else check_int(length, "length", minimum=1))
         self.epoch = 0
 
     @classmethod
@@ -302,7 +302,8 @@ class CompositionDataset(EpochDataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self.fixed_point:
             fg, bg, alpha, trimap = self._fixed_point(index)
-            return {"fg": _chw(fg), "bg": _chw(bg), "alpha": _chw(alpha), "trimap": _chw(trimap)}
+            return {"fg": to_chw(fg), "bg": to_chw(bg), "alpha": to_chw(alpha),
+                    "trimap": to_chw(trimap)}
         fg16, bg16, alpha16, trimap = self._fixed_point(index)
         # Channels first while still uint16 (one cheap copy), then float: the values of
         # arrays(), laid out for the network.
@@ -342,10 +343,10 @@ class SyntheticMattingDataset(CompositionDataset):
     def __init__(self, num_samples: int, size: int, seed: int = 0, *, kinds: Sequence[str] = KINDS,
                  backgrounds_per_fg: int = 1, source_size: int | None = None,
                  background_folder=None, photo_fraction: float = 0.5, **kwargs):
-        num_samples = _positive_int(num_samples, "num_samples")
-        size = _positive_int(size, "size")
+        num_samples = check_int(num_samples, "num_samples", minimum=1)
+        size = check_int(size, "size", minimum=1)
         seed = check_seed(seed)
-        per_fg = _positive_int(backgrounds_per_fg, "backgrounds_per_fg")
+        per_fg = check_int(backgrounds_per_fg, "backgrounds_per_fg", minimum=1)
         source = round(1.5 * size) if source_size is None else source_size
         check_size(source, name="source_size")
         fgs = SyntheticForegrounds(source, seed, kinds=kinds,
@@ -447,7 +448,7 @@ def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool = True, seed
     generator = torch.Generator().manual_seed(check_seed(seed))
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
-    return DataLoader(dataset, batch_size=_positive_int(batch_size, "batch_size"),
+    return DataLoader(dataset, batch_size=check_int(batch_size, "batch_size", minimum=1),
                       shuffle=shuffle if sampler is None else False, sampler=sampler,
                       num_workers=num_workers, drop_last=drop_last, generator=generator,
                       worker_init_fn=seed_worker, pin_memory=pin_memory,
@@ -518,10 +519,10 @@ class Composition1kDataset(Dataset):
         if alpha.shape != image.shape[:2] or trimap.shape != image.shape[:2]:
             raise ValueError(f"root: sizes differ for {name}: merged {image.shape[:2]}, "
                              f"alpha {alpha.shape}, trimap {trimap.shape}")
-        sample: dict[str, Any] = {"image": _chw(image), "alpha": _chw(alpha),
-                                  "trimap": _chw(trimap).float() / 255.0, "name": name}
+        sample: dict[str, Any] = {"image": to_chw(image), "alpha": to_chw(alpha),
+                                  "trimap": to_chw(trimap).float() / 255.0, "name": name}
         for key, stem in (("fg", fg_name), ("bg", name)):
             path = self.root / key / f"{stem}.png"
             if path.is_file():
-                sample[key] = _chw(read_image(path))
+                sample[key] = to_chw(read_image(path))
         return sample

@@ -82,8 +82,8 @@ from torch.utils.data import Dataset
 
 from .._checks import check_index
 from ..io import read_alpha, read_image, read_trimap
-from .composition import _chw
-from .folders import IMAGE_EXTENSIONS, _SkippingSource
+from .composition import to_chw
+from .folders import IMAGE_EXTENSIONS, SkippingSource
 
 __all__ = ["ExternalItem", "ExternalMattingDataset", "load_distinctions646", "load_aim500",
            "load_p3m10k", "P3M_SPLITS"]
@@ -107,7 +107,7 @@ class ExternalItem:
         return [p for p in (self.image, self.fg, self.alpha, self.trimap) if p is not None]
 
 
-class ExternalMattingDataset(_SkippingSource, Dataset):
+class ExternalMattingDataset(SkippingSource, Dataset):
     """Samples of a public matting data set on disk (built by the ``load_*`` functions).
 
     Args:
@@ -174,9 +174,9 @@ class ExternalMattingDataset(_SkippingSource, Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         a = self._get(index)
-        out: dict[str, Any] = {k: _chw(v) for k, v in a.items() if k in ("image", "fg", "alpha")}
+        out: dict[str, Any] = {k: to_chw(v) for k, v in a.items() if k in ("image", "fg", "alpha")}
         if "trimap" in a:
-            out["trimap"] = _chw(a["trimap"]).float() / 255.0
+            out["trimap"] = to_chw(a["trimap"]).float() / 255.0
         out["name"] = a["name"]
         return out
 

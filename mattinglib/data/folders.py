@@ -36,10 +36,10 @@ import cv2
 import numpy as np
 
 from .._checks import check_index, check_names
-from ..io import _imread, read_alpha, read_image
+from ..io import read_alpha, read_image, read_image_raw
 
 __all__ = ["IMAGE_EXTENSIONS", "FolderForegrounds", "FolderBackgrounds", "UnreadableFileError",
-           "list_images"]
+           "SkippingSource", "list_images"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -74,8 +74,20 @@ def list_images(folder, *, name: str = "folder") -> dict[str, Path]:
     return found
 
 
-class _SkippingSource:
-    """Index-addressable reading with deterministic substitution of unreadable items."""
+class SkippingSource:
+    """Base of the folder sources: index-addressable reading that survives unreadable files.
+
+    A subclass defines ``__len__``, ``_paths(index)`` (the files item ``index`` reads,
+    for the report) and ``_read(index)`` (read it, raising ``ValueError``, ``OSError``
+    or :class:`UnreadableFileError` on a bad file), and reads through ``_load(index)``.
+    ``_load`` returns the first readable item from ``index`` on (wrapping around), so
+    a bad file is replaced by the same neighbour in every epoch and every worker; each
+    bad file is warned about once with the running count, and listed in
+    ``bad_files``. :meth:`scan` reads everything once to report them all up front.
+    Used by :class:`FolderForegrounds`, :class:`FolderBackgrounds`,
+    :class:`~mattinglib.data.external.ExternalMattingDataset` and
+    :class:`~mattinglib.data.target_domain.CapturedVideoDataset`.
+    """
 
     def __init__(self) -> None:
         self.bad_files: list[str] = []
@@ -127,7 +139,7 @@ class _SkippingSource:
         return list(self.bad_files)
 
 
-class FolderForegrounds(_SkippingSource):
+class FolderForegrounds(SkippingSource):
     """Foreground colours and their alpha mattes from two folders, paired by file stem.
 
     Args:
@@ -179,7 +191,7 @@ class FolderForegrounds(_SkippingSource):
     __getitem__ = sample
 
 
-class FolderBackgrounds(_SkippingSource):
+class FolderBackgrounds(SkippingSource):
     """Background photos from a folder, read as RGB.
 
     ``sample(i)`` returns ``(bg float32 (H, W, 3) in [0, 1], stem)``;
@@ -201,7 +213,7 @@ class FolderBackgrounds(_SkippingSource):
 
     def _read(self, index: int):
         # The library's reader: it also reports a truncated JPEG (OpenCV alone fills it with grey).
-        arr = _imread(self._files[index], cv2.IMREAD_COLOR)
+        arr = read_image_raw(self._files[index], cv2.IMREAD_COLOR)
         return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), self.names[index]
 
     def sample_uint8(self, index: int) -> tuple[np.ndarray, str]:

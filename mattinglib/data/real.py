@@ -53,7 +53,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .._checks import check_index, check_int
+from .._checks import check_index, check_int, check_number, is_int
 from ..config import data_root, find_dataset
 from .composition import DIM_TRAIN_SIZE, CompositionDataset, check_source, sample_raw
 from .folders import FolderBackgrounds, list_images
@@ -201,9 +201,7 @@ class MixedForegrounds:
                  length: int = 100_000):
         check_source(real, "real")
         check_source(synthetic, "synthetic")
-        if not 0.0 <= float(synthetic_fraction) <= 1.0:
-            raise ValueError("synthetic_fraction: expected a value in [0, 1], "
-                             f"got {synthetic_fraction!r}")
+        check_number(synthetic_fraction, "synthetic_fraction", minimum=0, maximum=1)
         self.real, self.synthetic = real, synthetic
         self.synthetic_fraction = float(synthetic_fraction)
         self.seed = check_seed(seed)
@@ -267,7 +265,7 @@ class PhotoBackgrounds:
 
     def __init__(self, photos, size, seed: int = 0, *, procedural_fraction: float = 0.25,
                  length: int = 100_000, procedural=None):
-        if isinstance(size, (int, np.integer)):
+        if is_int(size):
             size = (int(size), int(size))
         self.height, self.width = int(size[0]), int(size[1])
         if not isinstance(photos, FolderBackgrounds):
@@ -281,9 +279,7 @@ class PhotoBackgrounds:
                                      f"{getattr(arr, 'dtype', type(arr))} "
                                      f"{getattr(arr, 'shape', '')}")
         self.photos = photos
-        if not 0.0 <= float(procedural_fraction) <= 1.0:
-            raise ValueError("procedural_fraction: expected a value in [0, 1], "
-                             f"got {procedural_fraction!r}")
+        check_number(procedural_fraction, "procedural_fraction", minimum=0, maximum=1)
         self.procedural_fraction = float(procedural_fraction)
         self.seed = check_seed(seed)
         self.length = int(length)
@@ -459,8 +455,7 @@ class RealMattingDataset(CompositionDataset):
                                            procedural_pool=min(procedural_pool,
                                                                max(num_samples, 1)))
         lo, hi = trimap_iterations
-        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer))
-                and 1 <= lo <= hi):
+        if not (is_int(lo) and is_int(hi) and 1 <= lo <= hi):
             raise ValueError("trimap_iterations: expected ints 1 <= low <= high, "
                              f"got {trimap_iterations!r}")
         scales = tuple(float(s) for s in crop_scales)

@@ -55,7 +55,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .._checks import check_index, check_int
+from .._checks import check_index, check_int, check_number, is_int
 
 __all__ = [
     "KINDS",
@@ -85,10 +85,9 @@ _U16 = 65535.0
 
 def check_size(size: Any, *, name: str = "size") -> tuple[int, int]:
     """``size`` as ``(height, width)``: an int (square) or a pair of positive ints."""
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+    if is_int(size):
         size = (int(size), int(size))
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)):
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(map(is_int, size)):
         raise ValueError(f"{name}: expected an int or a (height, width) pair of ints, got {size!r}")
     h, w = int(size[0]), int(size[1])
     if h < 8 or w < 8:
@@ -558,9 +557,7 @@ class SyntheticForegrounds:
         self.height, self.width = check_size(size)
         self.seed = check_seed(seed)
         self.kinds = _check_kinds(kinds, KINDS)
-        if not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(f"length: expected a positive int, got {length!r}")
-        self.length = int(length)
+        self.length = check_int(length, "length", minimum=1)
 
     def __len__(self) -> int:
         return self.length
@@ -572,8 +569,7 @@ class SyntheticForegrounds:
             ``(fg, alpha, kind)``: fg float32 ``(H, W, 3)`` in [0, 1], alpha
             float32 ``(H, W)`` in [0, 1], and the kind's name.
         """
-        if not isinstance(index, (int, np.integer)) or index < 0:
-            raise ValueError(f"index: expected a non-negative int, got {index!r}")
+        index = check_int(index, "index", minimum=0)
         kind = self.kinds[int(index) % len(self.kinds)]
         rng = rng_for(self.seed, STREAM_FOREGROUND, index)
         fg, alpha = _DRAW[kind](self.height, self.width, rng)
@@ -731,15 +727,11 @@ class SyntheticBackgrounds:
         self.height, self.width = check_size(size)
         self.seed = check_seed(seed)
         self.kinds = _check_kinds(kinds, BACKGROUND_KINDS)
-        if not 0.0 <= float(photo_fraction) <= 1.0:
-            raise ValueError(f"photo_fraction: expected a value in [0, 1], got {photo_fraction!r}")
-        self.photo_fraction = float(photo_fraction)
+        self.photo_fraction = check_number(photo_fraction, "photo_fraction", minimum=0, maximum=1)
         if photos is not None and not isinstance(photos, FolderBackgrounds):
             photos = FolderBackgrounds(Path(photos))
         self.photos = photos
-        if not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(f"length: expected a positive int, got {length!r}")
-        self.length = int(length)
+        self.length = check_int(length, "length", minimum=1)
 
     def __len__(self) -> int:
         return self.length
@@ -747,8 +739,7 @@ class SyntheticBackgrounds:
     def sample(self, index: int) -> tuple[np.ndarray, str]:
         """Background ``index``: ``(float32 (H, W, 3) in [0, 1], tag)``, the tag
         ``"procedural"`` or the photo's file name."""
-        if not isinstance(index, (int, np.integer)) or index < 0:
-            raise ValueError(f"index: expected a non-negative int, got {index!r}")
+        index = check_int(index, "index", minimum=0)
         rng = rng_for(self.seed, STREAM_BACKGROUND, index)
         if self.photos is not None and rng.random() < self.photo_fraction:
             photo, name = self.photos.sample_uint8(int(rng.integers(len(self.photos))))

@@ -79,10 +79,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_index, check_int
+from .._checks import check_index, check_int, check_number
 from .bgm import fake_segmentation, motion_cue, segmentation_guide, to_bgm_range
-from .composition import _chw
-from .folders import UnreadableFileError, _SkippingSource
+from .composition import to_chw
+from .folders import SkippingSource, UnreadableFileError
 from .pool import PooledSource
 from .synthetic import (
     KINDS,
@@ -126,9 +126,7 @@ def _check_strengths(strengths: Mapping[str, float] | None) -> dict[str, float]:
         raise ValueError(f"strengths: unknown effects {unknown}; known: {list(EFFECTS)}")
     out = dict(DEFAULT_STRENGTHS)
     for name, value in strengths.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ValueError(f"strengths: {name!r} must be a number in [0, 1], got {value!r}")
-        out[name] = float(value)
+        out[name] = check_number(value, f"strengths[{name!r}]", minimum=0, maximum=1)
     return out
 
 
@@ -225,10 +223,8 @@ class TargetDomainDataset(Dataset):
     def __init__(self, num_samples: int, size: int = 64, seed: int = 0, *,
                  strengths: Mapping[str, float] | None = None,
                  kinds: Sequence[str] = KINDS, pool: int = 0) -> None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-            raise ValueError(f"size: expected an int of at least 16, got {size!r}")
+        num_samples = check_int(num_samples, "num_samples", minimum=1)
+        size = check_int(size, "size", minimum=16)
         self.num_samples, self.size = num_samples, size
         self.seed = check_seed(seed)
         self.strengths = _check_strengths(strengths)
@@ -296,9 +292,9 @@ class TargetDomainDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self.pool is not None:
             stored = self.pool.sample_raw(self.capture(index))
-            return {k: to_bgm_range(_chw(from_u16(v))) for k, v in zip(TRAINING_KEYS, stored)}
+            return {k: to_bgm_range(to_chw(from_u16(v))) for k, v in zip(TRAINING_KEYS, stored)}
         arrays = self.arrays(index)
-        return {k: to_bgm_range(_chw(arrays[k])) for k in TRAINING_KEYS}
+        return {k: to_bgm_range(to_chw(arrays[k])) for k in TRAINING_KEYS}
 
     def ground_truth(self, index: int) -> dict[str, torch.Tensor]:
         """The held-out truth of sample ``index``, for evaluation only.
@@ -308,7 +304,7 @@ class TargetDomainDataset(Dataset):
             (not the model's ``[-1, 1]``).
         """
         arrays = self.arrays(self.capture(index))
-        return {"alpha": _chw(arrays["alpha"]), "fg": _chw(arrays["fg"])}
+        return {"alpha": to_chw(arrays["alpha"]), "fg": to_chw(arrays["fg"])}
 
 
 class _Captures:
@@ -344,7 +340,7 @@ def _read_grey(path: Path) -> np.ndarray:
     return img.astype(np.float32) / np.float32(255.0)
 
 
-class CapturedVideoDataset(_SkippingSource, Dataset):
+class CapturedVideoDataset(SkippingSource, Dataset):
     """Real captures laid out like Background Matting's released captured data.
 
     Expected tree (every folder below ``root`` that holds ``*_img.png`` frames
@@ -405,10 +401,8 @@ class CapturedVideoDataset(_SkippingSource, Dataset):
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"root: {root} is not a folder")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 4):
-            raise ValueError(f"size: expected None or an int of at least 4, got {size!r}")
-        if isinstance(frame_gap, bool) or not isinstance(frame_gap, int) or frame_gap < 1:
-            raise ValueError(f"frame_gap: expected a positive int, got {frame_gap!r}")
+        size = check_int(size, "size", minimum=4, optional=True)
+        frame_gap = check_int(frame_gap, "frame_gap", minimum=1)
         self.root, self.size, self.frame_gap = root, size, frame_gap
         self.seed = check_seed(seed)
         self.videos: list[list[Path]] = []
@@ -487,4 +481,4 @@ class CapturedVideoDataset(_SkippingSource, Dataset):
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {k: to_bgm_range(_chw(v)) for k, v in self.arrays(index).items()}
+        return {k: to_bgm_range(to_chw(v)) for k, v in self.arrays(index).items()}
