@@ -88,7 +88,12 @@ __all__ = [
     "strip_data_parallel_prefix",
     "OFFICIAL_WEIGHTS_HELP",
     "RandomWeightsWarning",
+    "GENERATOR_INPUTS",
 ]
+
+#: A dataset's keys of the generator's four inputs, in its argument order
+#: ``generator(image, bg, seg, multi_fr)``.
+GENERATOR_INPUTS = ("image", "bg", "seg", "multi_fr")
 
 #: Where the released weights come from (they cannot be downloaded automatically).
 OFFICIAL_WEIGHTS_HELP = (

@@ -112,8 +112,12 @@ from ..losses.bgm import (
     normalized_l1,
     replace_opaque_foreground,
 )
-from ..metrics import evaluate, mean_metrics
-from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
+from ..models.bgm import (
+    GENERATOR_INPUTS,
+    BackgroundMattingGenerator,
+    bgm_generator,
+    from_model_range,
+)
 from ..models.discriminator import MultiscaleDiscriminator
 from ..models.init import init_weights
 from ..trimap import trimap_from_alpha
@@ -122,6 +126,7 @@ from .checkpoint import get_rng_state, set_rng_state
 from .distributed import all_mean, setup_distributed
 from .history import History
 from .loop import Callback, NonFiniteLossError, TrainingLoop
+from .validation import evaluate_dataset
 
 __all__ = [
     "TeacherStudentTrainer",
@@ -159,7 +164,6 @@ CHECKPOINT_FORMAT = 2
 # Format-2 checkpoints without these keys predate the options and ran these settings.
 _LEGACY_CONFIG = {"min_shift": 0.0, "shift_fill": "wrap", "gan_gradient": "paper",
                   "world_size": 1}
-_INPUTS = ("image", "bg", "seg", "multi_fr")
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -657,12 +661,12 @@ class TeacherStudentTrainer(TrainingLoop):
         Raises:
             NonFiniteLossError: a loss term is NaN or infinite (before any update).
         """
-        missing = [k for k in (*_INPUTS, "seg_gt") if k not in batch]
+        missing = [k for k in (*GENERATOR_INPUTS, "seg_gt") if k not in batch]
         if missing:
             raise ValueError(f"batch: missing the keys {missing} (TargetDomainDataset and "
                              "CapturedVideoDataset provide them all)")
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        image, bg, seg, multi = (batch[k] for k in _INPUTS)
+        image, bg, seg, multi = (batch[k] for k in GENERATOR_INPUTS)
         i, wt = self.step, self.wt
         b = image.shape[0]
 
@@ -897,38 +901,22 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
     if not hasattr(dataset, "ground_truth"):
         raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
                          f"got {type(dataset).__name__}")
-    check_int(batch_size, "batch_size", minimum=1)
     dev = get_device(device)
     was_training = model.training
     model.to(dev).eval()
-    rows, alpha_sum, pixels = [], 0.0, 0
+
+    def predict(batch, indices):
+        alpha, _ = model(*(batch[k].to(dev) for k in GENERATOR_INPUTS))
+        truths = np.stack([dataset.ground_truth(i)["alpha"][0].numpy() for i in indices])
+        trimaps = np.stack([trimap_from_alpha(t, kernel_size=kernel_size, iterations=iterations)
+                            for t in truths])
+        return from_model_range(alpha.float()).cpu().numpy()[:, 0], truths, trimaps
+
     try:
-        for start in range(0, len(dataset), batch_size):
-            indices = range(start, min(start + batch_size, len(dataset)))
-            batch = default_collate([dataset[i] for i in indices])
-            alpha, _ = model(*(batch[k].to(dev) for k in _INPUTS))
-            pred = from_model_range(alpha.float()).cpu().numpy()[:, 0]
-            alpha_sum, pixels = alpha_sum + float(pred.astype(np.float64).sum()), pixels + pred.size
-            for p, i in zip(pred, indices):
-                truth = dataset.ground_truth(i)["alpha"][0].numpy()
-                trimap = trimap_from_alpha(truth, kernel_size=kernel_size, iterations=iterations)
-                rows.append({**evaluate(p, truth, trimap), **_region_errors(p, truth, trimap)})
+        return evaluate_dataset(predict, dataset, batch_size=batch_size, whole_image=True,
+                                name="dataset")
     finally:
         model.train(was_training)
-    result = mean_metrics(rows)
-    result["count"] = float(len(rows))
-    result["mean_alpha"] = alpha_sum / pixels
-    return result
-
-
-def _region_errors(pred: np.ndarray, truth: np.ndarray, trimap: np.ndarray) -> dict[str, float]:
-    """Whole-image SAD (split by trimap region, / 1000) and MSE of one ``(H, W)`` matte."""
-    error = np.abs(pred.astype(np.float64) - truth.astype(np.float64))
-    regions = {"band": trimap == 128, "background": trimap == 0, "foreground": trimap == 255}
-    out = {f"sad_{name}": float(error[mask].sum()) / 1000 for name, mask in regions.items()}
-    out["sad_image"] = float(error.sum()) / 1000
-    out["mse_image"] = float(np.mean(error ** 2))
-    return out
 
 
 @torch.no_grad()
@@ -984,7 +972,7 @@ def label_free_scores(student: nn.Module, teacher: nn.Module, dataset: Any, *,
         for start in range(0, len(dataset), batch_size):
             batch = default_collate([dataset[i] for i in
                                      range(start, min(start + batch_size, len(dataset)))])
-            inputs = [batch[k].to(dev) for k in _INPUTS]
+            inputs = [batch[k].to(dev) for k in GENERATOR_INPUTS]
             a_s = from_model_range(student(*inputs)[0].float()).double()
             a_t = from_model_range(teacher(*inputs)[0].float()).double()
             sums += torch.stack([a_s.sum(), a_t.sum(), (a_s - a_t).abs().sum()]).cpu()

@@ -55,16 +55,19 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .._checks import check_int
 from ..config import REPO_ROOT, Profile, get_profile
 from ..data.bgm import BGMSyntheticDataset
 from ..data.bgm_device import augment_bgm_batch
 from ..losses.bgm import supervised_loss
-from ..metrics import evaluate, mean_metrics
-from ..models.bgm import BackgroundMattingGenerator, bgm_generator, from_model_range
-from ..trimap import UNKNOWN, trimap_from_alpha
+from ..models.bgm import (
+    GENERATOR_INPUTS,
+    BackgroundMattingGenerator,
+    bgm_generator,
+    from_model_range,
+)
+from ..trimap import trimap_from_alpha
 from .adversarial import (
     GAN_GRADIENTS,
     SHIFT_FILLS,
@@ -75,6 +78,7 @@ from .adversarial import (
 from .checkpoint import check_run_folder, start_run_folder
 from .recipes import TRAINER_OPTIONS, recipe_of
 from .trainer import Trainer
+from .validation import VAL_BATCH_SIZE, evaluate_dataset, model_device, official
 
 __all__ = [
     "BGM_INPUTS",
@@ -92,9 +96,7 @@ __all__ = [
 ]
 
 #: The batch keys fed to the generator, in its argument order (image, back, seg, multi).
-BGM_INPUTS = ("image", "bg", "seg", "multi_fr")
-#: Images per forward pass during validation.
-VAL_BATCH_SIZE = 8
+BGM_INPUTS = GENERATOR_INPUTS
 #: The ground-truth trimap of validation: ``trimap_from_alpha`` with these settings.
 VAL_TRIMAP = {"kernel_size": 3, "iterations": 5}
 MODEL_NAME = "bgm"
@@ -128,6 +130,7 @@ def bgm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
         float32 tensors (the losses are in the ``[-1, 1]`` range).
 
     >>> from mattinglib.data.bgm import BGMSyntheticDataset
+    >>> from torch.utils.data import DataLoader
     >>> batch = next(iter(DataLoader(BGMSyntheticDataset(2, 32, seed=0), batch_size=2)))
     >>> net = bgm_generator(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1)
     >>> sorted(bgm_loss_fn(net, batch))
@@ -141,11 +144,6 @@ def bgm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
     with torch.autocast(device_type=alpha.device.type, enabled=False):
         return supervised_loss(alpha.float(), fg.float(), batch["alpha"].float(),
                                batch["fg"].float(), batch["image"].float(), batch["bg_gt"].float())
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
 
 
 def bgm_val_fn(model: nn.Module, val_data: Any, *,
@@ -171,26 +169,17 @@ def bgm_val_fn(model: nn.Module, val_data: Any, *,
         ``{"sad", "mse", "grad", "conn"}``: SAD, Grad and Conn divided by 1000 as
         the official code does, MSE unscaled; means over the samples.
     """
-    if (not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__"))
-            or len(val_data) == 0):
-        raise ValueError(f"val_data: expected a non-empty map-style dataset, "
-                         f"got {type(val_data).__name__}")
-    device = _model_device(model)
-    rows = []
-    for batch in DataLoader(val_data, batch_size=batch_size, shuffle=False):
-        with torch.no_grad():  # the trainer already disables gradients; a direct call may not
-            alpha, _ = model(*(batch[k].to(device) for k in BGM_INPUTS))
+    device = model_device(model)
+
+    def predict(batch, indices):
+        alpha, _ = model(*(batch[k].to(device) for k in BGM_INPUTS))
         preds = from_model_range(alpha.float()).cpu().numpy()[:, 0]
         # (a + 1) / 2 of 2 a - 1 is a again, exactly at 0 and 1, so the trimap's
         # "alpha == 1" and "alpha > 0" regions are those of the stored matte.
         truths = np.clip(from_model_range(batch["alpha"]).numpy()[:, 0], 0, 1)
-        for pred, truth in zip(preds, truths):
-            trimap = trimap_from_alpha(truth, **VAL_TRIMAP)
-            if (trimap == UNKNOWN).any():
-                rows.append(evaluate(pred, truth, trimap))
-    if not rows:
-        raise ValueError("val_data: no sample has unknown pixels; nothing to evaluate")
-    return mean_metrics(rows)
+        return preds, truths, np.stack([trimap_from_alpha(t, **VAL_TRIMAP) for t in truths])
+
+    return official(evaluate_dataset(predict, val_data, batch_size=batch_size))
 
 
 # --------------------------------------------------------------------------- recipes

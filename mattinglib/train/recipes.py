@@ -48,7 +48,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .._checks import check_int
 from ..config import Profile, get_profile
@@ -61,13 +60,13 @@ from ..losses.dim import (
     shm_end_to_end_loss,
     tnet_pretrain_loss,
 )
-from ..metrics import evaluate, mean_metrics
 from ..models.alpha import input_kind_of, model_alpha
 from ..models.dim import DIM, DIM_INPUT_MULTIPLE
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
-from ..trimap import UNKNOWN, trimap_to_classes, trimap_to_onehot
+from ..trimap import trimap_to_classes, trimap_to_onehot
 from .checkpoint import start_run_folder
 from .trainer import Trainer
+from .validation import VAL_BATCH_SIZE, evaluate_dataset, model_device, official
 
 __all__ = [
     "DEFAULT_LR",
@@ -93,8 +92,6 @@ __all__ = [
 
 #: Adam's learning rate for M-Net trained from scratch (see the module docstring).
 DEFAULT_LR = 4e-4
-#: Images per forward pass during validation.
-VAL_BATCH_SIZE = 8
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -138,6 +135,7 @@ def mnet_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[st
         ``{"alpha", "composition", "total"}``, 0-dim float32 tensors.
 
     >>> from mattinglib.data.composition import SyntheticMattingDataset
+    >>> from torch.utils.data import DataLoader
     >>> batch = next(iter(DataLoader(SyntheticMattingDataset(2, 32, seed=0), batch_size=2)))
     >>> sorted(mnet_loss_fn(MNet(width=0.25), batch))
     ['alpha', 'composition', 'total']
@@ -192,11 +190,6 @@ def shm_loss_fn(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str
                                check_values=False)
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = None,
                    batch_size: int = VAL_BATCH_SIZE) -> dict[str, float]:
     """The official errors averaged over a validation set, with the ground-truth trimaps.
@@ -220,26 +213,17 @@ def matting_val_fn(model: nn.Module, val_data: Any, *, input_kind: str | None = 
         ``{"sad", "mse", "grad", "conn"}``: SAD, Grad and Conn divided by 1000 as
         the official code does, MSE unscaled; means over the images.
     """
-    if (not (hasattr(val_data, "__len__") and hasattr(val_data, "__getitem__"))
-            or len(val_data) == 0):
-        raise ValueError(f"val_data: expected a non-empty map-style dataset, "
-                         f"got {type(val_data).__name__}")
     kind = input_kind_of(model, input_kind)
-    device = _model_device(model)
-    rows = []
-    for batch in DataLoader(val_data, batch_size=batch_size, shuffle=False):
+    device = model_device(model)
+
+    def predict(batch, indices):
         image, trimap = batch["image"].to(device), batch["trimap"].to(device)
-        with torch.no_grad():  # the trainer already disables gradients; a direct call may not
-            alpha = model_alpha(model, image, trimap, input_kind=kind).cpu().numpy()
-        gt = batch["alpha"].numpy()
+        alpha = model_alpha(model, image, trimap, input_kind=kind).cpu().numpy()[:, 0]
         # The dataset stores trimaps as uint8 / 255, exactly; this recovers the uint8 values.
-        trimaps = np.rint(batch["trimap"].numpy() * 255).astype(np.uint8)
-        for pred, target, tri in zip(alpha[:, 0], gt[:, 0], trimaps[:, 0]):
-            if (tri == UNKNOWN).any():  # MSE is undefined without unknown pixels
-                rows.append(evaluate(pred, target, tri))
-    if not rows:
-        raise ValueError("val_data: no sample has unknown pixels; nothing to evaluate")
-    return mean_metrics(rows)
+        trimaps = np.rint(batch["trimap"].numpy()[:, 0] * 255).astype(np.uint8)
+        return alpha, batch["alpha"].numpy()[:, 0], trimaps
+
+    return official(evaluate_dataset(predict, val_data, batch_size=batch_size))
 
 
 #: The keyword options of the builders that go to the :class:`Trainer`, not to the recipe

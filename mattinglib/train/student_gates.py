@@ -38,6 +38,7 @@ from .._checks import check_int, check_number
 from ..config import get_device
 from ..data.target_domain import EFFECTS, TargetDomainDataset
 from ..losses.bgm import OPAQUE_THRESHOLD, lsgan_loss, replace_opaque_foreground
+from ..models.bgm import GENERATOR_INPUTS
 from .adversarial import (
     SHIFT_FILLS,
     compose_with_shift,
@@ -48,7 +49,6 @@ from .adversarial import (
 
 __all__ = ["roc_auc", "GATE0_METRICS", "gate0_domain_gap", "gate1_discriminator_probe"]
 
-_INPUTS = ("image", "bg", "seg", "multi_fr")
 
 
 def roc_auc(positive: Any, negative: Any) -> float:
@@ -180,7 +180,7 @@ def _recompositions(teacher: nn.Module, data: Any, generator: torch.Generator, d
             sample = default_collate([data[i]])
             truth = data.ground_truth(i)
             image, seg, other = sample["image"], sample["seg"], sample["back_rnd"]
-            alpha_t, fg_t = teacher(*(sample[k].to(dev) for k in _INPUTS))
+            alpha_t, fg_t = teacher(*(sample[k].to(dev) for k in GENERATOR_INPUTS))
             shifts = draw_shifts(seg, generator, **shift)
             mattes = {"truth": (truth["alpha"][None] * 2 - 1, truth["fg"][None] * 2 - 1),
                       "teacher": (alpha_t.float().cpu(), fg_t.float().cpu()),
