@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from mattinglib.data.target_domain import TargetDomainDataset
 from mattinglib.losses.bgm import pseudo_supervised_loss
@@ -24,7 +25,8 @@ from mattinglib.train.adversarial import (
     vacated_columns,
 )
 from mattinglib.train.checkpoint import checkpoint_path, load_checkpoint
-from mattinglib.train.trainer import NonFiniteLossError
+from mattinglib.train.loop import checkpoint_kind
+from mattinglib.train.trainer import NonFiniteLossError, Trainer
 
 TINY = dict(ngf=8, nf_part=8, n_blocks1=1, n_blocks2=1)
 SIZE = 32
@@ -269,6 +271,30 @@ class TestSharedLoop:
                                                      r"\(the discriminator\)"):
             trainer.save()
         assert not list(tmp_path.glob("*.pt"))
+
+    def test_a_checkpoint_of_the_other_trainer_is_refused_by_name(self, data, tmp_path):
+        make_trainer(data, 1, checkpoint_dir=tmp_path / "ts").fit()
+        model = nn.Conv2d(3, 1, 1)
+        pairs = torch.utils.data.TensorDataset(torch.rand(4, 3, 4, 4), torch.rand(4, 1, 4, 4))
+
+        def loss_fn(model, batch):
+            l1 = (model(batch[0]) - batch[1]).abs().mean()
+            return {"total": l1}
+
+        supervised = Trainer(model, torch.optim.SGD(model.parameters(), 0.1), loss_fn, pairs,
+                             batch_size=2, max_steps=1, device="cpu", progress=False,
+                             checkpoint_dir=tmp_path / "sup")
+        with pytest.raises(ValueError, match=r"is a checkpoint of TeacherStudentTrainer .*not of "
+                                             r"Trainer \(supervised\)"):
+            supervised.fit(resume=checkpoint_path(tmp_path / "ts", 1))
+        supervised.fit()
+        with pytest.raises(ValueError, match=r"is a checkpoint of Trainer .*not of "
+                                             r"TeacherStudentTrainer \(teacher-student\)"):
+            make_trainer(data, 1).fit(resume=checkpoint_path(tmp_path / "sup", 1))
+        # A checkpoint saved before the kind was recorded is told by its networks.
+        state = load_checkpoint(checkpoint_path(tmp_path / "ts", 1))
+        assert state.pop("kind") == "teacher-student"
+        assert checkpoint_kind(state) == "teacher-student"
 
     @pytest.mark.parametrize("options, message", [
         (dict(keep_checkpoints=0), "keep_checkpoints"),

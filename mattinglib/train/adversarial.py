@@ -789,7 +789,8 @@ class TeacherStudentTrainer(TrainingLoop):
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs (the teacher is an input of the run, not part of it)."""
-        return {"format": CHECKPOINT_FORMAT, "step": self.step, "wt": self.wt,
+        return {"format": CHECKPOINT_FORMAT, "kind": self.checkpoint_kind, "step": self.step,
+                "wt": self.wt,
                 "student": self.student.state_dict(),
                 "discriminator": self.discriminator.state_dict(),
                 "optimizer_g": self.optimizer_g.state_dict(),
@@ -826,6 +827,7 @@ class TeacherStudentTrainer(TrainingLoop):
 
     # -- the parts of the loop (mattinglib.train.loop) ---------------------------------------
     progress_desc = "teacher-student"
+    checkpoint_kind = "teacher-student"
 
     def trained_modules(self) -> dict[str, nn.Module]:
         return {"student": self.student, "discriminator": self.discriminator}

@@ -40,7 +40,7 @@ from .checkpoint import (
 from .history import History
 from .interrupt import DeferredInterrupt, interrupted
 
-__all__ = ["TrainingLoop", "NonFiniteLossError"]
+__all__ = ["TrainingLoop", "NonFiniteLossError", "checkpoint_kind"]
 
 #: ``callback(trainer, step, logged)``, called after every step.
 Callback = Callable[[Any, int, dict[str, float]], None]
@@ -53,6 +53,29 @@ class NonFiniteLossError(ValueError):
     saved, so the last checkpoint on disk is still a good one to resume from
     (with a smaller learning rate, say).
     """
+
+
+#: The trainer that writes each kind of checkpoint.
+KIND_TRAINERS = {"supervised": "Trainer (supervised training)",
+                 "teacher-student": "TeacherStudentTrainer (the teacher-student stage)"}
+
+
+def checkpoint_kind(state: Mapping[str, Any]) -> str:
+    """``"supervised"`` or ``"teacher-student"``: which trainer wrote the checkpoint ``state``.
+
+    Read from its ``"kind"``; checkpoints written before it was saved are told apart by
+    their networks (``"model"``: the supervised trainer; ``"student"``: the other).
+
+    >>> checkpoint_kind({"kind": "teacher-student"}), checkpoint_kind({"model": {}})
+    ('teacher-student', 'supervised')
+    """
+    if "kind" in state:
+        return str(state["kind"])
+    if "student" in state:
+        return "teacher-student"
+    if "model" in state:
+        return "supervised"
+    return "unknown"
 
 
 class TrainingLoop:
@@ -80,6 +103,9 @@ class TrainingLoop:
     """
 
     progress_desc = "train"
+    #: What a checkpoint of this trainer is (saved as its ``"kind"``); a resume refuses
+    #: a checkpoint of another kind by name (see :func:`checkpoint_kind`).
+    checkpoint_kind = "supervised"
 
     # -- the parts a trainer provides -------------------------------------------------------
     def train_step(self, batch: Any) -> dict[str, float]:
@@ -158,7 +184,13 @@ class TrainingLoop:
         path = resume_path_for(path, self.checkpoint_dir)
         if path is None:
             return None
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        state = load_checkpoint(path, map_location=self.device)
+        kind = checkpoint_kind(state)
+        if kind != self.checkpoint_kind:
+            raise ValueError(f"path: {path} is a checkpoint of {KIND_TRAINERS.get(kind, kind)}, "
+                             f"not of {type(self).__name__} ({self.checkpoint_kind}); resume it "
+                             "with the trainer that wrote it, or train into a new folder")
+        self.load_state_dict(state)
         return path
 
     # -- the loop ---------------------------------------------------------------------------

@@ -458,6 +458,7 @@ class Trainer(TrainingLoop):
         epoch, batch_in_epoch = divmod(self.step, self.steps_per_epoch)
         return {
             "format": CHECKPOINT_FORMAT,
+            "kind": self.checkpoint_kind,
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
