@@ -79,6 +79,12 @@ ARMS: dict[str, dict[str, Any]] = {
     # The same with the vacated columns filled with zeros of [-1, 1]: a half-transparent grey
     # strip, unlike anything in a real frame.
     "paper_zeros": {"gan_gradient": "paper", "shift_fill": "zeros", "min_shift": 0.05},
+    # The paper's, with the anti-shortcut term: D also sees each frame cut out with another
+    # frame's alpha as fake, so alpha = 1 (which recomposes the real frame) stops fooling it.
+    "paper_anti": {"gan_gradient": "paper", "anti_shortcut": True},
+    # The exposing shift and the anti-shortcut term together.
+    "paper_expose_anti": {"gan_gradient": "paper", "shift_fill": "background", "min_shift": 0.05,
+                          "anti_shortcut": True},
 }
 SEEDS = (0, 1, 2)
 #: Student steps per run and captures per "epoch" (the pseudo-label weight halves every two

@@ -458,6 +458,9 @@ def test_gan_gradient_default_is_the_released_code():
     (dict(min_shift=-0.1), ValueError, "^min_shift: expected a fraction"),
     (dict(min_shift=0.2, max_shift=0.1), ValueError, "^min_shift: expected at most max_shift"),
     (dict(monitor_data=[]), ValueError, "^monitor_data: expected a non-empty"),
+    (dict(anti_shortcut=1), TypeError, "^anti_shortcut: expected True or False, got 1"),
+    (dict(anti_shortcut=True, batch_size=1), ValueError,
+     "^anti_shortcut: needs another frame's alpha in the batch, so batch_size >= 2"),
 ])
 def test_new_options_are_checked(data, options, error, message):
     with pytest.raises(error, match=message):
@@ -612,7 +615,8 @@ class TestMinShift:
     dict(gan_gradient="paper"),
     dict(gan_gradient="released", shift_fill="background", min_shift=0.1),
     dict(gan_gradient="paper", shift_fill="zeros", min_shift=0.05),
-], ids=["paper", "released-background", "paper-zeros"])
+    dict(gan_gradient="paper", anti_shortcut=True),
+], ids=["paper", "released-background", "paper-zeros", "paper-anti-shortcut"])
 def test_resume_is_bit_exact_with_each_switch(data, tmp_path, options):
     options = dict(options, d_every=2)
     whole = make_trainer(data, 4, **options)
@@ -625,6 +629,52 @@ def test_resume_is_bit_exact_with_each_switch(data, tmp_path, options):
         assert torch.equal(value, whole.student.state_dict()[key]), key
     for key, value in resumed.discriminator.state_dict().items():
         assert torch.equal(value, whole.discriminator.state_dict()[key]), key
+
+
+def test_resume_refuses_another_anti_shortcut(data, tmp_path):
+    make_trainer(data, 1, checkpoint_dir=tmp_path, anti_shortcut=True).fit()
+    with pytest.raises(ValueError, match="^state: the checkpoint was written with "
+                                         "anti_shortcut=True"):
+        make_trainer(data, 2, checkpoint_dir=tmp_path).fit(resume=True)
+
+
+class TestAntiShortcut:
+    def test_alpha_one_makes_the_real_frame_a_fake(self):
+        # The shortcut: a student at alpha = 1 recomposes the frame itself (wrap-around
+        # shift); the anti-shortcut composite of that student is the same frame, shown as fake.
+        image = torch.rand(3, 3, 4, 6) * 2 - 1
+        bg, ones = torch.rand(3, 3, 4, 6) * 2 - 1, torch.ones(3, 1, 4, 6)
+        shifts = torch.tensor([1, -2, 0])
+        anti = adversarial.anti_shortcut_composite(ones, image, bg, shifts)
+        assert torch.allclose(anti, compose_with_shift(ones, image, bg, shifts))
+        assert torch.allclose(anti[2], image[2])
+
+    def test_each_frame_gets_the_next_frames_alpha(self):
+        alpha = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, 1.0, -1.0)])
+        image, bg = torch.ones(3, 3, 2, 2), -torch.ones(3, 3, 2, 2)
+        anti = adversarial.anti_shortcut_composite(alpha, image, bg, torch.zeros(3, dtype=int))
+        # frame 1 gets frame 0's transparent alpha (background), frame 2 gets frame 1's opaque one
+        assert anti[:, 0, 0, 0].tolist() == [-1.0, -1.0, 1.0]
+        with pytest.raises(ValueError, match="^alpha: needs another frame's alpha"):
+            adversarial.anti_shortcut_composite(alpha[:1], image[:1], bg[:1],
+                                                torch.zeros(1, dtype=int))
+
+    def test_it_trains_the_critic_only(self, data):
+        runs = {flag: make_trainer(data, 1, gan_gradient="paper", anti_shortcut=flag)
+                for flag in (False, True)}
+        for trainer in runs.values():
+            trainer.fit()
+        assert "d_anti" in runs[True].history.train and "d_anti" not in runs[False].history.train
+        # Step 0's student update comes before the critic's: identical with and without.
+        for (name, a), b in zip(runs[False].student.named_parameters(),
+                                runs[True].student.parameters()):
+            assert torch.equal(a, b), name
+        # The critic's update (stepped at step 0) saw the extra fake.
+        assert any(not torch.equal(a, b) for a, b in zip(
+            runs[False].discriminator.parameters(), runs[True].discriminator.parameters()))
+        logged = runs[True].history.train
+        expected = 0.5 * (logged["d_real"][0] + 0.5 * (logged["d_fake"][0] + logged["d_anti"][0]))
+        assert logged["d_total"][0] == pytest.approx(expected, rel=1e-6)
 
 
 def test_resume_refuses_another_switch(data, tmp_path):

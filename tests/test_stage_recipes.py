@@ -70,13 +70,14 @@ def test_quick_recipes_hold_what_the_chapters_trained_before_the_recipes():
         "num_val_samples", "val_every", "ndf", "gan_gradient", "shift_fill", "min_shift",
         "max_shift", "gan_weight", "d_every", "lr", "lr_d", "checkpoint_every", "num_workers",
         "seed", "student_seed", "d_seed", "train_seed", "val_seed", "captures", "strengths",
-        "procedural_pool")} == {
+        "procedural_pool", "anti_shortcut")} == {
         "image_size": 64, "batch_size": 2, "train_steps": 16, "steps_per_epoch": 2,
         "num_train_samples": 64, "num_val_samples": 6, "val_every": 8, "ndf": 16,
         "gan_gradient": "released", "shift_fill": "wrap", "min_shift": 0.0, "max_shift": 0.1,
         "gan_weight": 1.0, "d_every": 5, "lr": 1e-4, "lr_d": 1e-5, "checkpoint_every": None,
         "num_workers": 0, "seed": 0, "student_seed": 1, "d_seed": 2, "train_seed": 7,
-        "val_seed": 8, "captures": None, "strengths": None, "procedural_pool": 0}
+        "val_seed": 8, "captures": None, "strengths": None, "procedural_pool": 0,
+        "anti_shortcut": False}
 
 
 def test_full_recipes_keep_the_full_profiles_data_pipeline():

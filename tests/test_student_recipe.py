@@ -119,6 +119,22 @@ def test_switches_reach_the_trainer_and_fix_the_run(teacher, tmp_path, capsys):
     assert load_checkpoint(latest_checkpoint(fresh))["config"]["gan_gradient"] == "released"
 
 
+def test_anti_shortcut_flag_reaches_the_trainer(teacher, tmp_path, capsys):
+    out = tmp_path / "anti"
+    assert student(teacher, out, "--generated", "4", "--steps", "1", "--gan-gradient", "paper",
+                   "--anti-shortcut") == 0
+    assert json.loads((out / "run.json").read_text())["anti_shortcut"] is True
+    state = load_checkpoint(latest_checkpoint(out))
+    assert state["config"]["anti_shortcut"] is True and "d_anti" in state["history"]["train"]
+    # without the flag the run is another run
+    assert student(teacher, out, "--generated", "4", "--steps", "2", "--resume",
+                   "--gan-gradient", "paper") == 2
+    assert "other settings" in capsys.readouterr().err
+    assert student(teacher, tmp_path / "one", "--generated", "4", "--steps", "1",
+                   "--batch-size", "1", "--anti-shortcut") == 2
+    assert "anti_shortcut: needs another frame's alpha" in capsys.readouterr().err
+
+
 def test_a_run_from_before_the_switches_resumes_as_paper(teacher, tmp_path, capsys):
     out = tmp_path / "old"
     assert student(teacher, out, "--generated", "4", "--steps", "1", "--gan-gradient", "paper") == 0

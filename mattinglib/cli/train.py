@@ -137,6 +137,7 @@ _STUDENT_OPTIONS = {"size": "image_size", "steps": "train_steps", "batch_size": 
                     "steps_per_epoch": "steps_per_epoch", "d_every": "d_every", "ndf": "ndf",
                     "gan_weight": "gan_weight", "gan_gradient": "gan_gradient",
                     "shift_fill": "shift_fill", "max_shift": "max_shift", "min_shift": "min_shift",
+                    "anti_shortcut": "anti_shortcut",
                     "checkpoint_every": "checkpoint_every", "workers": "num_workers",
                     "generated": "num_train_samples", "val_generated": "num_val_samples",
                     "val_every": "val_every"}
@@ -277,6 +278,10 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--min-shift", type=float,
                    help="smallest recomposition shift, a fraction of the width, where the "
                    "subject allows it (presets: 0; at most --max-shift)")
+    p.add_argument("--anti-shortcut", action="store_const", const=True,
+                   help="also show the critic, as fake, each frame cut out with another frame's "
+                   "alpha, so that alpha = 1 everywhere stops fooling it (off in the presets; "
+                   "needs a batch of at least 2)")
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, help="seed of the run (the student, D and the captures "

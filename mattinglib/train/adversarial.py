@@ -67,6 +67,16 @@ Choices made explicit here
   before ``D`` in the student's GAN term; ``"paper"`` keeps it attached, which is
   what this trainer did before the option existed (checkpoints written before
   it resume as ``"paper"``).
+* **The anti-shortcut term** (``anti_shortcut``, off by default; neither the
+  paper nor the released code has it). With the wrap-around shift, alpha = 1
+  everywhere recomposes the real frame, which ``D`` must call real: the shortcut
+  the attached GAN term leads the student to. Borrowed from copy-pasting GANs
+  (Arandjelovic & Zisserman, 2019): ``D`` is also shown, as fake, each frame cut
+  out with *another* frame's alpha (:func:`anti_shortcut_composite`). A region
+  that does not follow the subject must look wrong, and for a student at
+  alpha = 1 that composite *is* the real frame, so ``D`` can no longer reward it.
+  ``D``'s fake term becomes the mean of the two fakes; the term is logged as
+  ``d_anti``.
 * **Gradients.** While the generator's loss is back-propagated, ``D``'s
   parameters do not require gradients (the original let them accumulate and
   cleared them before ``D``'s step; the update is the same). ``D``'s loss is
@@ -101,7 +111,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, default_collate
 
-from .._checks import check_int, check_shape
+from .._checks import check_bool, check_int, check_shape
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..losses.bgm import (
@@ -136,6 +146,7 @@ __all__ = [
     "draw_shifts",
     "vacated_columns",
     "compose_with_shift",
+    "anti_shortcut_composite",
     "pseudo_weight",
     "evaluate_on_target",
     "label_free_scores",
@@ -163,7 +174,7 @@ GAN_GRADIENTS = ("released", "paper")
 CHECKPOINT_FORMAT = 2
 # Format-2 checkpoints without these keys predate the options and ran these settings.
 _LEGACY_CONFIG = {"min_shift": 0.0, "shift_fill": "wrap", "gan_gradient": "paper",
-                  "world_size": 1}
+                  "world_size": 1, "anti_shortcut": False}
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -374,6 +385,33 @@ def compose_with_shift(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
     return fg * a + (1 - a) * bg
 
 
+def anti_shortcut_composite(alpha: torch.Tensor, image: torch.Tensor, bg: torch.Tensor,
+                            shifts: torch.Tensor, *, fill: str = "wrap") -> torch.Tensor:
+    """Each frame cut out with the *next* frame's alpha and recomposed: a fake for ``D``.
+
+    Sample ``b`` gets ``alpha[(b - 1) % B]`` (the batch rolled by one, no random draw)
+    as its matte, the frame ``image[b]`` itself as the foreground, and is recomposed
+    over ``bg[b]`` with ``shifts[b]`` like the student's fake
+    (:func:`compose_with_shift`). The pasted region does not follow the frame's subject,
+    so it should look wrong; and for alpha = 1 everywhere it is the frame itself.
+
+    Args:
+        alpha: ``(B, 1, H, W)`` in ``[-1, 1]``, ``B >= 2`` (the student's, detached).
+        image: ``(B, 3, H, W)``, the frames; bg: ``(B, 3, H, W)``, the new backgrounds.
+        shifts: int64 ``(B,)``; fill: as :func:`compose_with_shift`.
+
+    >>> alpha = torch.stack([torch.full((1, 1, 2), v) for v in (-1.0, 1.0)])
+    >>> image, bg = torch.ones(2, 3, 1, 2), -torch.ones(2, 3, 1, 2)
+    >>> anti_shortcut_composite(alpha, image, bg, torch.zeros(2, dtype=torch.long))[:, 0, 0]
+    tensor([[ 1.,  1.],
+            [-1., -1.]])
+    """
+    if alpha.shape[0] < 2:
+        raise ValueError(f"alpha: needs another frame's alpha, so a batch of at least 2, "
+                         f"got {alpha.shape[0]}")
+    return compose_with_shift(torch.roll(alpha, 1, dims=0), image, bg, shifts, fill=fill)
+
+
 def pseudo_weight(step: int, steps_per_epoch: int, halve_every_epochs: int = 2) -> float:
     """``wt`` at (0-based) ``step``: 1, halved at the end of epochs 0, ``h``, ``2h``, ...
     (``h = halve_every_epochs``; an epoch is ``steps_per_epoch`` steps).
@@ -480,6 +518,9 @@ class TeacherStudentTrainer(TrainingLoop):
             shows how much of the student's result is the teacher's and how much
             the critic's. It matters only with ``gan_gradient="paper"``: with
             ``"released"`` the GAN term never reaches the student, whatever its weight.
+        anti_shortcut: also show ``D``, as fake, each frame cut out with another frame's
+            alpha (:func:`anti_shortcut_composite`; see the module docstring). Needs
+            ``batch_size >= 2``. Default ``False`` (neither the paper nor the released code).
         seed: seeds the data order and the trainer's generator (not the models:
             initialise those with their own seeds).
         checkpoint_dir: where ``step_XXXXXXXX.pt`` files go (``None``: none).
@@ -513,7 +554,8 @@ class TeacherStudentTrainer(TrainingLoop):
         step: steps done; history: a :class:`~mattinglib.train.history.History` with
             the terms ``gan_g, alpha, fg_l1, composition, total_g, d_real, d_fake,
             d_total, wt, d_step`` (1 where ``D`` was stepped), ``random_bg`` (1 where
-            the random backgrounds were used) per step, and with ``val_data`` the
+            the random backgrounds were used), ``d_anti`` with ``anti_shortcut``, per
+            step, and with ``val_data`` the
             student's ``sad, mse, grad, conn`` per validation (step 0 = the fresh
             student) beside the frozen teacher's, ``teacher_sad, teacher_mse, ...``
             (the same at every validation: the teacher does not change), and the
@@ -528,7 +570,8 @@ class TeacherStudentTrainer(TrainingLoop):
                  device: str | torch.device = "auto", lr_g: float = 1e-4, lr_d: float = 1e-5,
                  d_every: int = 5, halve_every_epochs: int = 2, steps_per_epoch: int | None = None,
                  max_shift: float = 0.1, min_shift: float = 0.0, shift_fill: str = "wrap",
-                 gan_gradient: str = "released", gan_weight: float = 1.0, seed: int = 0,
+                 gan_gradient: str = "released", gan_weight: float = 1.0,
+                 anti_shortcut: bool = False, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
                  checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
                  val_data: Any = None, monitor_data: Any = None,
@@ -615,6 +658,10 @@ class TeacherStudentTrainer(TrainingLoop):
         self.max_shift, self.min_shift, self.shift_fill = max_shift, min_shift, shift_fill
         self.gan_gradient = gan_gradient
         self.gan_weight = float(gan_weight)
+        self.anti_shortcut = check_bool(anti_shortcut, "anti_shortcut")
+        if self.anti_shortcut and batch_size < 2:
+            raise ValueError(f"anti_shortcut: needs another frame's alpha in the batch, so "
+                             f"batch_size >= 2 per process; got batch_size={batch_size}")
         self.steps_per_epoch = steps_per_epoch or len(data) // (batch_size * self.dist.world_size)
         self.seed, self.num_workers, self.progress = seed, num_workers, progress
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -642,7 +689,8 @@ class TeacherStudentTrainer(TrainingLoop):
                 "steps_per_epoch": self.steps_per_epoch, "max_shift": self.max_shift,
                 "min_shift": self.min_shift, "shift_fill": self.shift_fill,
                 "gan_gradient": self.gan_gradient,
-                "gan_weight": self.gan_weight, "max_steps": self.max_steps,
+                "gan_weight": self.gan_weight, "anti_shortcut": self.anti_shortcut,
+                "max_steps": self.max_steps,
                 "world_size": self.dist.world_size}
 
     # -- one step ---------------------------------------------------------------------------
@@ -706,8 +754,14 @@ class TeacherStudentTrainer(TrainingLoop):
         with torch.set_grad_enabled(d_step):
             d_fake = lsgan_loss(self.discriminator(fake.detach()), False)
             d_real = lsgan_loss(self.discriminator(image), True)
+            d_terms = {"d_real": d_real, "d_fake": d_fake}
+            if self.anti_shortcut:
+                anti = anti_shortcut_composite(alpha_s.detach(), image, target_bg, shifts,
+                                               fill=self.shift_fill)
+                d_terms["d_anti"] = lsgan_loss(self.discriminator(anti), False)
+                d_fake = 0.5 * (d_fake + d_terms["d_anti"])
             d_total = 0.5 * (d_real + d_fake)
-        d_terms = {"d_real": d_real, "d_fake": d_fake, "d_total": d_total}
+        d_terms["d_total"] = d_total
         d_values = self._check_finite(d_terms)
         if d_step:
             self.optimizer_d.zero_grad(set_to_none=True)
@@ -809,7 +863,7 @@ class TeacherStudentTrainer(TrainingLoop):
         saved, mine = {**_LEGACY_CONFIG, **state["config"]}, self.config
         for key in ("seed", "batch_size", "num_samples", "d_every", "halve_every_epochs",
                     "steps_per_epoch", "max_shift", "min_shift", "shift_fill", "gan_gradient",
-                    "gan_weight", "world_size"):
+                    "gan_weight", "anti_shortcut", "world_size"):
             if saved[key] != mine[key]:
                 raise ValueError(f"state: the checkpoint was written with {key}={saved[key]!r}, "
                                  f"this trainer has {key}={mine[key]!r}; resuming needs the "

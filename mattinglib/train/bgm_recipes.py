@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from ..config import REPO_ROOT, Profile, get_profile
 from ..data.bgm import BGMSyntheticDataset
 from ..data.bgm_device import augment_bgm_batch
@@ -415,7 +415,9 @@ class StudentRecipe(_StageRecipe):
     weight halves every ``halve_every_epochs`` epochs of ``steps_per_epoch`` steps
     (``None``: one pass over the captures); the GAN term weighs ``gan_weight`` and
     reaches the student as ``gan_gradient`` says; the recomposition shift lies in
-    ``[min_shift, max_shift]`` of the width, vacated columns filled by ``shift_fill``.
+    ``[min_shift, max_shift]`` of the width, vacated columns filled by ``shift_fill``;
+    ``anti_shortcut`` also shows the critic frames cut out with another frame's alpha as
+    fake (:func:`~mattinglib.train.adversarial.anti_shortcut_composite`).
     Checkpoints every ``checkpoint_every`` steps (``None``: at the end) and the
     trainer's own draws seeded by ``seed``.
     """
@@ -441,6 +443,7 @@ class StudentRecipe(_StageRecipe):
     shift_fill: str = "wrap"
     min_shift: float = 0.0
     max_shift: float = 0.1
+    anti_shortcut: bool = False
     lr: float = 1e-4
     lr_d: float = 1e-5
     checkpoint_every: int | None = None
@@ -498,6 +501,10 @@ class StudentRecipe(_StageRecipe):
         if self.min_shift > self.max_shift:
             raise ValueError(f"min_shift: expected at most max_shift={self.max_shift!r}, "
                              f"got {self.min_shift!r}")
+        check_bool(self.anti_shortcut, "anti_shortcut")
+        if self.anti_shortcut and self.batch_size < 2:
+            raise ValueError(f"anti_shortcut: needs another frame's alpha in the batch, so "
+                             f"batch_size >= 2; got {self.batch_size}")
         if self.strengths is not None:
             if not isinstance(self.strengths, Mapping):
                 raise TypeError(f"strengths: expected a mapping of effect -> strength or None, "
@@ -776,7 +783,8 @@ def build_student_trainer(recipe: StudentRecipe | Profile | str | None, teacher:
         lr_g=recipe.lr, lr_d=recipe.lr_d, d_every=recipe.d_every,
         halve_every_epochs=recipe.halve_every_epochs, steps_per_epoch=recipe.steps_per_epoch,
         max_shift=recipe.max_shift, min_shift=recipe.min_shift, shift_fill=recipe.shift_fill,
-        gan_gradient=recipe.gan_gradient, gan_weight=recipe.gan_weight, seed=recipe.seed,
+        gan_gradient=recipe.gan_gradient, gan_weight=recipe.gan_weight,
+        anti_shortcut=recipe.anti_shortcut, seed=recipe.seed,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=recipe.checkpoint_every if checkpoint_dir is not None else None,
         val_data=val, val_every=recipe.val_every if val is not None else None,
@@ -788,7 +796,7 @@ def build_student_trainer(recipe: StudentRecipe | Profile | str | None, teacher:
 #: Fields added to the student's ``run.json`` after runs were made without them: a saved
 #: ``run.json`` that lacks them leaves the check to the checkpoint, which knows what such
 #: runs used (:mod:`mattinglib.train.adversarial`: gan_gradient "paper", wrap, 0, 0.1).
-_STUDENT_ADDED_LATER = ("gan_gradient", "shift_fill", "min_shift", "max_shift")
+_STUDENT_ADDED_LATER = ("gan_gradient", "shift_fill", "min_shift", "max_shift", "anti_shortcut")
 
 
 def _student_fixed(recipe: StudentRecipe, out: str | Path, resume: bool) -> tuple[str, ...]:
