@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -133,14 +134,29 @@ def test_presets_by_name_and_bad_values_are_named():
         BGMRecipe.quick().replace(image_size=30)
     with pytest.raises(ValueError, match="^nf_part: the generator needs nf_part == ngf"):
         BGMRecipe.quick().replace(nf_part=8)
-    with pytest.raises(ValueError, match="^lr: expected a positive number"):
+    with pytest.raises(ValueError, match="^lr: expected a finite number > 0"):
         BGMRecipe.quick().replace(lr=0)
     with pytest.raises(ValueError, match="^min_shift: expected at most max_shift"):
         StudentRecipe.quick().replace(min_shift=0.5)
+    with pytest.raises(TypeError, match=r"^real_fraction: expected a finite number in \[0, 1\], "
+                                        r"got bool True$"):
+        BGMRecipe.quick().replace(real_fraction=True)
+    with pytest.raises(TypeError, match="^use_motion_features: expected True or False, got 1$"):
+        BGMRecipe.quick().replace(use_motion_features=1)
+    with pytest.raises(ValueError, match="^lr_d: expected a finite number > 0, got inf$"):
+        StudentRecipe.quick().replace(lr_d=float("inf"))
     with pytest.raises(ValueError, match="^val_every: validation needs held-out truth"):
         StudentRecipe.quick().replace(num_val_samples=0)
     with pytest.raises(TypeError, match="^teacher: expected a BGMRecipe"):
         StudentRecipe.quick().replace(teacher="quick")
+
+
+def test_numpy_scalars_are_stored_as_python_values():
+    bgm = BGMRecipe.quick().replace(device_augment=np.True_, real_fraction=np.float32(0.25))
+    assert bgm.device_augment is True and type(bgm.real_fraction) is float
+    assert bgm.settings()["real_fraction"] == 0.25
+    student = StudentRecipe.quick().replace(gan_weight=np.float32(0.5), max_shift=np.float64(0.3))
+    assert student.settings()["gan_weight"] == 0.5 and type(student.gan_weight) is float
 
 
 def test_old_bgm_run_json_reads_as_a_recipe():
