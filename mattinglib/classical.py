@@ -28,7 +28,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ._checks import as_float01, check_same_hw, check_shape, check_trimap_values
+from ._checks import (
+    as_float01,
+    check_int,
+    check_number,
+    check_same_hw,
+    check_shape,
+    check_trimap_values,
+)
 
 __all__ = [
     "closed_form_matting",
@@ -70,8 +77,7 @@ def _solve(solver, image, trimap, *, max_side, **kwargs) -> np.ndarray:
     img = _check_image(image)
     tri = check_trimap_values(trimap, name="trimap")
     check_same_hw(image=img, trimap=tri)
-    if max_side is not None and (not isinstance(max_side, (int, np.integer)) or max_side < 8):
-        raise ValueError(f"max_side: expected an integer >= 8 or None, got {max_side!r}")
+    max_side = check_int(max_side, "max_side", minimum=8, optional=True)
 
     unknown = tri == 128
     if not unknown.any():
@@ -167,10 +173,9 @@ def trimap_baseline(trimap, unknown_value: float = 0.5) -> np.ndarray:
         array([[0. , 0.5, 1. ]], dtype=float32)
     """
     tri = check_trimap_values(trimap, name="trimap")
-    if not 0.0 <= float(unknown_value) <= 1.0:
-        raise ValueError(f"unknown_value: expected a number in [0, 1], got {unknown_value!r}")
+    unknown_value = check_number(unknown_value, "unknown_value", minimum=0, maximum=1)
     alpha = _known_alpha(tri)
-    alpha[tri == 128] = float(unknown_value)
+    alpha[tri == 128] = unknown_value
     return alpha
 
 

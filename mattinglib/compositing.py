@@ -31,7 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import InputTypeError, as_float01, check_range, check_same_hw, check_shape, shape_of
+from ._checks import (
+    InputTypeError,
+    as_float01,
+    check_int,
+    check_number,
+    check_range,
+    check_same_hw,
+    check_shape,
+    shape_of,
+)
 
 __all__ = [
     "compose",
@@ -265,8 +274,7 @@ def unpremultiply(premultiplied: Array, alpha: Array, *, eps: float = 1e-6,
     >>> unpremultiply(p, np.array([[0.5, 0.0]]))[0, :, 0]
     array([0.5, 0. ])
     """
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps < 1:
-        raise ValueError(f"eps: expected a number in [0, 1), got {eps!r}")
+    eps = check_number(eps, "eps", minimum=0, maximum=1, max_open=True)
     if _first_kind(premultiplied, "premultiplied") == "torch":
         _torch_tensor(premultiplied, "B,3,H,W", "premultiplied", check_values)
         _same_kind(alpha, "torch", "alpha", "premultiplied")
@@ -431,9 +439,9 @@ def checkerboard(height: int, width: int, *, tile: int = 16,
     array([[1., 1., 0., 0.],
            [1., 1., 0., 0.]], dtype=float32)
     """
-    for name, value in (("height", height), ("width", width), ("tile", tile)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    height = check_int(height, "height", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    tile = check_int(tile, "tile", minimum=1)
     if not isinstance(colors, (tuple, list)) or len(colors) != 2:
         raise ValueError(f"colors: expected two colours (grey levels or RGB triples), "
                          f"got {colors!r}")

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from ._checks import as_float01, check_shape, check_trimap_values
+from ._checks import as_float01, check_int, check_number, check_shape, check_trimap_values
 
 __all__ = ["rough_mask_from_alpha", "missed_soft_pixels", "common_trimap", "sad_by_band",
            "matte_at_scale", "plate_difference"]
@@ -43,11 +43,9 @@ def _alpha(alpha, hw=None, name: str = "alpha") -> np.ndarray:
 
 
 def _bands(bands) -> list[int]:
-    bands = list(bands) if isinstance(bands, Sequence) else None
-    if not bands or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1
-                        for b in bands):
+    if not isinstance(bands, Sequence) or not bands:
         raise ValueError(f"bands: expected a non-empty sequence of integers >= 1, got {bands!r}")
-    return [int(b) for b in bands]
+    return [check_int(b, f"bands[{i}]", minimum=1) for i, b in enumerate(bands)]
 
 
 def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndarray:
@@ -70,8 +68,7 @@ def rough_mask_from_alpha(alpha: np.ndarray, *, smooth: float = 0.02) -> np.ndar
     (True, False)
     """
     a = _alpha(alpha)
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not 0 <= smooth < 0.5:
-        raise ValueError(f"smooth: expected a number in [0, 0.5), got {smooth!r}")
+    smooth = check_number(smooth, "smooth", minimum=0, maximum=0.5, max_open=True)
     mask = (a >= 0.5).astype(np.uint8)
     radius = round(smooth * max(a.shape))
     if radius > 0:
@@ -188,8 +185,7 @@ def matte_at_scale(image: np.ndarray, trimap: np.ndarray, scale: float, *,
     tri = check_trimap_values(trimap, name="trimap")
     img = as_float01(image, name="image").astype(np.float32)
     check_shape(img, f"{tri.shape[0]},{tri.shape[1]},3", name="image")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
-        raise ValueError(f"scale: expected a number in (0, 1], got {scale!r}")
+    scale = check_number(scale, "scale", minimum=0, maximum=1, min_open=True)
     solver = closed_form_matting if solver is None else solver
     h, w = tri.shape
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))

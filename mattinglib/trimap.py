@@ -36,7 +36,9 @@ import torch
 from ._checks import (
     InputTypeError,
     as_float01,
+    check_bool,
     check_finite,
+    check_int,
     check_not_empty,
     check_shape,
     check_trimap_values,
@@ -72,22 +74,11 @@ CLASS_VALUES = tuple(_VALUE_OF_CLASS[c] for c in CLASS_ORDER)
 
 
 def _check_kernel_size(kernel_size: Any, name: str = "kernel_size") -> int:
-    message = f"{name}: expected a positive odd integer, got {kernel_size!r}"
-    if not is_int(kernel_size):
-        raise InputTypeError(message)
+    kernel_size = check_int(kernel_size, name, minimum=1)
     # Even OpenCV ellipses are anchored off-centre, which would make the band lopsided.
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(message)
-    return int(kernel_size)
-
-
-def _check_iterations(iterations: Any, name: str = "iterations") -> int:
-    message = f"{name}: expected a non-negative integer, got {iterations!r}"
-    if not is_int(iterations):
-        raise InputTypeError(message)
-    if iterations < 0:
-        raise ValueError(message)
-    return int(iterations)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"{name}: expected an odd integer >= 1, got {kernel_size}")
+    return kernel_size
 
 
 def validate_trimap(trimap: Any, *, name: str = "trimap") -> np.ndarray:
@@ -140,7 +131,7 @@ def band_width(kernel_size: int, iterations: int) -> int:
     >>> band_width(3, 5), band_width(7, 10), band_width(1, 20)
     (5, 30, 0)
     """
-    return _check_iterations(iterations) * (_check_kernel_size(kernel_size) // 2)
+    return check_int(iterations, "iterations", minimum=0) * (_check_kernel_size(kernel_size) // 2)
 
 
 def _ellipse(kernel_size: int) -> np.ndarray:
@@ -190,7 +181,7 @@ def trimap_from_alpha(alpha: np.ndarray, *, kernel_size: int = 3,
     array([[  0,   0, 128, 128, 128, 255, 255]], dtype=uint8)
     """
     kernel_size = _check_kernel_size(kernel_size)
-    iterations = _check_iterations(iterations)
+    iterations = check_int(iterations, "iterations", minimum=0)
     check_shape(alpha, "H,W", name="alpha")
     check_not_empty(alpha, name="alpha", what="matte")
     if isinstance(alpha, np.ndarray) and alpha.dtype == np.uint16:  # fixed point, 65535 = 1
@@ -237,7 +228,7 @@ def trimap_from_mask(mask: np.ndarray, *, kernel_size: int = 3, iterations: int 
     array([[  0,   0, 128, 128, 255, 255]], dtype=uint8)
     """
     kernel_size = _check_kernel_size(kernel_size)
-    iterations = _check_iterations(iterations)
+    iterations = check_int(iterations, "iterations", minimum=0)
     m = _binary_mask(mask)
     return _trimap_from_regions(m, m, kernel_size, iterations)
 
@@ -268,8 +259,8 @@ def sample_trimap_params(
     if not sizes:
         raise ValueError(f"kernel_sizes: expected a non-empty tuple of odd sizes, "
                          f"got {kernel_sizes!r}")
-    for k in sizes:
-        _check_kernel_size(k, name="kernel_sizes")
+    for i, k in enumerate(sizes):
+        _check_kernel_size(k, name=f"kernel_sizes[{i}]")
     if (not isinstance(iterations_range, (tuple, list)) or len(iterations_range) != 2
             or not all(is_int(i) and i >= 0 for i in iterations_range)
             or iterations_range[0] > iterations_range[1]):
@@ -380,8 +371,7 @@ def trimap_to_classes(trimap: np.ndarray | torch.Tensor, *,
     ...                   check_values=False)
     tensor([[[ 0, -1,  2]]])
     """
-    if not isinstance(check_values, bool):
-        raise TypeError(f"check_values: expected True or False, got {check_values!r}")
+    check_values = check_bool(check_values, "check_values")
     if isinstance(trimap, torch.Tensor):
         return _classes_from_torch(trimap, check_values)
     t = validate_trimap(trimap)

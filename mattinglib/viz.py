@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._checks import check_int, check_number
+
 __all__ = [
     "to_display",
     "show_images",
@@ -138,8 +140,7 @@ def show_images(images, titles: Sequence[str] | None = None, *, cols: int = 4, s
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles: expected {len(images)} titles (one per image), "
                          f"got {len(titles)}")
-    if cols < 1:
-        raise ValueError(f"cols: expected a positive integer, got {cols}")
+    cols = check_int(cols, "cols", minimum=1)
     shown = [to_display(im, name=f"images[{i}]") for i, im in enumerate(images)]
     cols = min(cols, len(shown))
     rows = math.ceil(len(shown) / cols)
@@ -301,11 +302,10 @@ def zoom_window(alpha, size: int = 64) -> tuple[slice, slice]:
     a = to_display(alpha, name="alpha")
     if a.ndim != 2:
         raise ValueError(f"alpha: expected a single-channel matte (H, W), got shape {a.shape}")
-    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
-            or not 1 <= size <= min(a.shape)):
-        raise ValueError(f"size: expected an int from 1 to {min(a.shape)} (the matte is "
-                         f"{a.shape[0]}x{a.shape[1]}), got {size!r}")
-    size = int(size)
+    size = check_int(size, "size", minimum=1)
+    if size > min(a.shape):
+        raise ValueError(f"size: expected at most {min(a.shape)}, the shorter side of the "
+                         f"{a.shape[0]}x{a.shape[1]} matte, got {size}")
     fractional = ((a > 0) & (a < 1)).astype(np.int64)
     table = np.zeros((a.shape[0] + 1, a.shape[1] + 1), np.int64)  # summed-area table
     table[1:, 1:] = fractional.cumsum(0).cumsum(1)
@@ -483,10 +483,8 @@ def degraded_mattes(gt, trimap, *, blur_sigma: float = 2.0, shift: int = 2,
     unknown = tri == 128
     if not unknown.any():
         raise ValueError("trimap: expected at least one unknown (128) pixel, got none")
-    if not (blur_sigma > 0):
-        raise ValueError(f"blur_sigma: expected a positive number, got {blur_sigma!r}")
-    if not (isinstance(shift, (int, np.integer)) and shift >= 1):
-        raise ValueError(f"shift: expected an integer >= 1, got {shift!r}")
+    blur_sigma = check_number(blur_sigma, "blur_sigma", minimum=0, min_open=True)
+    shift = check_int(shift, "shift", minimum=1)
     h, w = g.shape
     side = hole_side if hole_side is not None else max(3, min(h, w) // 10)
     k = int(2 * math.ceil(3 * blur_sigma) + 1)

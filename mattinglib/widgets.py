@@ -25,7 +25,7 @@ import cv2
 import ipywidgets as widgets
 import numpy as np
 
-from ._checks import as_float01, check_shape
+from ._checks import as_float01, check_int, check_shape
 
 __all__ = ["CompositingExplorer", "TrimapBandExplorer", "TrimapPainter", "compositing_explorer",
            "trimap_band_explorer", "trimap_painter", "png_bytes"]
@@ -184,11 +184,11 @@ class TrimapBandExplorer(widgets.VBox):
         if self._alpha.shape != self._image.shape[:2]:
             raise ValueError(f"alpha: expected height x width {self._image.shape[:2]} like image, "
                              f"got {self._alpha.shape}")
-        kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        if not kernel_sizes or any(k < 3 or k % 2 == 0 for k in kernel_sizes):
+        kernel_sizes = tuple(check_int(k, f"kernel_sizes[{i}]", minimum=3)
+                             for i, k in enumerate(kernel_sizes))
+        if not kernel_sizes or any(k % 2 == 0 for k in kernel_sizes):
             raise ValueError(f"kernel_sizes: expected odd sizes >= 3, got {kernel_sizes}")
-        if int(max_iterations) < 1:
-            raise ValueError(f"max_iterations: expected a positive integer, got {max_iterations!r}")
+        max_iterations = check_int(max_iterations, "max_iterations", minimum=1)
         self._solver = solver or closed_form_matting
         self.results: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, dict]] = {}
         # Every band nests inside the widest one (larger kernel, more iterations),
@@ -320,8 +320,7 @@ class TrimapPainter(widgets.VBox):
         if self._gt is not None and self._gt.shape != (h, w):
             raise ValueError(f"gt: expected height x width {(h, w)} like image, got "
                              f"{self._gt.shape}")
-        if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or band < 1:
-            raise ValueError(f"band: expected an integer >= 1, got {band!r}")
+        band = check_int(band, "band", minimum=1)
         if solver is not None and not callable(solver):
             raise TypeError("solver: expected a callable solver(image, trimap) -> alpha, got "
                             f"{type(solver).__name__}")

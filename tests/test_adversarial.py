@@ -455,7 +455,12 @@ def test_gan_gradient_default_is_the_released_code():
     (dict(gan_gradient=True), TypeError, "^gan_gradient: expected a str"),
     (dict(shift_fill="mirror"), ValueError, "^shift_fill: expected one of"),
     (dict(shift_fill=None), TypeError, "^shift_fill: expected a str"),
-    (dict(min_shift=-0.1), ValueError, "^min_shift: expected a fraction"),
+    (dict(min_shift=-0.1), ValueError,
+     r"^min_shift: expected a finite number in \[0, 1\], got -0.1$"),
+    (dict(max_shift=True), TypeError,
+     r"^max_shift: expected a finite number in \[0, 1\], got bool True$"),
+    (dict(lr_g=True), TypeError, "^lr_g: expected a finite number > 0, got bool True$"),
+    (dict(lr_d=float("inf")), ValueError, "^lr_d: expected a finite number > 0, got inf$"),
     (dict(min_shift=0.2, max_shift=0.1), ValueError, "^min_shift: expected at most max_shift"),
     (dict(monitor_data=[]), ValueError, "^monitor_data: expected a non-empty"),
     (dict(anti_shortcut=1), TypeError, "^anti_shortcut: expected True or False, got 1"),
@@ -598,10 +603,11 @@ class TestMinShift:
         assert set(shifts.tolist()) == {-2, 2}
 
     @pytest.mark.parametrize("kwargs, message", [
-        (dict(min_shift=-0.1), "^min_shift: expected a fraction"),
-        (dict(min_shift=1.5), "^min_shift: expected a fraction"),
+        (dict(min_shift=-0.1), r"^min_shift: expected a finite number in \[0, 1\], got -0.1$"),
+        (dict(min_shift=1.5), r"^min_shift: expected a finite number in \[0, 1\], got 1.5$"),
         (dict(max_shift=0.1, min_shift=0.2), "^min_shift: expected at most max_shift=0.1"),
-        (dict(max_shift=2.0), "^max_shift: expected a fraction"),
+        (dict(max_shift=2.0), r"^max_shift: expected a finite number in \[0, 1\], got 2.0$"),
+        (dict(max_shift=True), r"^max_shift: expected a finite number in \[0, 1\], got bool True$"),
     ])
     def test_bad_values_are_named(self, kwargs, message):
         with pytest.raises(ValueError, match=message):

@@ -6,6 +6,7 @@ import json
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -78,6 +79,13 @@ class TestLayout:
     def test_zero_width_or_channels_is_refused(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
             BackgroundMattingGenerator(**{**TINY, **kwargs})
+
+    @pytest.mark.parametrize("value", [1, 0, "yes"])
+    def test_check_values_is_a_flag(self, value):
+        message = (r"^check_values: expected True, False or None \(only for inputs on the CPU\), "
+                   f"got {value!r}$")
+        with pytest.raises(TypeError, match=message):
+            BackgroundMattingGenerator(**{**TINY, "check_values": value})
 
     @pytest.mark.parametrize("kwargs", [dict(ngf=True, nf_part=True), dict(n_blocks1=1.0)])
     def test_a_bool_or_float_size_is_a_type_error(self, kwargs):
@@ -293,6 +301,13 @@ class TestInit:
             init_weights(nn.Conv2d(3, 8, 3))
         with pytest.raises(ValueError, match="^seed:"):
             init_weights(nn.Conv2d(3, 8, 3), seed=1, generator=torch.Generator())
+
+    def test_seed_is_an_integer(self):
+        a = init_weights(nn.Conv2d(3, 8, 3), seed=5).weight
+        assert torch.equal(init_weights(nn.Conv2d(3, 8, 3), seed=np.int64(5)).weight, a)
+        for bad in (True, 1.5):
+            with pytest.raises(TypeError, match=f"^seed: expected an integer, got {bad!r}$"):
+                init_weights(nn.Conv2d(3, 8, 3), seed=bad)
 
     def test_resets_batchnorm_statistics(self):
         bn = nn.BatchNorm2d(4)

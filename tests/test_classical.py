@@ -111,6 +111,12 @@ class TestTrimapBaseline:
         with pytest.raises(ValueError, match="^unknown_value"):
             trimap_baseline(np.zeros((2, 2), np.uint8), unknown_value=1.5)
 
+    @pytest.mark.parametrize("value, shown", [("0.5", "str '0.5'"), (True, "bool True")])
+    def test_rejects_a_value_that_is_not_a_number(self, value, shown):
+        with pytest.raises(TypeError, match=f"^unknown_value: expected a finite number in "
+                                            f"\\[0, 1\\], got {shown}$"):
+            trimap_baseline(np.zeros((2, 2), np.uint8), unknown_value=value)
+
 
 class TestTriangulation:
     def test_exact_recovery(self):

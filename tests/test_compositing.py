@@ -304,8 +304,13 @@ class TestUnpremultiply:
             unpremultiply(np.full((1, 1, 3), 0.75), np.full((1, 1), 0.25))
 
     def test_bad_eps(self):
-        with pytest.raises(ValueError, match=message("eps: expected a number in [0, 1), got -1")):
+        with pytest.raises(ValueError,
+                           match=message("eps: expected a finite number in [0, 1), got -1")):
             unpremultiply(np.zeros((1, 1, 3)), np.zeros((1, 1)), eps=-1)
+
+    def test_eps_as_numpy_scalar(self):
+        out = unpremultiply(np.full((1, 1, 3), 0.25), np.full((1, 1), 0.5), eps=np.float32(1e-3))
+        np.testing.assert_allclose(out, 0.5)
 
     def test_wrong_shape(self):
         with pytest.raises(ValueError, match=message(
@@ -413,9 +418,9 @@ class TestCheckerboard:
         np.testing.assert_array_equal(board[0, 1], [0.5, 0.5, 0.5])
 
     def test_bad_size(self):
-        with pytest.raises(ValueError, match=message("width: expected a positive integer, got 0")):
+        with pytest.raises(ValueError, match=message("width: expected an integer >= 1, got 0")):
             checkerboard(4, 0)
-        with pytest.raises(ValueError, match=message("tile: expected a positive integer, got 2.5")):
+        with pytest.raises(ValueError, match=message("tile: expected an integer >= 1, got 2.5")):
             checkerboard(4, 4, tile=2.5)
 
     def test_bad_colors(self):

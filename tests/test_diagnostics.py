@@ -25,6 +25,7 @@ class TestRoughMask:
         m = dg.rough_mask_from_alpha(a, smooth=0.05)
         assert m[30, 30] and not m[5, 30] and m.dtype == np.bool_
         assert np.array_equal(dg.rough_mask_from_alpha(a, smooth=0), a >= 0.5)
+        assert np.array_equal(dg.rough_mask_from_alpha(a, smooth=np.float32(0.05)), m)
 
     @pytest.mark.parametrize("smooth", [-0.1, 0.5, "a", True])
     def test_rejects_bad_smooth(self, smooth):

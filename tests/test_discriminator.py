@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,15 @@ class TestLayout:
             MultiscaleDiscriminator(norm="layer")
         with pytest.raises(ValueError, match="^num_D:"):
             MultiscaleDiscriminator(num_D=0)
+        with pytest.raises(TypeError, match="^num_D: expected an integer >= 1, got True$"):
+            MultiscaleDiscriminator(num_D=True)
+        with pytest.raises(ValueError, match="^n_layers: expected an integer >= 1, got 0$"):
+            n_layer_discriminator(3, 64, 0)
+
+    def test_numpy_integers_are_accepted(self):
+        net = MultiscaleDiscriminator(np.int64(3), np.int64(8), np.int64(2), num_D=np.int64(2))
+        assert net.num_D == 2 and type(net.num_D) is int
+        assert len(net.scores(torch.zeros(1, 3, 32, 32))) == 2
 
 
 class TestScaleOrder:

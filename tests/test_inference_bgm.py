@@ -411,6 +411,15 @@ class TestCrop:
         expected = cv2.copyMakeBorder(image, 15, 15, 0, 0, cv2.BORDER_REFLECT_101)[:, x0:x1]
         np.testing.assert_array_equal(crop, expected)
 
+    def test_margin_check(self):
+        mask = np.zeros((100, 300), np.float32)
+        mask[10:100, 100:150] = 1
+        assert square_crop_box(mask, margin=np.float32(0.1)) == (75, 0, 175, 100)
+        for bad, shown in ((True, "bool True"), (-0.1, "-0.1"), (float("inf"), "inf")):
+            with pytest.raises(ValueError,
+                               match=f"^margin: expected a finite number >= 0, got {shown}$"):
+                square_crop_box(mask, margin=bad)
+
     def test_empty_mask_is_an_error(self):
         with pytest.raises(ValueError, match="^mask: no pixel reaches 0.5: no person was found"):
             square_crop_box(np.zeros((10, 10), np.float32))
@@ -546,7 +555,9 @@ class TestMattePhoto:
         (dict(photo=np.zeros((64, 64, 3), np.int32)), "^photo: expected uint8"),
         (dict(plate=np.zeros((32, 64, 3), np.float32)), "^plate: expected shape"),
         (dict(generator=lambda *a: a), "^generator: expected a torch.nn.Module"),
-        (dict(size=30), "^size: expected an int >= 8 divisible by 4"),
+        (dict(size=30), r"^size: expected a multiple of 4 \(two stride-2 stages\), got 30$"),
+        (dict(size=4), r"^size: expected an integer >= 8, got 4$"),
+        (dict(size=True), r"^size: expected an integer >= 8, got True$"),
         (dict(size=0), "^size: "),
         (dict(segmentation="sam"), "^segmentation: expected"),
         (dict(segmentation=np.zeros((10, 10), np.float32)), "^segmentation: expected shape"),

@@ -61,6 +61,15 @@ class TestRecipeObjects:
         with pytest.raises(ValueError, match=pattern):
             MNetRecipe.quick().replace(**changes)
 
+    def test_numpy_scalars_are_stored_as_python_values(self):
+        recipe = DIMRecipe.quick().replace(compose_on_device=np.True_, batch_norm=np.False_,
+                                           width=np.float32(0.5), refine_lr=np.float32(1e-4))
+        assert recipe.compose_on_device is True and recipe.batch_norm is False
+        assert type(recipe.width) is float and type(recipe.refine_lr) is float
+        assert recipe.settings()["width"] == 0.5
+        with pytest.raises(TypeError, match="^batch_norm: expected True or False, got 0$"):
+            DIMRecipe.quick().replace(batch_norm=0)
+
     def test_dim_needs_multiples_of_32(self):
         with pytest.raises(ValueError, match="^image_size: DIMRecipe needs a multiple of 32"):
             DIMRecipe.quick().replace(image_size=48)

@@ -49,8 +49,11 @@ class TestMNetRun:
         assert "shape mismatch" in message and "file (16, 6, 3, 3), model (32, 6, 3, 3)" in message
 
     @pytest.mark.parametrize("settings, pattern", [
-        ({"model": "mnet"}, "records width None, expected a number"),
-        ({"model": "mnet", "width": "wide"}, "records width 'wide', expected a number"),
+        ({"model": "mnet"}, "records width: expected a finite number, got NoneType None$"),
+        ({"model": "mnet", "width": "wide"},
+         "records width: expected a finite number, got str 'wide'$"),
+        ({"model": "mnet", "width": True},
+         "records width: expected a finite number, got bool True$"),
     ])
     def test_bad_width_in_run_json(self, tmp_path, settings, pattern):
         run_folder(tmp_path, MNet(width=0.25), settings)

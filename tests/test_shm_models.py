@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import urllib.error
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -83,8 +84,11 @@ class TestVGGHelpers:
 
     @pytest.mark.parametrize("width", [0, -1.0, float("nan"), float("inf"), "1", True])
     def test_bad_width(self, width):
-        with pytest.raises(ValueError, match="^width: expected a number > 0"):
+        with pytest.raises(ValueError, match="^width: expected a finite number > 0"):
             check_width(width)
+
+    def test_width_accepts_numpy_scalars(self):
+        assert check_width(np.float32(0.5)) == 0.5 and type(check_width(np.float32(0.5))) is float
 
     def test_encoder_counts_convs_and_pools(self):
         for pools in (4, 5):
@@ -196,6 +200,8 @@ class TestMNet:
     def test_bad_constructor_arguments(self):
         with pytest.raises(ValueError, match="^in_channels"):
             MNet(in_channels=2)
+        net = MNet(in_channels=np.int64(4), width=0.25)
+        assert net.in_channels == 4 and type(net.in_channels) is int
         with pytest.raises(ValueError,
                            match="^pretrained_vgg: ImageNet VGG16 weights only fit width=1.0"):
             MNet(width=0.25, pretrained_vgg=fake_vgg16_state_dict())

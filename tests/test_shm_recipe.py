@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -89,8 +90,11 @@ def test_bad_values_are_named():
         quick.replace(image_size=40)
     with pytest.raises(ValueError, match="^batch_size: T-Net's BatchNorm needs at least 2"):
         quick.replace(batch_size=1)
-    with pytest.raises(ValueError, match="^end_to_end_lr: expected a positive number"):
+    with pytest.raises(ValueError, match="^end_to_end_lr: expected a finite number > 0"):
         quick.replace(end_to_end_lr=0)
+    with pytest.raises(TypeError, match="^tnet_lr: expected a finite number > 0, got bool True$"):
+        quick.replace(tnet_lr=True)
+    assert type(quick.replace(tnet_width=np.float32(0.5)).settings()["tnet_width"]) is float
     with pytest.raises(TypeError, match="^mnet: expected an MNetRecipe, got DIMRecipe"):
         from mattinglib.train.recipes import DIMRecipe
         quick.replace(mnet=DIMRecipe.quick())
@@ -224,6 +228,7 @@ def test_mnet_loss_and_the_unchecked_conversions_read_nothing_back(no_device_rea
 def test_unchecked_classes_mark_a_wrong_value_instead_of_raising():
     trimap = torch.tensor([0, 127, 128, 255], dtype=torch.uint8).view(1, 1, 1, 4)
     assert trimap_to_classes(trimap, check_values=False).tolist() == [[[0, -1, 1, 2]]]
+    assert trimap_to_classes(trimap, check_values=np.False_).tolist() == [[[0, -1, 1, 2]]]
     assert trimap_to_onehot(trimap, check_values=False)[0, :, 0, 1].tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match=r"got also \[127\]"):
         trimap_to_classes(trimap)

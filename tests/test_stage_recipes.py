@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -134,14 +135,29 @@ def test_presets_by_name_and_bad_values_are_named():
         BGMRecipe.quick().replace(image_size=30)
     with pytest.raises(ValueError, match="^nf_part: the generator needs nf_part == ngf"):
         BGMRecipe.quick().replace(nf_part=8)
-    with pytest.raises(ValueError, match="^lr: expected a positive number"):
+    with pytest.raises(ValueError, match="^lr: expected a finite number > 0"):
         BGMRecipe.quick().replace(lr=0)
     with pytest.raises(ValueError, match="^min_shift: expected at most max_shift"):
         StudentRecipe.quick().replace(min_shift=0.5)
+    with pytest.raises(TypeError, match=r"^real_fraction: expected a finite number in \[0, 1\], "
+                                        r"got bool True$"):
+        BGMRecipe.quick().replace(real_fraction=True)
+    with pytest.raises(TypeError, match="^use_motion_features: expected True or False, got 1$"):
+        BGMRecipe.quick().replace(use_motion_features=1)
+    with pytest.raises(ValueError, match="^lr_d: expected a finite number > 0, got inf$"):
+        StudentRecipe.quick().replace(lr_d=float("inf"))
     with pytest.raises(ValueError, match="^val_every: validation needs held-out truth"):
         StudentRecipe.quick().replace(num_val_samples=0)
     with pytest.raises(TypeError, match="^teacher: expected a BGMRecipe"):
         StudentRecipe.quick().replace(teacher="quick")
+
+
+def test_numpy_scalars_are_stored_as_python_values():
+    bgm = BGMRecipe.quick().replace(device_augment=np.True_, real_fraction=np.float32(0.25))
+    assert bgm.device_augment is True and type(bgm.real_fraction) is float
+    assert bgm.settings()["real_fraction"] == 0.25
+    student = StudentRecipe.quick().replace(gan_weight=np.float32(0.5), max_shift=np.float64(0.3))
+    assert student.settings()["gan_weight"] == 0.5 and type(student.gan_weight) is float
 
 
 def test_old_bgm_run_json_reads_as_a_recipe():
@@ -320,3 +336,18 @@ def test_trainer_keyword_defaults_agree_with_the_recipe():
              "gan_weight": "gan_weight"}
     defaults = {k: params[k].default for k in pairs}
     assert defaults == {k: getattr(recipe, v) for k, v in pairs.items()}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: MNetRecipe.quick().replace(batch_size=np.int64(4), seed=np.int64(3)),
+    lambda: SHMRecipe.quick().replace(batch_size=np.int64(4), seed=np.int64(3)),
+    lambda: BGMRecipe.quick().replace(train_steps=np.int64(4), seed=np.int64(3)),
+    lambda: StudentRecipe.quick().replace(train_steps=np.int64(4), val_every=np.int64(2),
+                                          anti_shortcut=np.True_),
+], ids=["mnet", "shm", "bgm", "student"])
+def test_numpy_numbers_are_stored_as_python_ones(make):
+    recipe = make()
+    settings = json.loads(json.dumps(recipe.settings()))  # NumPy scalars would not serialise
+    assert type(recipe).from_settings(settings) == recipe
+    assert all(type(v) in (int, float, bool, str, type(None), dict, list)
+               for v in settings.values())

@@ -488,13 +488,21 @@ class TestArguments:
         ({"checkpoint_every": 2}, r"^checkpoint_dir: checkpoint_every given but no folder"),
         ({"amp": "yes"}, r"^amp: expected True, False or None"),
         ({"channels_last": 1}, r"^channels_last: expected True, False or None"),
-        ({"grad_clip": -1.0}, r"^grad_clip: expected a positive number"),
+        ({"grad_clip": -1.0}, r"^grad_clip: expected a finite number > 0 or None, got -1.0$"),
+        ({"grad_clip": True}, r"^grad_clip: expected a finite number > 0 or None, got bool True$"),
+        ({"grad_clip": float("inf")},
+         r"^grad_clip: expected a finite number > 0 or None, got inf$"),
         ({"device": "tpu9"}, r"^device: expected 'auto', 'cpu'"),
         ({"num_workers": -1}, r"^num_workers: expected an integer >= 0"),
     ])
     def test_rejected_with_the_argument_named(self, changes, message):
         with pytest.raises(ValueError, match=message):
             make_trainer(**changes)
+
+    def test_numpy_flags_and_numbers_accepted(self):
+        trainer = make_trainer(amp=np.False_, channels_last=np.False_, grad_clip=np.float32(1.0))
+        assert trainer.amp is False and trainer.channels_last is False
+        assert trainer.grad_clip == 1.0 and type(trainer.grad_clip) is float
 
     def test_dataloader_instead_of_dataset(self):
         loader = torch.utils.data.DataLoader(TinyMattingSet(), batch_size=4)

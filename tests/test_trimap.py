@@ -110,17 +110,25 @@ class TestBandWidth:
     def test_values(self, k, n, expected):
         assert band_width(k, n) == expected
 
-    @pytest.mark.parametrize("k", [0, 4, -3, 3.0, True])
-    def test_bad_kernel(self, k):
-        with pytest.raises(ValueError, match=re.escape(
-                f"kernel_size: expected a positive odd integer, got {k!r}")):
+    @pytest.mark.parametrize("k, error, expected", [
+        (0, ValueError, "an integer >= 1, got 0"),
+        (4, ValueError, "an odd integer >= 1, got 4"),
+        (-3, ValueError, "an integer >= 1, got -3"),
+        (3.0, TypeError, "an integer >= 1, got 3.0"),
+        (True, TypeError, "an integer >= 1, got True"),
+    ])
+    def test_bad_kernel(self, k, error, expected):
+        with pytest.raises(error, match=f"^{re.escape(f'kernel_size: expected {expected}')}$"):
             band_width(k, 1)
 
-    @pytest.mark.parametrize("n", [-1, 2.5])
-    def test_bad_iterations(self, n):
-        with pytest.raises(ValueError, match=re.escape(
-                f"iterations: expected a non-negative integer, got {n!r}")):
+    @pytest.mark.parametrize("n, error", [(-1, ValueError), (2.5, TypeError), (False, TypeError)])
+    def test_bad_iterations(self, n, error):
+        with pytest.raises(error, match=re.escape(
+                f"iterations: expected an integer >= 0, got {n!r}")):
             band_width(3, n)
+
+    def test_numpy_integers(self):
+        assert band_width(np.int64(5), np.int32(4)) == 8
 
 
 class TestTrimapFromAlpha:
@@ -248,7 +256,7 @@ class TestTrimapFromAlpha:
 
     def test_bad_kernel(self):
         with pytest.raises(ValueError, match=re.escape(
-                "kernel_size: expected a positive odd integer, got 4")):
+                "kernel_size: expected an odd integer >= 1, got 4")):
             trimap_from_alpha(np.zeros((4, 4), np.float32), kernel_size=4)
 
 
@@ -328,7 +336,7 @@ class TestRandomTrimap:
 
     def test_bad_kernel_sizes(self):
         with pytest.raises(ValueError, match=re.escape(
-                "kernel_sizes: expected a positive odd integer, got 4")):
+                "kernel_sizes[1]: expected an odd integer >= 1, got 4")):
             random_trimap(self.alpha, rng=np.random.default_rng(0), kernel_sizes=(3, 4))
         with pytest.raises(ValueError, match=r"^kernel_sizes: expected a non-empty tuple"):
             random_trimap(self.alpha, rng=np.random.default_rng(0), kernel_sizes=())

@@ -78,3 +78,12 @@ def test_metric_picture_rejects_a_mismatched_prediction():
         viz.show_metric_examples(alpha, tri, {"small": alpha[:10, :10]})
     with pytest.raises(ValueError, match="unknown"):
         viz.degraded_mattes(alpha, np.zeros_like(tri))
+
+
+def test_degraded_mattes_checks_its_numbers():
+    alpha, tri = _disc()
+    with pytest.raises(TypeError, match=r"^shift: expected an integer >= 1, got True$"):
+        viz.degraded_mattes(alpha, tri, shift=True)
+    with pytest.raises(ValueError, match=r"^blur_sigma: expected a finite number > 0, got inf$"):
+        viz.degraded_mattes(alpha, tri, blur_sigma=float("inf"))
+    assert set(viz.degraded_mattes(alpha, tri, shift=np.int64(2))) == {"blurred", "shifted", "hole"}

@@ -64,6 +64,11 @@ class TestFigures:
         fig = viz.show_images({"alpha": disc(), "rgb": torch.rand(3, 32, 40)})
         assert [ax.get_title() for ax in fig.axes] == ["alpha", "rgb"]
 
+    @pytest.mark.parametrize("cols, error", [(0, ValueError), (True, TypeError), (2.0, TypeError)])
+    def test_show_images_bad_cols(self, cols, error):
+        with pytest.raises(error, match=f"^cols: expected an integer >= 1, got {cols!r}$"):
+            viz.show_images([np.zeros((2, 2))], cols=cols)
+
     def test_show_images_title_count(self):
         with pytest.raises(ValueError, match="^titles"):
             viz.show_images([np.zeros((2, 2))], titles=["a", "b"])
@@ -230,6 +235,23 @@ class TestTrimapBandExplorer:
         base = evaluate(trimap_baseline(trimap_from_alpha(alpha, kernel_size=3, iterations=3)),
                         alpha, trimap_from_alpha(alpha, kernel_size=3, iterations=3))
         assert metrics["own"]["sad"] < base["sad"]
+
+    @pytest.mark.parametrize("kwargs, error, message", [
+        (dict(kernel_sizes=(3, 4)), ValueError,
+         r"^kernel_sizes: expected odd sizes >= 3, got \(3, 4\)$"),
+        (dict(kernel_sizes=(1,)), ValueError,
+         r"^kernel_sizes\[0\]: expected an integer >= 3, got 1$"),
+        (dict(kernel_sizes=(3.0,)), TypeError,
+         r"^kernel_sizes\[0\]: expected an integer >= 3, got 3.0$"),
+        (dict(max_iterations=0), ValueError,
+         r"^max_iterations: expected an integer >= 1, got 0$"),
+        (dict(max_iterations=2.5), TypeError,
+         r"^max_iterations: expected an integer >= 1, got 2.5$"),
+    ])
+    def test_rejects_bad_settings(self, kwargs, error, message):
+        alpha = disc()
+        with pytest.raises(error, match=message):
+            widgets.trimap_band_explorer(np.repeat(alpha[..., None], 3, axis=2), alpha, **kwargs)
 
 
 class TestNotebookStart:

@@ -44,6 +44,14 @@ def test_bad_size(size):
         viz.zoom_window(np.zeros((12, 20), np.float32), size)
 
 
+def test_size_larger_than_the_matte_names_the_limit():
+    with pytest.raises(ValueError, match=r"^size: expected at most 12, the shorter side of the "
+                                         r"12x20 matte, got 13$"):
+        viz.zoom_window(np.zeros((12, 20), np.float32), 13)
+    with pytest.raises(TypeError, match=r"^size: expected an integer >= 1, got True$"):
+        viz.zoom_window(np.zeros((12, 20), np.float32), True)
+
+
 def test_colour_image_is_refused():
     with pytest.raises(ValueError, match="alpha"):
         viz.zoom_window(np.zeros((8, 8, 3), np.float32), 4)

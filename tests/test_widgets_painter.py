@@ -112,6 +112,7 @@ class TestTrimapPainter:
         (dict(mask=np.zeros((4, 4), bool)), ValueError, "mask"),
         (dict(mask=[[0, 1]]), TypeError, "mask"),
         (dict(band=0), ValueError, "band"),
+        (dict(band=True), TypeError, r"^band: expected an integer >= 1, got True$"),
         (dict(solver="closed-form"), TypeError, "solver"),
         (dict(gt=np.zeros((4, 4), np.float32)), ValueError, "gt"),
     ])

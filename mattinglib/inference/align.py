@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .._checks import as_float01, check_range, check_shape
+from .._checks import as_float01, check_int, check_number, check_range, check_shape
 
 __all__ = [
     "AlignResult",
@@ -303,11 +303,9 @@ def align_background(photo: np.ndarray, plate: np.ndarray, *, method: str = "aut
     photo = _rgb01(photo, "photo")
     plate = _rgb01(plate, "plate")
     method = _resolve_method(method)
-    if not (isinstance(ransac_threshold, (int, float)) and ransac_threshold > 0):
-        raise ValueError(f"ransac_threshold: expected a positive number of pixels, "
-                         f"got {ransac_threshold!r}")
-    if not isinstance(max_side, int) or max_side < 64:
-        raise ValueError(f"max_side: expected an int >= 64, got {max_side!r}")
+    ransac_threshold = check_number(ransac_threshold, "ransac_threshold", minimum=0,
+                                    min_open=True)  # pixels
+    max_side = check_int(max_side, "max_side", minimum=64)
     H, W = photo.shape[:2]
     person = None
     if mask is not None:

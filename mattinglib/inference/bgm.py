@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import as_float01, check_range, check_shape
+from .._checks import as_float01, check_int, check_number, check_range, check_shape
 from ..compositing import checkerboard, compose
 from ..config import get_device
 from ..models.bgm import (
@@ -124,8 +124,7 @@ def square_crop_box(mask: np.ndarray, *, margin: float = 0.1,
     """
     check_shape(mask, "H,W", name="mask")
     check_range(mask, 0.0, 1.0, name="mask")
-    if not (isinstance(margin, (int, float)) and margin >= 0):
-        raise ValueError(f"margin: expected a number >= 0, got {margin!r}")
+    margin = check_number(margin, "margin", minimum=0)
     H, W = mask.shape
     rows = np.flatnonzero((mask >= threshold).any(axis=1))
     cols = np.flatnonzero((mask >= threshold).any(axis=0))
@@ -293,9 +292,9 @@ def matte_photo(photo: np.ndarray, plate: np.ndarray, generator: nn.Module, *,
                                        name="target_background").astype(np.float32)
     if not isinstance(generator, nn.Module):
         raise ValueError(f"generator: expected a torch.nn.Module, got {type(generator).__name__}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 4:
-        raise ValueError("size: expected an int >= 8 divisible by 4 (two stride-2 "
-                         f"stages), got {size!r}")
+    size = check_int(size, "size", minimum=8)
+    if size % 4:
+        raise ValueError(f"size: expected a multiple of 4 (two stride-2 stages), got {size}")
     dev = get_device(device)
     seg_choice = _segmentation_arg(segmentation, (H, W))
 

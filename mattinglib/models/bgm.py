@@ -69,6 +69,7 @@ from torch import nn
 
 from .._checks import (
     InputTypeError,
+    check_bool,
     check_finite,
     check_float_input,
     check_int,
@@ -290,10 +291,8 @@ class BackgroundMattingGenerator(nn.Module):
                  use_motion_features: bool = False, norm: str = "batch",
                  padding_type: str = "reflect", check_values: bool | None = None) -> None:
         super().__init__()
-        if check_values not in (None, True, False):
-            raise InputTypeError("check_values: expected None, True or False, got "
-                                 f"{check_values!r}")
-        self.check_values = check_values
+        self.check_values = check_bool(check_values, "check_values", optional=True,
+                                       none_means="only for inputs on the CPU")
         input_nc = tuple(input_nc)
         if len(input_nc) != 4:
             raise ValueError(f"input_nc: expected 4 channel counts (image, back, seg, multi), "

@@ -43,7 +43,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .._checks import check_shape
+from .._checks import check_int, check_shape
 
 __all__ = ["MultiscaleDiscriminator", "n_layer_discriminator"]
 
@@ -73,9 +73,9 @@ def n_layer_discriminator(input_nc: int = 3, ndf: int = 64, n_layers: int = 3,
     Returns:
         ``(B, input_nc, H, W) -> (B, 1, h, w)`` score map, no activation.
     """
-    for name, value, lo in (("input_nc", input_nc, 1), ("ndf", ndf, 1), ("n_layers", n_layers, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise ValueError(f"{name}: expected an int >= {lo}, got {value!r}")
+    input_nc = check_int(input_nc, "input_nc", minimum=1)
+    ndf = check_int(ndf, "ndf", minimum=1)
+    n_layers = check_int(n_layers, "n_layers", minimum=1)
     norm_layer = _norm_factory(norm)
 
     def conv(c_in: int, c_out: int, stride: int) -> nn.Conv2d:
@@ -110,8 +110,7 @@ class MultiscaleDiscriminator(nn.Module):
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, num_D: int = 1,
                  norm: str = "instance") -> None:
         super().__init__()
-        if isinstance(num_D, bool) or not isinstance(num_D, int) or num_D < 1:
-            raise ValueError(f"num_D: expected an int >= 1, got {num_D!r}")
+        num_D = check_int(num_D, "num_D", minimum=1)
         self.input_nc = input_nc
         self.num_D = num_D
         self.n_layers = n_layers

@@ -38,6 +38,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from .._checks import check_int
+
 __all__ = ["init_weights", "CONV_GAIN", "BN_WEIGHT_MEAN", "BN_WEIGHT_STD"]
 
 #: Xavier gain of the convolutions (the gain recommended for ReLU).
@@ -61,9 +63,7 @@ def _as_generator(generator: torch.Generator | None, seed: int | None) -> torch.
     if seed is None:
         raise ValueError("seed: expected an int seed or a torch.Generator, got neither "
                          "(initialisation never draws from the global random state)")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed: expected an int, got {type(seed).__name__}")
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(check_int(seed, "seed"))
 
 
 @torch.no_grad()

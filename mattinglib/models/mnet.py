@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import check_int
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -96,8 +97,7 @@ class MNet(nn.Module):
     def __init__(self, in_channels: int = 6, width: float = 1.0, pretrained_vgg: Any = None, *,
                  batch_norm: bool = True, seed: int = 0) -> None:
         super().__init__()
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 3:
-            raise ValueError(f"in_channels: expected an int >= 3 (RGB first), got {in_channels!r}")
+        in_channels = check_int(in_channels, "in_channels", minimum=3)  # RGB first
         width = check_width(width)
         if pretrained_vgg is not None and width != 1.0:
             raise ValueError("pretrained_vgg: ImageNet VGG16 weights only fit width=1.0, "

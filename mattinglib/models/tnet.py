@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_float_input, check_range, check_shape, value_checks_enabled
+from .._checks import check_float_input, check_int, check_range, check_shape, value_checks_enabled
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -132,8 +132,7 @@ class TNet(nn.Module):
                  pretrained_backbone: Any = False, width: float = 1.0, dilated: bool = True,
                  dropout: float = 0.1, seed: int = 0) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes: expected an int >= 2, got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes", minimum=2)
         if backbone not in BACKBONES:
             raise ValueError(f"backbone: expected one of {sorted(BACKBONES)}, got {backbone!r}")
         width = check_width(width)

@@ -44,6 +44,7 @@ from torch import nn
 from .._checks import (
     InputTypeError,
     check_float_input,
+    check_number,
     check_range,
     check_shape,
     value_checks_enabled,
@@ -84,12 +85,9 @@ def check_width(width: float) -> float:
     >>> check_width(0)
     Traceback (most recent call last):
     ...
-    ValueError: width: expected a number > 0, got 0
+    ValueError: width: expected a finite number > 0, got 0
     """
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0 \
-            or width == float("inf"):
-        raise ValueError(f"width: expected a number > 0, got {width!r}")
-    return float(width)
+    return check_number(width, "width", minimum=0, min_open=True)
 
 
 def scaled_channels(channels: int, width: float) -> int:

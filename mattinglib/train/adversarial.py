@@ -111,7 +111,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, default_collate
 
-from .._checks import check_bool, check_int, check_shape
+from .._checks import check_bool, check_int, check_number, check_shape
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..losses.bgm import (
@@ -275,10 +275,8 @@ def draw_shifts(seg: torch.Tensor, generator: torch.Generator, *,
     [3, 4, 5]
     """
     dims = check_shape(seg, "B,1,H,W", name="seg")
-    for name, value in (("max_shift", max_shift), ("min_shift", min_shift)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ValueError(f"{name}: expected a fraction of the width in [0, 1], "
-                             f"got {value!r}")
+    max_shift = check_number(max_shift, "max_shift", minimum=0, maximum=1)  # of the width
+    min_shift = check_number(min_shift, "min_shift", minimum=0, maximum=1)
     if min_shift > max_shift:
         raise ValueError(f"min_shift: expected at most max_shift={max_shift!r}, got {min_shift!r}")
     w = dims["W"]
@@ -614,17 +612,11 @@ class TeacherStudentTrainer(TrainingLoop):
                              f"got {type(val_data).__name__}")
         check_int(num_workers, "num_workers", minimum=0)
         check_int(seed, "seed", minimum=0)
-        for name, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-                raise ValueError(f"{name}: expected a positive learning rate, got {lr!r}")
-        if isinstance(gan_weight, bool) or not isinstance(gan_weight, (int, float)) \
-                or not 0 <= gan_weight < float("inf"):
-            raise ValueError(f"gan_weight: expected a finite number >= 0, got {gan_weight!r}")
-        for name, value in (("max_shift", max_shift), ("min_shift", min_shift)):
-            if isinstance(value, bool) or not (isinstance(value, (int, float))
-                                               and 0 <= value <= 1):
-                raise ValueError(f"{name}: expected a fraction of the width in [0, 1], "
-                                 f"got {value!r}")
+        lr_g = check_number(lr_g, "lr_g", minimum=0, min_open=True)
+        lr_d = check_number(lr_d, "lr_d", minimum=0, min_open=True)
+        gan_weight = check_number(gan_weight, "gan_weight", minimum=0)
+        max_shift = check_number(max_shift, "max_shift", minimum=0, maximum=1)  # of the width
+        min_shift = check_number(min_shift, "min_shift", minimum=0, maximum=1)
         if min_shift > max_shift:
             raise ValueError(f"min_shift: expected at most max_shift={max_shift!r}, "
                              f"got {min_shift!r}")

@@ -46,7 +46,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -56,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_int
+from .._checks import check_bool, check_int, check_number
 from ..config import REPO_ROOT, Profile, get_profile
 from ..data.bgm import BGMSyntheticDataset
 from ..data.bgm_device import augment_bgm_batch
@@ -185,16 +184,6 @@ def bgm_val_fn(model: nn.Module, val_data: Any, *,
 # --------------------------------------------------------------------------- recipes
 
 
-def _check_flag(value: Any, name: str) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected True or False, got {value!r}")
-
-
-def _check_rate(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-
-
 class _StageRecipe:
     """What both recipes share: presets, ``replace``, ``run.json`` and the run's name."""
 
@@ -304,16 +293,14 @@ class BGMRecipe(_StageRecipe):
             raise TypeError(f"name: expected a string, got {self.name!r}")
         for name in ("ngf", "nf_part", "n_blocks1", "n_blocks2", "image_size", "batch_size",
                      "train_steps", "val_every", "num_train_samples", "num_val_samples"):
-            check_int(getattr(self, name), name, minimum=1)
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
         for name in ("seed", "num_workers", "procedural_pool"):
-            check_int(getattr(self, name), name, minimum=0)
-        _check_flag(self.use_motion_features, "use_motion_features")
-        _check_flag(self.device_augment, "device_augment")
-        _check_rate(self.lr, "lr")
-        if (isinstance(self.real_fraction, bool) or not isinstance(self.real_fraction, (int, float))
-                or not 0 <= self.real_fraction <= 1):
-            raise ValueError(f"real_fraction: expected a share in [0, 1], "
-                             f"got {self.real_fraction!r}")
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=0))
+        for name in ("use_motion_features", "device_augment"):
+            object.__setattr__(self, name, check_bool(getattr(self, name), name))
+        object.__setattr__(self, "lr", check_number(self.lr, "lr", minimum=0, min_open=True))
+        object.__setattr__(self, "real_fraction", check_number(self.real_fraction, "real_fraction",
+                                                               minimum=0, maximum=1))
         if self.image_size % 4:
             raise ValueError(f"image_size: the generator needs a multiple of 4, "
                              f"got {self.image_size}")
@@ -470,38 +457,36 @@ class StudentRecipe(_StageRecipe):
                 raise TypeError(f"{name}: expected a path as a string or None, got {value!r}")
         for name in ("image_size", "batch_size", "train_steps", "num_train_samples", "ndf",
                      "d_every", "halve_every_epochs"):
-            check_int(getattr(self, name), name, minimum=1)
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
         for name in ("steps_per_epoch", "val_every", "checkpoint_every"):
-            check_int(getattr(self, name), name, minimum=1, optional=True)
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1,
+                                                     optional=True))
         for name in ("num_val_samples", "num_workers", "procedural_pool", "seed", "student_seed",
                      "d_seed", "train_seed", "val_seed"):
-            check_int(getattr(self, name), name, minimum=0)
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=0))
         if self.image_size % 4:
             raise ValueError(f"image_size: the generator needs a multiple of 4, "
                              f"got {self.image_size}")
         if self.val_every is not None and self.num_val_samples == 0:
             raise ValueError("val_every: validation needs held-out truth; set num_val_samples")
-        _check_rate(self.lr, "lr")
-        _check_rate(self.lr_d, "lr_d")
-        if isinstance(self.gan_weight, bool) or not isinstance(self.gan_weight, (int, float)) \
-                or not 0 <= self.gan_weight < math.inf:
-            raise ValueError(f"gan_weight: expected a finite number >= 0, got {self.gan_weight!r}")
+        for name in ("lr", "lr_d"):
+            object.__setattr__(self, name, check_number(getattr(self, name), name, minimum=0,
+                                                        min_open=True))
+        object.__setattr__(self, "gan_weight", check_number(self.gan_weight, "gan_weight",
+                                                            minimum=0))
         if self.gan_gradient not in GAN_GRADIENTS:
             raise ValueError(f"gan_gradient: expected one of {list(GAN_GRADIENTS)}, "
                              f"got {self.gan_gradient!r}")
         if self.shift_fill not in SHIFT_FILLS:
             raise ValueError(f"shift_fill: expected one of {list(SHIFT_FILLS)}, "
                              f"got {self.shift_fill!r}")
-        for name in ("min_shift", "max_shift"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not 0 <= value <= 1):
-                raise ValueError(f"{name}: expected a fraction of the width in [0, 1], "
-                                 f"got {value!r}")
+        for name in ("min_shift", "max_shift"):  # fractions of the width
+            object.__setattr__(self, name, check_number(getattr(self, name), name, minimum=0,
+                                                        maximum=1))
         if self.min_shift > self.max_shift:
             raise ValueError(f"min_shift: expected at most max_shift={self.max_shift!r}, "
                              f"got {self.min_shift!r}")
-        check_bool(self.anti_shortcut, "anti_shortcut")
+        object.__setattr__(self, "anti_shortcut", check_bool(self.anti_shortcut, "anti_shortcut"))
         if self.anti_shortcut and self.batch_size < 2:
             raise ValueError(f"anti_shortcut: needs another frame's alpha in the batch, so "
                              f"batch_size >= 2; got {self.batch_size}")

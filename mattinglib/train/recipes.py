@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_bool, check_int, check_number
 from ..config import Profile, get_profile
 from ..data.composition import SyntheticMattingDataset, compose_on_device
 from ..data.real import RealMattingDataset
@@ -295,26 +295,20 @@ class MNetRecipe:
     def __post_init__(self) -> None:
         for name in ("image_size", "batch_size", "train_steps", "val_every", "num_train_samples",
                      "num_val_samples", "max_side", "eval_max_side"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_int(self.seed, "seed", minimum=0)
-        check_int(self.num_workers, "num_workers", minimum=0)
-        check_int(self.procedural_pool, "procedural_pool", minimum=0)
-        if not isinstance(self.compose_on_device, bool):
-            raise TypeError(f"compose_on_device: expected True or False, "
-                            f"got {self.compose_on_device!r}")
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
+        for name in ("seed", "num_workers", "procedural_pool"):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=0))
+        object.__setattr__(self, "compose_on_device",
+                           check_bool(self.compose_on_device, "compose_on_device"))
         if self.image_size % self.input_multiple:
             raise ValueError(f"image_size: {type(self).__name__} needs a multiple of "
                              f"{self.input_multiple}, got {self.image_size}")
         for name in ("width", "lr"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not 0 < value < math.inf):
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+            object.__setattr__(self, name, check_number(getattr(self, name), name, minimum=0,
+                                                        min_open=True))
         for name in ("synthetic_fraction", "procedural_fraction"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not 0 <= value <= 1):
-                raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+            object.__setattr__(self, name, check_number(getattr(self, name), name, minimum=0,
+                                                        maximum=1))
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, "
                              f"got {self.lr_schedule!r}")
@@ -422,12 +416,11 @@ class DIMRecipe(MNetRecipe):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_int(self.refine_steps, "refine_steps", minimum=1)
-        if not isinstance(self.batch_norm, bool):
-            raise TypeError(f"batch_norm: expected True or False, got {self.batch_norm!r}")
-        if isinstance(self.refine_lr, bool) or not isinstance(self.refine_lr, (int, float)) \
-                or not 0 < self.refine_lr < math.inf:
-            raise ValueError(f"refine_lr: expected a positive number, got {self.refine_lr!r}")
+        object.__setattr__(self, "refine_steps",
+                           check_int(self.refine_steps, "refine_steps", minimum=1))
+        object.__setattr__(self, "batch_norm", check_bool(self.batch_norm, "batch_norm"))
+        object.__setattr__(self, "refine_lr", check_number(self.refine_lr, "refine_lr", minimum=0,
+                                                           min_open=True))
 
     @classmethod
     def full(cls) -> "DIMRecipe":

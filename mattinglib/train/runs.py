@@ -30,6 +30,7 @@ from pathlib import Path
 
 from torch import nn
 
+from .._checks import check_number
 from ..config import REPO_ROOT, Profile, get_device
 from ..models.bgm import BackgroundMattingGenerator, RandomWeightsWarning
 from ..models.dim import DIM
@@ -74,9 +75,10 @@ def load_trained_model(checkpoint: str | Path, *, device: str = "auto") -> nn.Mo
         raise ValueError(f"checkpoint: {RUN_FILE} names model {name!r}, "
                          f"this version knows {sorted(RECIPES)}")
     width = settings.get("width")
-    if isinstance(width, bool) or not isinstance(width, (int, float)):
-        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records width {width!r}, "
-                         "expected a number")
+    try:
+        check_number(width, "width")
+    except ValueError as err:
+        raise ValueError(f"checkpoint: {path.parent / RUN_FILE} records {err}") from None
     dev = get_device(device)
     if name == "dim":
         batch_norm = bool(settings.get("batch_norm", True))

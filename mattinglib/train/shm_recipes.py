@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_int, check_number
 from ..config import REPO_ROOT, Profile, get_profile
 from ..data.composition import compose_on_device
 from ..models.mnet import MNET_INPUT_MULTIPLE, MNet
@@ -80,11 +79,6 @@ SHM_PHASES = SHM_MODES
 #: Where chapter 4 keeps its SHM runs, one sub-folder per recipe.
 SHM_RUNS = REPO_ROOT / "runs" / "04_shm"
 MODEL_NAME = "shm"
-
-
-def _check_rate(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -151,9 +145,9 @@ class SHMRecipe:
                             f"got {self.tnet_pretrained!r}")
         for name in ("image_size", "batch_size", "num_train_samples", "num_val_samples",
                      "val_every", "tnet_steps", "end_to_end_steps"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_int(self.seed, "seed", minimum=0)
-        check_int(self.num_workers, "num_workers", minimum=0)
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
+        for name in ("seed", "num_workers"):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=0))
         if self.image_size % MNET_INPUT_MULTIPLE:
             raise ValueError(f"image_size: SHM needs a multiple of {MNET_INPUT_MULTIPLE}, "
                              f"got {self.image_size}")
@@ -161,7 +155,8 @@ class SHMRecipe:
             raise ValueError(f"batch_size: T-Net's BatchNorm needs at least 2 images a step, "
                              f"got {self.batch_size}")
         for name in ("tnet_width", "tnet_lr", "end_to_end_lr"):
-            _check_rate(getattr(self, name), name)
+            object.__setattr__(self, name, check_number(getattr(self, name), name, minimum=0,
+                                                        min_open=True))
 
     # -- presets ------------------------------------------------------------------------------
     @classmethod

@@ -79,7 +79,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 
-from .._checks import check_int, value_checks
+from .._checks import check_bool, check_int, check_number, value_checks
 from ..config import get_device
 from ..data.pool import prepare_pools
 from ..weights import load_into
@@ -137,11 +137,6 @@ class _SkipSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(len(self.base) - self.skip, 0)  # type: ignore[arg-type]
-
-
-def _check_optional_bool(value: Any, name: str) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{name}: expected True, False or None (automatic), got {value!r}")
 
 
 class Trainer(TrainingLoop):
@@ -255,8 +250,9 @@ class Trainer(TrainingLoop):
         check_int(keep_checkpoints, "keep_checkpoints", minimum=1, optional=True)
         check_int(num_workers, "num_workers", minimum=0)
         check_int(seed, "seed", minimum=0)
-        _check_optional_bool(amp, "amp")
-        _check_optional_bool(channels_last, "channels_last")
+        amp = check_bool(amp, "amp", optional=True, none_means="automatic")
+        channels_last = check_bool(channels_last, "channels_last", optional=True,
+                                   none_means="automatic")
         if val_fn is not None and not callable(val_fn):
             raise ValueError(
                 f"val_fn: expected a function (model, val_data) -> dict, got {val_fn!r}"
@@ -267,8 +263,7 @@ class Trainer(TrainingLoop):
             )
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("checkpoint_dir: checkpoint_every given but no folder to write to")
-        if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and grad_clip > 0):
-            raise ValueError(f"grad_clip: expected a positive number or None, got {grad_clip!r}")
+        grad_clip = check_number(grad_clip, "grad_clip", minimum=0, min_open=True, optional=True)
         if not all(callable(cb) for cb in callbacks):
             raise ValueError("callbacks: expected functions (trainer, step, losses) -> None")
         if device_transform is not None and not callable(device_transform):
