@@ -294,7 +294,7 @@ def plot(runs: dict[str, dict[int, Any]], teacher_scores: dict[str, float], path
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
-    colours = dict(zip(sorted(runs), ("C0", "C1", "C2", "C3", "C4")))
+    colours = {arm: f"C{i}" for i, arm in enumerate(sorted(runs))}  # one colour per arm
     for arm, by_seed in sorted(runs.items()):
         for seed, r in sorted(by_seed.items()):
             c = r["curve"]
