@@ -80,7 +80,8 @@ ARMS: dict[str, dict[str, Any]] = {
     # strip, unlike anything in a real frame.
     "paper_zeros": {"gan_gradient": "paper", "shift_fill": "zeros", "min_shift": 0.05},
     # The paper's, with the anti-shortcut term: D also sees each frame cut out with another
-    # frame's alpha as fake, so alpha = 1 (which recomposes the real frame) stops fooling it.
+    # frame's alpha as fake (frame pixels pasted where its subject is not, the mistake of an
+    # alpha spreading towards 1).
     "paper_anti": {"gan_gradient": "paper", "anti_shortcut": True},
     # The exposing shift and the anti-shortcut term together.
     "paper_expose_anti": {"gan_gradient": "paper", "shift_fill": "background", "min_shift": 0.05,

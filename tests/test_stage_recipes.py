@@ -351,3 +351,11 @@ def test_numpy_numbers_are_stored_as_python_ones(make):
     assert type(recipe).from_settings(settings) == recipe
     assert all(type(v) in (int, float, bool, str, type(None), dict, list)
                for v in settings.values())
+
+
+def test_student_run_folders_keep_their_names_when_a_field_is_added_at_its_default():
+    # The names the presets had before anti_shortcut existed: run folders already on disk.
+    assert StudentRecipe.quick().run_name() == "student_quick_s64_b2_t16_released_wrap_7088b51fa9"
+    assert StudentRecipe.cpu().run_name() == "student_cpu_s64_b4_t3000_paper_wrap_ba8686b2ab"
+    changed = StudentRecipe.quick().replace(anti_shortcut=True).run_name()
+    assert changed != StudentRecipe.quick().run_name()

@@ -70,6 +70,19 @@ class TestEvaluateDataset:
         assert scores["sad_image"] == pytest.approx(parts, rel=1e-12)
         assert "sad_image" not in evaluate_dataset(_shifted, _ramp_samples(3))
 
+    def test_whole_image_errors_count_every_frame_even_without_a_band(self):
+        # An empty frame (no unknown band) is where alpha = 1 would show as background error.
+        data = _ramp_samples(4)  # frames 1 and 3 have no unknown band
+        scores = evaluate_dataset(_shifted, data, whole_image=True)
+        per_frame = [region_errors(*(x[0] for x in _shifted(
+            {k: v[None] for k, v in data[k].items()}, [k]))) for k in range(4)]
+        assert scores["sad_image"] == pytest.approx(
+            np.mean([e["sad_image"] for e in per_frame]), rel=1e-12)
+        assert scores["count"] == 2.0
+        no_band = evaluate_dataset(_shifted, [data[1], data[3]], whole_image=True)
+        assert np.isnan(no_band["sad"]) and no_band["count"] == 0.0
+        assert no_band["sad_image"] > 0
+
     def test_bad_input_is_named(self):
         with pytest.raises(ValueError, match="^val_data: expected a non-empty map-style dataset"):
             evaluate_dataset(_shifted, [])

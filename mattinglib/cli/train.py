@@ -280,8 +280,9 @@ def add_train_student_command(subparsers: argparse._SubParsersAction) -> argpars
                    "subject allows it (presets: 0; at most --max-shift)")
     p.add_argument("--anti-shortcut", action="store_const", const=True,
                    help="also show the critic, as fake, each frame cut out with another frame's "
-                   "alpha, so that alpha = 1 everywhere stops fooling it (off in the presets; "
-                   "needs a batch of at least 2)")
+                   "alpha: frame pixels pasted where the subject is not, the mistake of an "
+                   "alpha that spreads beyond the subject (off in the presets; needs a batch "
+                   "of at least 2)")
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, help="seed of the run (the student, D and the captures "

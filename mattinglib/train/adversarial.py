@@ -72,11 +72,14 @@ Choices made explicit here
   everywhere recomposes the real frame, which ``D`` must call real: the shortcut
   the attached GAN term leads the student to. Borrowed from copy-pasting GANs
   (Arandjelovic & Zisserman, 2019): ``D`` is also shown, as fake, each frame cut
-  out with *another* frame's alpha (:func:`anti_shortcut_composite`). A region
-  that does not follow the subject must look wrong, and for a student at
-  alpha = 1 that composite *is* the real frame, so ``D`` can no longer reward it.
-  ``D``'s fake term becomes the mean of the two fakes; the term is logged as
-  ``d_anti``.
+  out with *another* frame's alpha (:func:`anti_shortcut_composite`): the frame's
+  own pixels, its old background included, pasted in a region that does not
+  follow its subject. A student whose alpha spreads beyond the subject on its way
+  to alpha = 1 makes the same kind of composite, so the term teaches ``D`` the cue
+  that gives it away before the student gets there. At alpha = 1 exactly it adds
+  nothing: the composite is then the student's own fake, which ``D`` already
+  sees. ``D``'s fake term becomes the mean of the two fakes; the term is logged
+  as ``d_anti``.
 * **Gradients.** While the generator's loss is back-propagated, ``D``'s
   parameters do not require gradients (the original let them accumulate and
   cleared them before ``D``'s step; the update is the same). ``D``'s loss is
@@ -385,13 +388,14 @@ def compose_with_shift(alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
 
 def anti_shortcut_composite(alpha: torch.Tensor, image: torch.Tensor, bg: torch.Tensor,
                             shifts: torch.Tensor, *, fill: str = "wrap") -> torch.Tensor:
-    """Each frame cut out with the *next* frame's alpha and recomposed: a fake for ``D``.
+    """Each frame cut out with the *previous* frame's alpha and recomposed: a fake for ``D``.
 
     Sample ``b`` gets ``alpha[(b - 1) % B]`` (the batch rolled by one, no random draw)
     as its matte, the frame ``image[b]`` itself as the foreground, and is recomposed
     over ``bg[b]`` with ``shifts[b]`` like the student's fake
-    (:func:`compose_with_shift`). The pasted region does not follow the frame's subject,
-    so it should look wrong; and for alpha = 1 everywhere it is the frame itself.
+    (:func:`compose_with_shift`). The pasted region does not follow the frame's subject
+    and carries the frame's old background with it, so it should look wrong. (For
+    alpha = 1 everywhere it equals the student's own fake, the recomposed frame.)
 
     Args:
         alpha: ``(B, 1, H, W)`` in ``[-1, 1]``, ``B >= 2`` (the student's, detached).
@@ -893,8 +897,9 @@ class TeacherStudentTrainer(TrainingLoop):
                              self.max_steps, part=(rank, world))
         if self.num_workers:  # pooled captures are made here, shared by the forked workers
             prepare_pools(self.data, self.num_workers)
-        return iter(DataLoader(self.data, batch_sampler=order,
-                               num_workers=self.num_workers, collate_fn=default_collate))
+        # A generator: the loop's close() at the end (or on an error) stops the workers.
+        yield from DataLoader(self.data, batch_sampler=order, num_workers=self.num_workers,
+                              collate_fn=default_collate)
 
     def bar_terms(self, logged: Mapping[str, float]) -> dict[str, str]:
         return {"g": f"{logged['total_g']:.4g}", "d": f"{logged['d_total']:.4g}"}
@@ -949,6 +954,7 @@ def evaluate_on_target(model: nn.Module, dataset: Any, *, device: str | torch.de
     if not hasattr(dataset, "ground_truth"):
         raise ValueError(f"dataset: expected a dataset with ground_truth(i), "
                          f"got {type(dataset).__name__}")
+    check_int(batch_size, "batch_size", minimum=1)  # before the model is moved
     dev = get_device(device)
     was_training = model.training
     model.to(dev).eval()

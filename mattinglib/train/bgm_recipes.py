@@ -558,6 +558,14 @@ class StudentRecipe(_StageRecipe):
             values["teacher"] = BGMRecipe.from_settings(values["teacher"])
         return cls(**values)
 
+    def _digest(self) -> str:
+        # A field added later and left at its default stays out of the digest, so that
+        # the run folders made before it existed keep their names.
+        settings = self.settings()
+        if not settings["anti_shortcut"]:
+            del settings["anti_shortcut"]
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
     def run_name(self) -> str:
         """A folder name that changes with every field that changes the run.
 

@@ -29,6 +29,7 @@ Each of them is a ``predict(batch, indices)`` function handed to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -93,8 +94,9 @@ def evaluate_dataset(predict: Predict, data: Any, *, batch_size: int = VAL_BATCH
 
     The samples are read in order, ``batch_size`` at a time, and collated as a
     ``DataLoader`` without shuffling would. A sample whose trimap has no unknown
-    pixel is left out of the means (the official MSE is undefined there) but counts
-    in ``mean_alpha``.
+    pixel is left out of the official metrics (their MSE is undefined there) but
+    counts in ``mean_alpha`` and in the whole-image errors, where an empty frame's
+    error (alpha where there is no subject) belongs.
 
     Args:
         predict: ``predict(batch, indices) -> (pred, truth, trimap)``, each ``(B, H, W)``:
@@ -107,19 +109,20 @@ def evaluate_dataset(predict: Predict, data: Any, *, batch_size: int = VAL_BATCH
 
     Returns:
         ``{"sad", "mse", "grad", "conn"}`` (SAD, Grad, Conn / 1000, as the official
-        code), ``"count"`` (samples scored), ``"mean_alpha"`` (the prediction's mean
-        over every pixel of every sample) and, with ``whole_image``, the keys of
-        :func:`region_errors`; means over the scored samples.
+        code; means over the samples with an unknown band, NaN when none has one),
+        ``"count"`` (those samples), ``"mean_alpha"`` (the prediction's mean over every
+        pixel of every sample) and, with ``whole_image``, the keys of
+        :func:`region_errors`, means over every sample.
 
     Raises:
-        ValueError: ``data`` is empty or not a map-style dataset, or no sample has an
-            unknown pixel.
+        ValueError: ``data`` is empty or not a map-style dataset, or (without
+            ``whole_image``) no sample has an unknown pixel.
     """
     if (not (hasattr(data, "__len__") and hasattr(data, "__getitem__")) or len(data) == 0):
         raise ValueError(f"{name}: expected a non-empty map-style dataset, "
                          f"got {type(data).__name__}")
     check_int(batch_size, "batch_size", minimum=1)
-    rows, alpha_sum, pixels = [], 0.0, 0
+    rows, whole, alpha_sum, pixels = [], [], 0.0, 0
     for start in range(0, len(data), batch_size):
         indices = range(start, min(start + batch_size, len(data)))
         with torch.no_grad():  # the trainer already disables gradients; a direct call may not
@@ -127,12 +130,15 @@ def evaluate_dataset(predict: Predict, data: Any, *, batch_size: int = VAL_BATCH
         alpha_sum += float(np.asarray(preds, np.float64).sum())
         pixels += int(np.asarray(preds).size)
         for pred, truth, trimap in zip(preds, truths, trimaps):
+            if whole_image:
+                whole.append(region_errors(pred, truth, trimap))
             if (trimap == UNKNOWN).any():
-                row = evaluate(pred, truth, trimap)
-                rows.append(row | region_errors(pred, truth, trimap) if whole_image else row)
-    if not rows:
+                rows.append(evaluate(pred, truth, trimap))
+    if not rows and not whole_image:
         raise ValueError(f"{name}: no sample has unknown pixels; nothing to evaluate")
-    result = mean_metrics(rows)
+    result = mean_metrics(rows) if rows else dict.fromkeys(OFFICIAL_KEYS, math.nan)
+    if whole_image:
+        result |= mean_metrics(whole)
     result["count"] = float(len(rows))
     result["mean_alpha"] = alpha_sum / pixels
     return result
