@@ -655,7 +655,7 @@ class TestAntiShortcut:
         assert torch.allclose(anti, compose_with_shift(ones, image, bg, shifts))
         assert torch.allclose(anti[2], image[2])
 
-    def test_each_frame_gets_the_next_frames_alpha(self):
+    def test_each_frame_gets_the_previous_frames_alpha(self):
         alpha = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, 1.0, -1.0)])
         image, bg = torch.ones(3, 3, 2, 2), -torch.ones(3, 3, 2, 2)
         anti = adversarial.anti_shortcut_composite(alpha, image, bg, torch.zeros(3, dtype=int))
