@@ -190,6 +190,8 @@ class _StageRecipe:
     model: ClassVar[str]
     #: Fields a resumed run may change (they change neither the model nor the data order).
     free_on_resume: ClassVar[frozenset[str]]
+    #: Fields left out of the run folder's name while at their default (see ``_digest``).
+    added_later: ClassVar[tuple[str, ...]] = ()
     #: Preset name -> classmethod name.
     presets: ClassVar[dict[str, str]]
 
@@ -232,7 +234,12 @@ class _StageRecipe:
         return tuple(k for k in self.settings() if k not in self.free_on_resume)
 
     def _digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:10]
+        # Fields added after runs were made stay out of the digest while at their default,
+        # so that the run folders made before them keep their names.
+        defaults = {f.name: f.default for f in fields(self)}
+        settings = {k: v for k, v in self.settings().items()
+                    if not (k in self.added_later and v == defaults[k])}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -442,6 +449,7 @@ class StudentRecipe(_StageRecipe):
     val_seed: int = 8
 
     model: ClassVar[str] = STUDENT_MODEL_NAME
+    added_later: ClassVar[tuple[str, ...]] = ("anti_shortcut",)
     free_on_resume: ClassVar[frozenset[str]] = frozenset(
         {"name", "train_steps", "val_every", "num_val_samples", "checkpoint_every", "num_workers"})
     presets: ClassVar[dict[str, str]] = {"quick": "quick", "full": "full", "cpu": "cpu"}
@@ -557,14 +565,6 @@ class StudentRecipe(_StageRecipe):
         if "teacher" in values:
             values["teacher"] = BGMRecipe.from_settings(values["teacher"])
         return cls(**values)
-
-    def _digest(self) -> str:
-        # A field added later and left at its default stays out of the digest, so that
-        # the run folders made before it existed keep their names.
-        settings = self.settings()
-        if not settings["anti_shortcut"]:
-            del settings["anti_shortcut"]
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
     def run_name(self) -> str:
         """A folder name that changes with every field that changes the run.
