@@ -39,16 +39,14 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from .._checks import check_int
-from ..metrics import evaluate, mean_metrics
+from ..metrics import METRIC_KEYS, evaluate, mean_metrics
 from ..trimap import BACKGROUND, FOREGROUND, UNKNOWN
 
 __all__ = ["evaluate_dataset", "region_errors", "model_device", "VAL_BATCH_SIZE",
-           "OFFICIAL_KEYS", "official"]
+           "official"]
 
 #: Samples per forward pass of the stages' validation.
 VAL_BATCH_SIZE = 8
-#: The official metrics (:func:`mattinglib.metrics.evaluate`).
-OFFICIAL_KEYS = ("sad", "mse", "grad", "conn")
 
 #: ``predict(batch, indices) -> (pred, truth, trimap)``, each ``(B, H, W)``: the predicted
 #: and true alpha in [0, 1] (NumPy float) and the uint8 trimap (0, 128, 255).
@@ -136,7 +134,7 @@ def evaluate_dataset(predict: Predict, data: Any, *, batch_size: int = VAL_BATCH
                 rows.append(evaluate(pred, truth, trimap))
     if not rows and not whole_image:
         raise ValueError(f"{name}: no sample has unknown pixels; nothing to evaluate")
-    result = mean_metrics(rows) if rows else dict.fromkeys(OFFICIAL_KEYS, math.nan)
+    result = mean_metrics(rows) if rows else dict.fromkeys(METRIC_KEYS, math.nan)
     if whole_image:
         result |= mean_metrics(whole)
     result["count"] = float(len(rows))
@@ -146,4 +144,4 @@ def evaluate_dataset(predict: Predict, data: Any, *, batch_size: int = VAL_BATCH
 
 def official(scores: dict[str, float]) -> dict[str, float]:
     """Only the official metrics of :func:`evaluate_dataset`'s result (what the stages log)."""
-    return {k: scores[k] for k in OFFICIAL_KEYS}
+    return {k: scores[k] for k in METRIC_KEYS}
